@@ -1,0 +1,144 @@
+# tollgate — build, BPF skeletons, deps, run, test.
+#
+#   make deps     install missing Debian packages and the test npm packages
+#   make          build build/tollgate
+#   make run      deps + build + run the agent in the foreground
+#   make test     deps + build + every test (ends with "N passed, N failed")
+#   make fuzz     longer libFuzzer runs of every harness
+#   make bench    capture-overhead and tokenizer benchmarks
+#   V=1           show the commands
+
+BUILD        ?= build
+CC           ?= gcc
+CLANG        ?= clang
+BPFTOOL      ?= bpftool
+VMLINUX_BTF  ?= /sys/kernel/btf/vmlinux
+POLICY       ?= policies/default.yaml
+
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+
+ifeq ($(V),1)
+Q :=
+msg :=
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+PKGS := libbrotlidec libzstd json-c yaml-0.1 libnghttp2 openssl zlib libelf libbpf
+WARN := -Wall -Wextra -Werror -Wno-unused-parameter
+CFLAGS ?= -O2 -g
+BASE_CFLAGS := $(CFLAGS) -std=gnu11 $(WARN) -D_GNU_SOURCE -MMD -MP \
+	-Iinclude -I$(BUILD) -fno-strict-aliasing
+LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbrotlidec -lzstd -ljson-c -lyaml -lnghttp2 -lssl -lcrypto -lz -lelf -lbpf) -lm -lpthread
+
+# Edges: own fds, BPF, threads, the CLI.  Everything else in user/ is the
+# pure core, also built with sanitizers for the unit tests.
+EDGE_SRCS := user/main.c user/capture.c user/attach.c user/trace.c \
+	user/procinfo.c user/cgroup.c user/elfsym.c
+USER_SRCS := $(sort $(wildcard user/*.c user/providers/*.c))
+-include user/tokenizer/tokenizer.mk
+USER_SRCS += $(TOKENIZER_SRCS)
+CORE_SRCS := $(filter-out $(EDGE_SRCS),$(USER_SRCS))
+
+OBJS      := $(patsubst %.c,$(BUILD)/%.o,$(USER_SRCS))
+ASAN_OBJS := $(patsubst %.c,$(BUILD)/asan/%.o,$(CORE_SRCS))
+ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
+SKELS    := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
+
+UNIT_SRCS  := $(sort $(wildcard tests/unit/test_*.c) $(TOKENIZER_TEST_SRCS))
+UNIT_BINS  := $(patsubst %.c,$(BUILD)/asan/%,$(UNIT_SRCS))
+FUZZ_SRCS  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS  := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+FUZZ_OBJS  := $(patsubst %.c,$(BUILD)/fuzz/%.o,$(CORE_SRCS))
+
+.PHONY: all deps run test unit fuzz bench clean install check-root
+all: $(BUILD)/tollgate
+
+$(BUILD)/tollgate: $(OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/vmlinux.h: | $(BUILD)
+	$(call msg,GEN,$@)
+	$(Q)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/%.bpf.o: bpf/%.bpf.c include/tollgate_abi.h $(BUILD)/vmlinux.h
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_$(ARCH) \
+		-Iinclude -I$(BUILD) -c $< -o $@
+	$(Q)llvm-strip -g $@
+
+$(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@.tmp && mv $@.tmp $@
+
+# Edge objects may include a skeleton: make sure they exist first.
+$(OBJS): | $(SKELS)
+
+$(BUILD)/%.o: %.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(BASE_CFLAGS) -c $< -o $@
+
+$(BUILD)/asan/%.o: %.c
+	$(call msg,CC-ASAN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(BASE_CFLAGS) $(ASAN_FLAGS) -O1 -c $< -o $@
+
+$(BUILD)/asan/tests/%: tests/%.c $(ASAN_OBJS) tests/unit/tap.h
+	$(call msg,TEST,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(BASE_CFLAGS) $(ASAN_FLAGS) -O1 -Itests/unit -o $@ $< $(ASAN_OBJS) $(LDLIBS)
+
+$(BUILD)/fuzz/%.o: %.c
+	$(call msg,CC-FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(filter-out -Werror,$(BASE_CFLAGS)) -fsanitize=fuzzer-no-link,address,undefined -g -O1 -c $< -o $@
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJS)
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(filter-out -Werror -MMD -MP,$(BASE_CFLAGS)) -fsanitize=fuzzer,address,undefined -g -O1 -o $@ $^ $(LDLIBS)
+
+$(BUILD):
+	$(Q)mkdir -p $@
+
+# --- set-up -----------------------------------------------------------------
+DEB_PKGS := build-essential clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev \
+	libssl-dev libyaml-dev libbrotli-dev libzstd-dev libjson-c-dev \
+	libnghttp2-dev libsqlite3-dev pkg-config libclang-rt-14-dev \
+	curl openssl python3 nodejs npm iproute2 procps
+
+deps:
+	$(Q)./scripts/deps.sh $(DEB_PKGS)
+
+check-root:
+	$(Q)if [ "$$(id -u)" != 0 ]; then echo "tollgate: run as root (sudo make $(MAKECMDGOALS))" >&2; exit 1; fi
+
+run: check-root deps all
+	$(BUILD)/tollgate run --policy $(POLICY)
+
+unit: $(UNIT_BINS)
+
+test: check-root deps all unit $(FUZZ_BINS)
+	$(Q)BUILD=$(BUILD) ./tests/run.sh
+
+fuzz: $(FUZZ_BINS)
+	$(Q)for f in $(FUZZ_BINS); do n=$$(basename $$f); \
+		$$f -max_total_time=$${FUZZ_SECONDS:-60} tests/fuzz/corpus/$${n#fuzz_} || exit 1; done
+
+bench: check-root deps all
+	$(Q)./bench/run.sh
+
+install: all
+	install -D -m 0755 $(BUILD)/tollgate $(DESTDIR)/usr/local/sbin/tollgate
+	install -D -m 0644 policies/default.yaml $(DESTDIR)/etc/tollgate/default.yaml
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(OBJS:.o=.d) $(ASAN_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d)

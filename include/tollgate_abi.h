@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/*
+ * Structures that cross the BPF <-> userspace boundary.
+ *
+ * Fixed-width types only, explicit padding, every record starts with
+ * struct tg_ev_hdr.  Included by bpf/ (after vmlinux.h) and by user/
+ * (after <linux/types.h>); userspace checks the sizes with _Static_assert.
+ */
+#ifndef TOLLGATE_ABI_H
+#define TOLLGATE_ABI_H
+
+/* Largest piece of plaintext one ring-buffer record carries. */
+#define TG_CHUNK_MAX		16384u
+/* Default cap of bytes copied from one SSL_read/SSL_write call. */
+#define TG_CALL_CAP_DEFAULT	(1u << 20)
+#define TG_COMM_LEN		16
+#define TG_NAME_LEN		64
+
+enum tg_ev_type {
+	TG_EV_DATA	= 1,	/* plaintext chunk */
+	TG_EV_GAP	= 2,	/* bytes transferred but not copied */
+	TG_EV_CLOSE	= 3,	/* SSL_free: connection is gone */
+	TG_EV_EXIT	= 4,	/* process (thread group) exited */
+	TG_EV_EXEC	= 5,	/* process exec'd a new image */
+	TG_EV_FORK	= 6,	/* new process (not a thread) */
+	TG_EV_MMAP	= 7,	/* executable mapping of a libssl* file */
+	TG_EV_CGROUP	= 8,	/* task moved to another cgroup */
+};
+
+enum tg_dir {
+	TG_DIR_WRITE	= 0,	/* SSL_write*: bytes leaving the process */
+	TG_DIR_READ	= 1,	/* SSL_read*: bytes arriving */
+};
+
+/* Why a gap exists. */
+enum tg_gap_reason {
+	TG_GAP_CAP	= 1,	/* call larger than the per-call copy cap */
+	TG_GAP_FAULT	= 2,	/* bpf_probe_read_user failed */
+	TG_GAP_RINGBUF	= 3,	/* ring buffer full, chunk dropped */
+};
+
+struct tg_ev_hdr {
+	__u16 type;		/* enum tg_ev_type */
+	__u16 len;		/* payload bytes that follow the fixed part */
+	__u32 tgid;
+	__u32 tid;
+	__u32 uid;
+	__u64 seq;		/* per-CPU-free global event sequence */
+	__u64 ts_ns;		/* CLOCK_MONOTONIC */
+	__u64 cgroup_id;	/* cgroup v2 id (kernfs node id) */
+};
+
+/* Identifies one TLS connection: the SSL object in one process. */
+struct tg_conn_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 ssl;
+};
+
+struct tg_ev_data {
+	struct tg_ev_hdr hdr;
+	__u64 ssl;
+	__u64 offset;		/* stream offset of data[0] in this direction */
+	__u8 dir;		/* enum tg_dir */
+	__u8 pad[7];
+	char comm[TG_COMM_LEN];
+	__u8 data[TG_CHUNK_MAX];	/* hdr.len bytes valid */
+};
+
+struct tg_ev_gap {
+	struct tg_ev_hdr hdr;
+	__u64 ssl;
+	__u64 offset;		/* stream offset where the gap starts */
+	__u64 length;		/* bytes not copied */
+	__u8 dir;
+	__u8 reason;		/* enum tg_gap_reason */
+	__u8 pad[6];
+};
+
+struct tg_ev_close {
+	struct tg_ev_hdr hdr;
+	__u64 ssl;
+};
+
+/* EXIT, EXEC, FORK, MMAP and CGROUP share one shape. */
+struct tg_ev_proc {
+	struct tg_ev_hdr hdr;
+	__u32 ppid;		/* FORK: parent tgid */
+	__u32 pad;
+	__u64 dev;		/* MMAP: st_dev of the mapped file (kernel dev_t) */
+	__u64 ino;		/* MMAP: inode number */
+	char name[TG_NAME_LEN];	/* MMAP: file name; EXEC/FORK: comm */
+};
+
+/* Per-CPU counters, indexed by enum tg_counter. */
+enum tg_counter {
+	TG_CNT_CALLS,		/* SSL read/write calls that returned data */
+	TG_CNT_BYTES,		/* plaintext bytes copied */
+	TG_CNT_GAP_BYTES,	/* bytes not copied (cap, fault, ring full) */
+	TG_CNT_GAPS,		/* gap events emitted */
+	TG_CNT_RINGBUF_DROPS,	/* records the ring buffer had no room for */
+	TG_CNT_IGNORED_CALLS,	/* calls skipped because the connection is ignored */
+	TG_CNT_NESTED,		/* inner calls folded into an outer one */
+	TG_CNT_ARGS_FULL,	/* per-thread argument table full */
+	TG_CNT_PROC_DROPS,	/* process events lost (ring full) */
+	TG_CNT__MAX,
+};
+
+#endif /* TOLLGATE_ABI_H */
