@@ -55,6 +55,7 @@ FUZZ_SRCS  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS  := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 FUZZ_OBJS  := $(patsubst %.c,$(BUILD)/fuzz/%.o,$(CORE_SRCS))
 
+.SECONDARY: $(BPF_OBJS)
 .PHONY: all deps run test unit fuzz bench clean install check-root
 all: $(BUILD)/tollgate
 

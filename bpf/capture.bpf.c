@@ -117,15 +117,16 @@ static __always_inline int ssl_enter(struct pt_regs *ctx, __u8 dir, __u8 ex)
 
 	if ((id >> 32) == self_tgid)
 		return 0;
+	key.tgid = id >> 32;
+	key.ssl = PT_REGS_PARM1(ctx);
 	cur = bpf_map_lookup_elem(&ssl_args, &tid);
-	if (cur) {
-		/* A probed call made from inside another: the outer one reports. */
+	if (cur && cur->ssl == key.ssl) {
+		/* A probed call made from inside another: the outer one reports.
+		 * (An entry for another SSL is stale: its return was missed.) */
 		cur->depth++;
 		count(TG_CNT_NESTED, 1);
 		return 0;
 	}
-	key.tgid = id >> 32;
-	key.ssl = PT_REGS_PARM1(ctx);
 	if (bpf_map_lookup_elem(&ignore, &key)) {
 		count(TG_CNT_IGNORED_CALLS, 1);
 		return 0;
@@ -267,18 +268,18 @@ static __always_inline int ssl_leave(struct pt_regs *ctx)
 }
 
 SEC("uprobe")
-int BPF_UPROBE(uprobe_ssl_write) { return ssl_enter(ctx, TG_DIR_WRITE, 0); }
+int BPF_KPROBE(uprobe_ssl_write) { return ssl_enter(ctx, TG_DIR_WRITE, 0); }
 SEC("uprobe")
-int BPF_UPROBE(uprobe_ssl_write_ex) { return ssl_enter(ctx, TG_DIR_WRITE, 1); }
+int BPF_KPROBE(uprobe_ssl_write_ex) { return ssl_enter(ctx, TG_DIR_WRITE, 1); }
 SEC("uprobe")
-int BPF_UPROBE(uprobe_ssl_read) { return ssl_enter(ctx, TG_DIR_READ, 0); }
+int BPF_KPROBE(uprobe_ssl_read) { return ssl_enter(ctx, TG_DIR_READ, 0); }
 SEC("uprobe")
-int BPF_UPROBE(uprobe_ssl_read_ex) { return ssl_enter(ctx, TG_DIR_READ, 1); }
+int BPF_KPROBE(uprobe_ssl_read_ex) { return ssl_enter(ctx, TG_DIR_READ, 1); }
 SEC("uretprobe")
-int BPF_URETPROBE(uretprobe_ssl_rw) { return ssl_leave(ctx); }
+int BPF_KRETPROBE(uretprobe_ssl_rw) { return ssl_leave(ctx); }
 
 SEC("uprobe")
-int BPF_UPROBE(uprobe_ssl_free, void *ssl)
+int BPF_KPROBE(uprobe_ssl_free, void *ssl)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct tg_conn_key key = { .tgid = id >> 32, .ssl = (__u64)ssl };

@@ -9,6 +9,10 @@
 #ifndef TOLLGATE_ABI_H
 #define TOLLGATE_ABI_H
 
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
 /* Largest piece of plaintext one ring-buffer record carries. */
 #define TG_CHUNK_MAX		16384u
 /* Default cap of bytes copied from one SSL_read/SSL_write call. */
