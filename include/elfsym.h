@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/* Where OpenSSL's functions are in an ELF file (a libssl, or node). */
+#ifndef TOLLGATE_ELFSYM_H
+#define TOLLGATE_ELFSYM_H
+
+#include <stdint.h>
+
+enum ssl_fn {
+	SSL_FN_WRITE,
+	SSL_FN_WRITE_EX,
+	SSL_FN_READ,
+	SSL_FN_READ_EX,
+	SSL_FN_FREE,
+	SSL_FN__MAX,
+};
+
+extern const char *const ssl_fn_names[SSL_FN__MAX];
+
+struct ssl_syms {
+	uint64_t off[SSL_FN__MAX];	/* file offset for a uprobe, 0 = absent */
+};
+
+/*
+ * Finds the OpenSSL functions a file defines (dynamic symbols first, then
+ * the static symbol table).  Returns 0 when at least SSL_write and SSL_read
+ * are there, -ENOENT when they are not, or another -errno.
+ */
+int elfsym_ssl(const char *path, struct ssl_syms *out);
+
+#endif

@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <string.h>
+#include <unistd.h>
+#include "elfsym.h"
+
+const char *const ssl_fn_names[SSL_FN__MAX] = {
+	[SSL_FN_WRITE]		= "SSL_write",
+	[SSL_FN_WRITE_EX]	= "SSL_write_ex",
+	[SSL_FN_READ]		= "SSL_read",
+	[SSL_FN_READ_EX]	= "SSL_read_ex",
+	[SSL_FN_FREE]		= "SSL_free",
+};
+
+/* Virtual address to file offset, through the executable PT_LOAD segment. */
+static uint64_t vaddr_to_off(Elf *elf, uint64_t vaddr)
+{
+	size_t i, n;
+	GElf_Phdr ph;
+
+	if (elf_getphdrnum(elf, &n))
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (!gelf_getphdr(elf, i, &ph) || ph.p_type != PT_LOAD)
+			continue;
+		if (vaddr >= ph.p_vaddr && vaddr < ph.p_vaddr + ph.p_memsz)
+			return vaddr - ph.p_vaddr + ph.p_offset;
+	}
+	return 0;
+}
+
+static void scan_symtab(Elf *elf, Elf_Scn *scn, GElf_Shdr *sh, struct ssl_syms *out)
+{
+	Elf_Data *data = elf_getdata(scn, NULL);
+	size_t i, n, k;
+	GElf_Sym sym;
+	const char *name;
+
+	if (!data || !sh->sh_entsize)
+		return;
+	n = sh->sh_size / sh->sh_entsize;
+	for (i = 0; i < n; i++) {
+		if (!gelf_getsym(data, i, &sym))
+			continue;
+		if (GELF_ST_TYPE(sym.st_info) != STT_FUNC || sym.st_shndx == SHN_UNDEF ||
+		    !sym.st_value)
+			continue;
+		name = elf_strptr(elf, sh->sh_link, sym.st_name);
+		if (!name || name[0] != 'S' || name[1] != 'S' || name[2] != 'L')
+			continue;
+		for (k = 0; k < SSL_FN__MAX; k++)
+			if (!out->off[k] && !strcmp(name, ssl_fn_names[k]))
+				out->off[k] = vaddr_to_off(elf, sym.st_value);
+	}
+}
+
+int elfsym_ssl(const char *path, struct ssl_syms *out)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+	Elf *elf;
+	int fd, err, pass;
+
+	memset(out, 0, sizeof(*out));
+	if (elf_version(EV_CURRENT) == EV_NONE)
+		return -EINVAL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (!elf || elf_kind(elf) != ELF_K_ELF) {
+		err = -ENOEXEC;
+		goto out_elf;
+	}
+	for (pass = 0; pass < 2; pass++) {
+		scn = NULL;
+		while ((scn = elf_nextscn(elf, scn))) {
+			if (!gelf_getshdr(scn, &sh))
+				continue;
+			if (sh.sh_type == (pass ? SHT_SYMTAB : SHT_DYNSYM))
+				scan_symtab(elf, scn, &sh, out);
+		}
+		if (out->off[SSL_FN_WRITE] && out->off[SSL_FN_READ])
+			break;
+	}
+	err = out->off[SSL_FN_WRITE] && out->off[SSL_FN_READ] ? 0 : -ENOENT;
+out_elf:
+	elf_end(elf);
+	close(fd);
+	return err;
+}
