@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/*
+ * Where the uprobes go.  Every libssl* a process maps, and every
+ * executable that exports OpenSSL's functions itself (node), is a target,
+ * deduplicated by (device, inode).  Without a scope, each target is probed
+ * once for all processes.  With a scope (cgroup globs), probes are attached
+ * per process, to processes in scope only, as they appear: at start, exec,
+ * fork, mmap of a new libssl and cgroup moves.
+ */
+#ifndef TOLLGATE_ATTACH_H
+#define TOLLGATE_ATTACH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "tollgate_abi.h"
+
+struct capture_bpf;
+struct cgroup_resolver;
+
+struct attach_stats {
+	uint64_t targets;		/* files that carry OpenSSL */
+	uint64_t links;			/* uprobes attached now */
+	uint64_t failures;		/* attach attempts that failed */
+	uint64_t pids;			/* processes probed (scoped mode) */
+};
+
+struct attacher;
+
+struct attacher *attacher__new(struct capture_bpf *skel, struct cgroup_resolver *cg,
+			       char *const *globs, size_t nglobs);
+/* Probe what is already running. */
+int attacher__scan(struct attacher *a);
+/* An EXEC, EXIT, FORK, MMAP or CGROUP event from the kernel. */
+void attacher__on_proc(struct attacher *a, const struct tg_ev_proc *e);
+/* 1 if this process is one the scope covers (always 1 without a scope). */
+int attacher__in_scope(struct attacher *a, pid_t pid);
+void attacher__stats(const struct attacher *a, struct attach_stats *out);
+void attacher__free(struct attacher *a);
+
+#endif

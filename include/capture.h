@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/* The BPF side: load, ring buffers, counters, the ignore map. */
+#ifndef TOLLGATE_CAPTURE_H
+#define TOLLGATE_CAPTURE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/types.h>
+#include "tollgate_abi.h"
+
+struct capture_cfg {
+	uint64_t call_cap;		/* bytes copied per SSL call */
+	size_t ringbuf_bytes;		/* data ring size (power of two) */
+	int scoped;			/* per-process attach: want fork/cgroup events */
+};
+
+struct capture_handlers {
+	void (*on_data)(void *ctx, const struct tg_ev_data *e);
+	void (*on_gap)(void *ctx, const struct tg_ev_gap *e);
+	void (*on_close)(void *ctx, const struct tg_ev_close *e);
+	void (*on_proc)(void *ctx, const struct tg_ev_proc *e);
+};
+
+struct capture;
+struct capture_bpf;
+
+/* Why this machine cannot capture (not root, no BTF), or NULL if it can. */
+const char *capture_unsupported(void);
+
+struct capture *capture__open(const struct capture_cfg *cfg,
+			      const struct capture_handlers *h, void *ctx);
+struct capture_bpf *capture__skel(struct capture *c);
+/* Waits up to timeout_ms for events and handles them.  Returns the number
+ * handled or -errno (-EINTR on a signal). */
+int capture__poll(struct capture *c, int timeout_ms);
+/* Handles every event already in the rings, without waiting. */
+int capture__drain(struct capture *c);
+/* Stop copying a connection's data in the kernel. */
+int capture__ignore(struct capture *c, uint32_t tgid, uint64_t ssl);
+/* Sums of the per-CPU counters (enum tg_counter). */
+int capture__counters(struct capture *c, uint64_t out[TG_CNT__MAX]);
+void capture__close(struct capture *c);
+
+#endif

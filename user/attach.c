@@ -1,0 +1,457 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+#include <bpf/libbpf.h>
+#include "attach.h"
+#include "capture.skel.h"
+#include "cgroup.h"
+#include "elfsym.h"
+#include "log.h"
+#include "procinfo.h"
+
+#define MAX_TARGETS	4096
+#define LINKS_PER	(2 * 4 + 1)	/* entry+return for 4 functions, SSL_free */
+#define PID_BUCKETS	1024
+#define SEEN_MAX	1024
+
+struct target {
+	dev_t dev;
+	ino_t ino;
+	int fd;				/* O_PATH: attach through /proc/self/fd/N */
+	char name[256];			/* where it was found, for logs */
+	struct ssl_syms syms;
+	int has_ssl;			/* 0: checked, no OpenSSL (negative cache) */
+	int is_lib;
+	struct bpf_link *glinks[LINKS_PER];	/* global mode */
+	size_t nglinks;
+	struct target *next;
+};
+
+struct pid_target {
+	struct target *t;
+	struct bpf_link *links[LINKS_PER];
+	size_t nlinks;
+	struct pid_target *next;
+};
+
+struct tracked {			/* a process in scope */
+	pid_t pid;
+	struct pid_target *targets;
+	struct tracked *next;
+};
+
+struct attacher {
+	struct capture_bpf *skel;
+	struct cgroup_resolver *cg;
+	char *const *globs;
+	size_t nglobs;
+	pid_t self;
+	struct target *targets;
+	size_t nentries;		/* targets, with and without OpenSSL */
+	struct tracked *pids[PID_BUCKETS];
+	struct { uint64_t dev, ino; } seen[SEEN_MAX];	/* mmap keys handled */
+	size_t nseen;
+	struct attach_stats st;
+};
+
+static void links_destroy(struct bpf_link **links, size_t *n, struct attach_stats *st)
+{
+	while (*n) {
+		bpf_link__destroy(links[--*n]);
+		st->links--;
+	}
+}
+
+/*
+ * Probes one target for one process (pid > 0) or all (pid = -1).  The
+ * return probe goes first: an entry without its return would leave
+ * arguments behind.
+ */
+static size_t attach_target(struct attacher *a, struct target *t, pid_t pid,
+			    struct bpf_link **out)
+{
+	static const enum ssl_fn rw[] = {
+		SSL_FN_WRITE, SSL_FN_WRITE_EX, SSL_FN_READ, SSL_FN_READ_EX,
+	};
+	struct bpf_program *entry[] = {
+		a->skel->progs.uprobe_ssl_write, a->skel->progs.uprobe_ssl_write_ex,
+		a->skel->progs.uprobe_ssl_read, a->skel->progs.uprobe_ssl_read_ex,
+	};
+	LIBBPF_OPTS(bpf_uprobe_opts, ret_opts, .retprobe = true);
+	LIBBPF_OPTS(bpf_uprobe_opts, ent_opts, .retprobe = false);
+	char path[64];
+	struct bpf_link *r, *e;
+	size_t i, n = 0;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", t->fd);
+	for (i = 0; i < 4; i++) {
+		if (!t->syms.off[rw[i]])
+			continue;
+		r = bpf_program__attach_uprobe_opts(a->skel->progs.uretprobe_ssl_rw, pid,
+						    path, t->syms.off[rw[i]], &ret_opts);
+		if (!r)
+			goto fail;
+		e = bpf_program__attach_uprobe_opts(entry[i], pid, path,
+						    t->syms.off[rw[i]], &ent_opts);
+		if (!e) {
+			bpf_link__destroy(r);
+			goto fail;
+		}
+		out[n++] = r;
+		out[n++] = e;
+		continue;
+fail:
+		a->st.failures++;
+		log_warn("cannot probe %s in %s (pid %d): %s", ssl_fn_names[rw[i]],
+			 t->name, pid, strerror(errno));
+	}
+	if (t->syms.off[SSL_FN_FREE]) {
+		e = bpf_program__attach_uprobe_opts(a->skel->progs.uprobe_ssl_free, pid,
+						    path, t->syms.off[SSL_FN_FREE], &ent_opts);
+		if (e)
+			out[n++] = e;
+		else
+			a->st.failures++;
+	}
+	a->st.links += n;
+	return n;
+}
+
+/* The target for the file at `path`, created (and probed, without a scope)
+ * the first time it is seen.  NULL if it cannot be read. */
+static struct target *target_get(struct attacher *a, const char *path, int is_lib)
+{
+	struct target *t;
+	char self[64];
+	struct stat sb;
+	int fd, err;
+
+	fd = open(path, O_PATH | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &sb)) {
+		close(fd);
+		return NULL;
+	}
+	for (t = a->targets; t; t = t->next) {
+		if (t->dev == sb.st_dev && t->ino == sb.st_ino) {
+			close(fd);
+			return t;
+		}
+	}
+	if (a->nentries >= MAX_TARGETS) {
+		close(fd);
+		return NULL;
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t) {
+		close(fd);
+		return NULL;
+	}
+	t->dev = sb.st_dev;
+	t->ino = sb.st_ino;
+	t->fd = fd;
+	t->is_lib = is_lib;
+	snprintf(t->name, sizeof(t->name), "%s", path);
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	err = elfsym_ssl(self, &t->syms);
+	t->has_ssl = !err;
+	if (!t->has_ssl) {
+		/* Keep it as a negative entry; the fd is not needed. */
+		close(t->fd);
+		t->fd = -1;
+	}
+	t->next = a->targets;
+	a->targets = t;
+	a->nentries++;
+	if (t->has_ssl) {
+		a->st.targets++;
+		log_info("OpenSSL found in %s", t->name);
+		if (!a->nglobs)
+			t->nglinks = attach_target(a, t, -1, t->glinks);
+	}
+	return t;
+}
+
+/* --- processes in scope -------------------------------------------------- */
+
+static struct tracked **tracked_slot(struct attacher *a, pid_t pid)
+{
+	struct tracked **pp = &a->pids[(unsigned)pid % PID_BUCKETS];
+
+	while (*pp && (*pp)->pid != pid)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+static struct tracked *tracked_get(struct attacher *a, pid_t pid)
+{
+	struct tracked **pp = tracked_slot(a, pid);
+
+	if (*pp)
+		return *pp;
+	*pp = calloc(1, sizeof(**pp));
+	if (*pp) {
+		(*pp)->pid = pid;
+		a->st.pids++;
+	}
+	return *pp;
+}
+
+static void tracked_drop(struct attacher *a, pid_t pid)
+{
+	struct tracked **pp = tracked_slot(a, pid), *tr = *pp;
+	struct pid_target *pt;
+
+	if (!tr)
+		return;
+	*pp = tr->next;
+	while ((pt = tr->targets)) {
+		tr->targets = pt->next;
+		links_destroy(pt->links, &pt->nlinks, &a->st);
+		free(pt);
+	}
+	free(tr);
+	a->st.pids--;
+}
+
+static void tracked_add_target(struct attacher *a, struct tracked *tr, struct target *t)
+{
+	struct pid_target *pt;
+
+	if (!t || !t->has_ssl)
+		return;
+	for (pt = tr->targets; pt; pt = pt->next)
+		if (pt->t == t)
+			return;
+	pt = calloc(1, sizeof(*pt));
+	if (!pt)
+		return;
+	pt->t = t;
+	pt->nlinks = attach_target(a, t, tr->pid, pt->links);
+	pt->next = tr->targets;
+	tr->targets = pt;
+}
+
+static int never_touch(struct attacher *a, pid_t pid)
+{
+	return pid <= 1 || pid == a->self;
+}
+
+int attacher__in_scope(struct attacher *a, pid_t pid)
+{
+	char cg[4096];
+	size_t i;
+
+	if (!a->nglobs)
+		return 1;
+	if (never_touch(a, pid) || proc_read_cgroup(pid, cg, sizeof(cg)))
+		return 0;
+	for (i = 0; i < a->nglobs; i++)
+		if (cgroup_glob_match(a->globs[i], cg))
+			return 1;
+	return 0;
+}
+
+/* --- discovery ----------------------------------------------------------- */
+
+struct lib_ctx {
+	struct attacher *a;
+	struct tracked *tr;		/* scoped: the process to probe */
+};
+
+static int on_lib(void *ctx, pid_t pid, const char *path)
+{
+	struct lib_ctx *lc = ctx;
+	struct target *t = target_get(lc->a, path, 1);
+
+	if (t && lc->tr)
+		tracked_add_target(lc->a, lc->tr, t);
+	return 0;
+}
+
+static struct target *exe_target(struct attacher *a, pid_t pid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	return target_get(a, path, 0);
+}
+
+/* Everything a process carries: its libssl mappings and its executable. */
+static void probe_process(struct attacher *a, pid_t pid, struct tracked *tr)
+{
+	struct lib_ctx lc = { .a = a, .tr = tr };
+	struct target *t;
+
+	proc_for_each_libssl(pid, on_lib, &lc);
+	t = exe_target(a, pid);
+	if (t && tr)
+		tracked_add_target(a, tr, t);
+}
+
+/*
+ * A process entering the scope: probe what it maps, and every libssl known
+ * so far, so that a library it loads later is covered from its first call
+ * (a per-process uprobe on a file applies when the file is mapped).
+ */
+static void track(struct attacher *a, pid_t pid)
+{
+	struct tracked *tr = tracked_get(a, pid);
+	struct target *t;
+
+	if (!tr)
+		return;
+	probe_process(a, pid, tr);
+	for (t = a->targets; t; t = t->next)
+		if (t->is_lib)
+			tracked_add_target(a, tr, t);
+}
+
+static void scan_one(void *ctx, pid_t pid)
+{
+	struct attacher *a = ctx;
+
+	if (never_touch(a, pid) || proc_is_kthread(pid))
+		return;
+	if (!a->nglobs) {
+		probe_process(a, pid, NULL);
+		return;
+	}
+	/* Learn every libssl on the host; probe only processes in scope. */
+	if (attacher__in_scope(a, pid))
+		track(a, pid);
+	else
+		proc_for_each_libssl(pid, on_lib, &(struct lib_ctx){ .a = a });
+}
+
+int attacher__scan(struct attacher *a)
+{
+	return proc_for_each_pid(scan_one, a);
+}
+
+static int mmap_seen(struct attacher *a, uint64_t dev, uint64_t ino)
+{
+	size_t i;
+
+	for (i = 0; i < a->nseen; i++)
+		if (a->seen[i].dev == dev && a->seen[i].ino == ino)
+			return 1;
+	if (a->nseen < SEEN_MAX) {
+		a->seen[a->nseen].dev = dev;
+		a->seen[a->nseen].ino = ino;
+		a->nseen++;
+	}
+	return 0;
+}
+
+void attacher__on_proc(struct attacher *a, const struct tg_ev_proc *e)
+{
+	pid_t pid = e->hdr.tgid;
+	struct tracked *tr, *parent;
+	struct pid_target *pt;
+	struct target *t;
+
+	if (never_touch(a, pid))
+		return;
+	switch (e->hdr.type) {
+	case TG_EV_EXEC:
+		if (!a->nglobs) {
+			exe_target(a, pid);
+			break;
+		}
+		tr = *tracked_slot(a, pid);
+		if (tr) {
+			t = exe_target(a, pid);
+			tracked_add_target(a, tr, t);
+		} else if (attacher__in_scope(a, pid)) {
+			track(a, pid);
+		}
+		break;
+	case TG_EV_MMAP:
+		if (!a->nglobs) {
+			/* Known files are probed for everyone already. */
+			if (!mmap_seen(a, e->dev, e->ino))
+				probe_process(a, pid, NULL);
+			break;
+		}
+		tr = *tracked_slot(a, pid);
+		if (tr)
+			probe_process(a, pid, tr);
+		else
+			proc_for_each_libssl(pid, on_lib, &(struct lib_ctx){ .a = a });
+		break;
+	case TG_EV_FORK:
+		if (!a->nglobs)
+			break;
+		parent = *tracked_slot(a, e->ppid);
+		if (!parent)
+			break;
+		/* The child runs the parent's image until it execs. */
+		tr = tracked_get(a, pid);
+		if (!tr)
+			break;
+		for (pt = parent->targets; pt; pt = pt->next)
+			tracked_add_target(a, tr, pt->t);
+		break;
+	case TG_EV_CGROUP:
+		if (!a->nglobs)
+			break;
+		if (attacher__in_scope(a, pid)) {
+			if (!*tracked_slot(a, pid))
+				track(a, pid);
+		} else {
+			tracked_drop(a, pid);
+		}
+		break;
+	case TG_EV_EXIT:
+		tracked_drop(a, pid);
+		break;
+	}
+}
+
+struct attacher *attacher__new(struct capture_bpf *skel, struct cgroup_resolver *cg,
+			       char *const *globs, size_t nglobs)
+{
+	struct attacher *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return NULL;
+	a->skel = skel;
+	a->cg = cg;
+	a->globs = globs;
+	a->nglobs = nglobs;
+	a->self = getpid();
+	return a;
+}
+
+void attacher__stats(const struct attacher *a, struct attach_stats *out)
+{
+	*out = a->st;
+}
+
+void attacher__free(struct attacher *a)
+{
+	struct target *t;
+	size_t i;
+
+	if (!a)
+		return;
+	for (i = 0; i < PID_BUCKETS; i++)
+		while (a->pids[i])
+			tracked_drop(a, a->pids[i]->pid);
+	while ((t = a->targets)) {
+		a->targets = t->next;
+		links_destroy(t->glinks, &t->nglinks, &a->st);
+		if (t->fd >= 0)
+			close(t->fd);
+		free(t);
+	}
+	free(a);
+}

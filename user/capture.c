@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "capture.h"
+#include "capture.skel.h"
+#include "log.h"
+
+_Static_assert(sizeof(struct tg_ev_hdr) == 40, "tg_ev_hdr layout");
+_Static_assert(sizeof(struct tg_conn_key) == 16, "tg_conn_key layout");
+_Static_assert(offsetof(struct tg_ev_data, data) == 80, "tg_ev_data layout");
+_Static_assert(sizeof(struct tg_ev_gap) == 72, "tg_ev_gap layout");
+_Static_assert(sizeof(struct tg_ev_close) == 48, "tg_ev_close layout");
+_Static_assert(sizeof(struct tg_ev_proc) == 128, "tg_ev_proc layout");
+
+struct capture {
+	struct capture_bpf *skel;
+	struct ring_buffer *rb;
+	struct bpf_link *links[8];
+	size_t nlinks;
+	struct capture_handlers h;
+	void *ctx;
+	int ncpus;
+};
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char buf[1024];
+	size_t n;
+
+	if (level == LIBBPF_DEBUG && log_get_level() < LOG_DEBUG)
+		return 0;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = strlen(buf);
+	if (n && buf[n - 1] == '\n')
+		buf[n - 1] = '\0';
+	log_msg(level == LIBBPF_WARN ? LOG_WARN : LOG_DEBUG, "libbpf: %s", buf);
+	return 0;
+}
+
+void log_hook_libbpf(void)
+{
+	libbpf_set_print(libbpf_print);
+}
+
+const char *capture_unsupported(void)
+{
+	if (geteuid() != 0)
+		return "needs root (CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN to load BPF and attach uprobes)";
+	if (access("/sys/kernel/btf/vmlinux", R_OK))
+		return "needs a kernel with BTF (/sys/kernel/btf/vmlinux is missing: CONFIG_DEBUG_INFO_BTF=y)";
+	return NULL;
+}
+
+static int on_event(void *ctx, void *data, size_t size)
+{
+	struct capture *c = ctx;
+	const struct tg_ev_hdr *hdr = data;
+
+	if (size < sizeof(*hdr))
+		return 0;
+	switch (hdr->type) {
+	case TG_EV_DATA:
+		if (size >= offsetof(struct tg_ev_data, data) + hdr->len &&
+		    hdr->len <= TG_CHUNK_MAX)
+			c->h.on_data(c->ctx, data);
+		break;
+	case TG_EV_GAP:
+		if (size >= sizeof(struct tg_ev_gap))
+			c->h.on_gap(c->ctx, data);
+		break;
+	case TG_EV_CLOSE:
+		if (size >= sizeof(struct tg_ev_close))
+			c->h.on_close(c->ctx, data);
+		break;
+	default:
+		if (size >= sizeof(struct tg_ev_proc))
+			c->h.on_proc(c->ctx, data);
+		break;
+	}
+	return 0;
+}
+
+struct capture *capture__open(const struct capture_cfg *cfg,
+			      const struct capture_handlers *h, void *ctx)
+{
+	struct capture *c = calloc(1, sizeof(*c));
+	struct bpf_program *progs[5];
+	size_t i;
+	int err;
+
+	if (!c)
+		return NULL;
+	c->h = *h;
+	c->ctx = ctx;
+	log_hook_libbpf();
+	c->ncpus = libbpf_num_possible_cpus();
+	c->skel = capture_bpf__open();
+	if (!c->skel) {
+		err = -errno;
+		log_error("cannot open the BPF object: %s", strerror(-err));
+		goto fail;
+	}
+	c->skel->rodata->call_cap = cfg->call_cap;
+	c->skel->rodata->self_tgid = getpid();
+	c->skel->rodata->want_fork = cfg->scoped;
+	err = bpf_map__set_max_entries(c->skel->maps.events, cfg->ringbuf_bytes);
+	if (err)
+		goto fail;
+	err = capture_bpf__load(c->skel);
+	if (err) {
+		log_error("cannot load the BPF programs: %s", strerror(-err));
+		goto fail;
+	}
+	progs[0] = c->skel->progs.tp_exec;
+	progs[1] = c->skel->progs.tp_exit;
+	progs[2] = c->skel->progs.tp_fork;
+	progs[3] = c->skel->progs.tp_cgroup_attach;
+	progs[4] = c->skel->progs.fentry_mmap_file;
+	for (i = 0; i < 5; i++) {
+		c->links[c->nlinks] = bpf_program__attach(progs[i]);
+		if (!c->links[c->nlinks]) {
+			err = -errno;
+			log_error("cannot attach %s: %s", bpf_program__name(progs[i]),
+				  strerror(-err));
+			goto fail;
+		}
+		c->nlinks++;
+	}
+	c->rb = ring_buffer__new(bpf_map__fd(c->skel->maps.events), on_event, c, NULL);
+	if (!c->rb) {
+		err = -errno;
+		goto fail;
+	}
+	err = ring_buffer__add(c->rb, bpf_map__fd(c->skel->maps.proc_events), on_event, c);
+	if (err)
+		goto fail;
+	return c;
+fail:
+	capture__close(c);
+	errno = -err;
+	return NULL;
+}
+
+struct capture_bpf *capture__skel(struct capture *c)
+{
+	return c->skel;
+}
+
+int capture__poll(struct capture *c, int timeout_ms)
+{
+	return ring_buffer__poll(c->rb, timeout_ms);
+}
+
+int capture__drain(struct capture *c)
+{
+	return ring_buffer__consume(c->rb);
+}
+
+int capture__ignore(struct capture *c, uint32_t tgid, uint64_t ssl)
+{
+	struct tg_conn_key k = { .tgid = tgid, .ssl = ssl };
+	__u8 one = 1;
+
+	if (bpf_map_update_elem(bpf_map__fd(c->skel->maps.ignore), &k, &one, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+int capture__counters(struct capture *c, uint64_t out[TG_CNT__MAX])
+{
+	uint64_t *vals = calloc(c->ncpus, sizeof(*vals));
+	int fd = bpf_map__fd(c->skel->maps.counters), cpu;
+	__u32 i;
+
+	if (!vals)
+		return -ENOMEM;
+	for (i = 0; i < TG_CNT__MAX; i++) {
+		out[i] = 0;
+		if (bpf_map_lookup_elem(fd, &i, vals))
+			continue;
+		for (cpu = 0; cpu < c->ncpus; cpu++)
+			out[i] += vals[cpu];
+	}
+	free(vals);
+	return 0;
+}
+
+void capture__close(struct capture *c)
+{
+	size_t i;
+
+	if (!c)
+		return;
+	ring_buffer__free(c->rb);
+	for (i = 0; i < c->nlinks; i++)
+		bpf_link__destroy(c->links[i]);
+	capture_bpf__destroy(c->skel);
+	free(c);
+}
