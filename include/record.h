@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/* One metered LLM call, as the core hands it to the edges. */
+#ifndef TOLLGATE_RECORD_H
+#define TOLLGATE_RECORD_H
+
+#include <stdint.h>
+#include "provider.h"
+
+#define TG_TIME_UNKNOWN	UINT64_MAX
+
+enum tg_record_flags {
+	TG_REC_REQ_TRUNCATED	= 1 << 0,	/* request ended before its framing said */
+	TG_REC_RESP_TRUNCATED	= 1 << 1,	/* response cut off (client, network, capture) */
+	TG_REC_GAP		= 1 << 2,	/* bytes of this exchange were not captured */
+	TG_REC_DECODE_ERROR	= 1 << 3,	/* a body could not be decoded */
+	TG_REC_BODY_OVERFLOW	= 1 << 4,	/* request body larger than the parse cap */
+	TG_REC_NO_RESPONSE	= 1 << 5,	/* connection ended before any response */
+};
+
+struct tg_meta {			/* who and when, for one captured event */
+	uint64_t ts_ns;			/* CLOCK_MONOTONIC */
+	uint64_t cgroup_id;
+	uint32_t tgid;
+	uint32_t tid;
+	uint32_t uid;
+	char comm[16];
+};
+
+struct tg_record {
+	struct tg_meta who;		/* of the first request byte */
+	uint64_t start_ns;		/* first request byte (monotonic) */
+	uint64_t ttft_ns;		/* request sent -> first response body byte */
+	uint64_t duration_ns;		/* first request byte -> last response byte */
+	char host[256];
+	char method[16];
+	char path[512];			/* without the query string */
+	struct llm_call call;		/* provider, api, model, stream */
+	int status;			/* 0: no response */
+	uint64_t request_bytes;		/* decoded body sizes */
+	uint64_t response_bytes;
+	uint32_t sse_events;
+	uint32_t flags;			/* enum tg_record_flags */
+};
+
+#endif
