@@ -17,8 +17,6 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-#define PROT_EXEC 0x4
-
 /* Tunables, set by userspace before load. */
 const volatile __u64 call_cap = TG_CALL_CAP_DEFAULT;
 const volatile __u32 self_tgid = 0;
@@ -217,7 +215,7 @@ static __always_inline int ssl_leave(struct pt_regs *ctx)
 	struct conn_state *st, zst = {};
 	struct ssl_args *cur, a;
 	struct copy_ctx c = {};
-	long ret = PT_REGS_RC(ctx);
+	int ret = (int)PT_REGS_RC(ctx);	/* every probed function returns int */
 	__u64 n = 0, copy;
 
 	cur = bpf_map_lookup_elem(&ssl_args, &tid);
@@ -380,28 +378,20 @@ int BPF_PROG(tp_cgroup_attach, struct cgroup *dst, const char *path,
 	return 0;
 }
 
-/* A libssl* file mapped executable: a library userspace may not know yet. */
-SEC("fentry/security_mmap_file")
-int BPF_PROG(fentry_mmap_file, struct file *file, unsigned long prot)
+/*
+ * The dynamic linker calls _dl_debug_state() after every change to a
+ * process's link map (start-up, dlopen, dlclose): the hook debuggers use.
+ * Userspace then looks for libraries it has not probed yet.
+ */
+SEC("uprobe")
+int BPF_KPROBE(uprobe_dl_debug_state)
 {
 	struct tg_ev_proc *e;
-	const unsigned char *name;
-	char pfx[8] = {};
 
-	if (!file || !(prot & PROT_EXEC))
+	if ((bpf_get_current_pid_tgid() >> 32) == self_tgid)
 		return 0;
-	name = BPF_CORE_READ(file, f_path.dentry, d_name.name);
-	if (bpf_probe_read_kernel(pfx, 6, name))
-		return 0;
-	if (pfx[0] != 'l' || pfx[1] != 'i' || pfx[2] != 'b' ||
-	    pfx[3] != 's' || pfx[4] != 's' || pfx[5] != 'l')
-		return 0;
-	e = proc_reserve(TG_EV_MMAP);
-	if (!e)
-		return 0;
-	e->dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
-	e->ino = BPF_CORE_READ(file, f_inode, i_ino);
-	bpf_probe_read_kernel_str(e->name, sizeof(e->name), name);
-	bpf_ringbuf_submit(e, 0);
+	e = proc_reserve(TG_EV_LINKMAP);
+	if (e)
+		bpf_ringbuf_submit(e, 0);
 	return 0;
 }

@@ -3,6 +3,7 @@
 #ifndef TOLLGATE_ELFSYM_H
 #define TOLLGATE_ELFSYM_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 enum ssl_fn {
@@ -26,5 +27,9 @@ struct ssl_syms {
  * are there, -ENOENT when they are not, or another -errno.
  */
 int elfsym_ssl(const char *path, struct ssl_syms *out);
+
+/* File offsets of the named functions (0 where absent).  The names must
+ * share their first letter.  Returns 0 or -errno. */
+int elfsym_find(const char *path, const char *const *names, size_t n, uint64_t *offs);
 
 #endif

@@ -12,13 +12,21 @@ int proc_read_exe(pid_t pid, char *buf, size_t cap);
 /* The process's cgroup v2 path ("0::" line of /proc/PID/cgroup). */
 int proc_read_cgroup(pid_t pid, char *buf, size_t cap);
 
+enum proc_lib_kind {
+	PROC_LIB_SSL,		/* libssl* */
+	PROC_LIB_LDSO,		/* the dynamic linker, ld-linux* / ld-musl* */
+};
+
+/* The kind of a library by its file name, or -1 for other files. */
+int proc_lib_kind(const char *path);
+
 /*
- * Calls fn once for every distinct executable mapping of the process whose
- * file name starts with "libssl", with a path that opens that file from
+ * Calls fn once for every distinct executable mapping of the process that
+ * is a libssl or the dynamic linker, with a path that opens that file from
  * this mount namespace (/proc/PID/root/...).  Returns 0 or -errno.
  */
-typedef int (*proc_lib_fn)(void *ctx, pid_t pid, const char *path);
-int proc_for_each_libssl(pid_t pid, proc_lib_fn fn, void *ctx);
+typedef int (*proc_lib_fn)(void *ctx, pid_t pid, const char *path, enum proc_lib_kind kind);
+int proc_for_each_lib(pid_t pid, proc_lib_fn fn, void *ctx);
 
 /* Calls fn for every process id in /proc. */
 typedef void (*proc_pid_fn)(void *ctx, pid_t pid);

@@ -27,7 +27,7 @@ enum tg_ev_type {
 	TG_EV_EXIT	= 4,	/* process (thread group) exited */
 	TG_EV_EXEC	= 5,	/* process exec'd a new image */
 	TG_EV_FORK	= 6,	/* new process (not a thread) */
-	TG_EV_MMAP	= 7,	/* executable mapping of a libssl* file */
+	TG_EV_LINKMAP	= 7,	/* the dynamic linker changed the link map */
 	TG_EV_CGROUP	= 8,	/* task moved to another cgroup */
 };
 
@@ -86,14 +86,13 @@ struct tg_ev_close {
 	__u64 ssl;
 };
 
-/* EXIT, EXEC, FORK, MMAP and CGROUP share one shape. */
+/* EXIT, EXEC, FORK, LINKMAP and CGROUP share one shape. */
 struct tg_ev_proc {
 	struct tg_ev_hdr hdr;
 	__u32 ppid;		/* FORK: parent tgid */
 	__u32 pad;
-	__u64 dev;		/* MMAP: st_dev of the mapped file (kernel dev_t) */
-	__u64 ino;		/* MMAP: inode number */
-	char name[TG_NAME_LEN];	/* MMAP: file name; EXEC/FORK: comm */
+	__u64 reserved[2];
+	char name[TG_NAME_LEN];	/* EXEC: comm */
 };
 
 /* Per-CPU counters, indexed by enum tg_counter. */

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,16 @@
 #define MAX_TARGETS	4096
 #define LINKS_PER	(2 * 4 + 1)	/* entry+return for 4 functions, SSL_free */
 #define PID_BUCKETS	1024
-#define SEEN_MAX	1024
+
+enum target_kind { TARGET_LIB, TARGET_EXE, TARGET_LDSO };
+
+/* Library directories probed at start, so a later dlopen is covered at once. */
+static const char *const lib_dirs[] = {
+	"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu",
+	"/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
+	"/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib",
+	"/usr/local/lib64",
+};
 
 struct target {
 	dev_t dev;
@@ -26,8 +36,9 @@ struct target {
 	int fd;				/* O_PATH: attach through /proc/self/fd/N */
 	char name[256];			/* where it was found, for logs */
 	struct ssl_syms syms;
-	int has_ssl;			/* 0: checked, no OpenSSL (negative cache) */
-	int is_lib;
+	int has_ssl;			/* carries OpenSSL (else a negative entry) */
+	int is_lib;			/* a libssl, not an executable */
+	int is_ldso;			/* the dynamic linker: one global probe */
 	struct bpf_link *glinks[LINKS_PER];	/* global mode */
 	size_t nglinks;
 	struct target *next;
@@ -55,10 +66,16 @@ struct attacher {
 	struct target *targets;
 	size_t nentries;		/* targets, with and without OpenSSL */
 	struct tracked *pids[PID_BUCKETS];
-	struct { uint64_t dev, ino; } seen[SEEN_MAX];	/* mmap keys handled */
-	size_t nseen;
 	struct attach_stats st;
 };
+
+/* Probes go through the target's O_PATH fd: the same inode whatever
+ * happens to the path (containers, upgrades, deleted files). */
+static const char *path_of(const struct target *t, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "/proc/self/fd/%d", t->fd);
+	return buf;
+}
 
 static void links_destroy(struct bpf_link **links, size_t *n, struct attach_stats *st)
 {
@@ -89,7 +106,7 @@ static size_t attach_target(struct attacher *a, struct target *t, pid_t pid,
 	struct bpf_link *r, *e;
 	size_t i, n = 0;
 
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", t->fd);
+	path_of(t, path, sizeof(path));
 	for (i = 0; i < 4; i++) {
 		if (!t->syms.off[rw[i]])
 			continue;
@@ -123,19 +140,43 @@ fail:
 	return n;
 }
 
-/* The target for the file at `path`, created (and probed, without a scope)
- * the first time it is seen.  NULL if it cannot be read. */
-static struct target *target_get(struct attacher *a, const char *path, int is_lib)
+/* The dynamic linker's _dl_debug_state: probed for every process. */
+static void attach_ldso(struct attacher *a, struct target *t)
+{
+	static const char *const names[] = { "_dl_debug_state" };
+	LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = false);
+	char path[64];
+	uint64_t off;
+
+	if (elfsym_find(path_of(t, path, sizeof(path)), names, 1, &off) || !off)
+		return;
+	t->glinks[0] = bpf_program__attach_uprobe_opts(a->skel->progs.uprobe_dl_debug_state,
+						       -1, path, off, &opts);
+	if (!t->glinks[0]) {
+		a->st.failures++;
+		log_warn("cannot probe _dl_debug_state in %s: %s", t->name, strerror(errno));
+		return;
+	}
+	t->nglinks = 1;
+	a->st.links++;
+}
+
+/*
+ * The target for the file at `path`, created the first time it is seen:
+ * an OpenSSL carrier is probed for everyone when there is no scope; the
+ * dynamic linker always is.  NULL if it cannot be read.
+ */
+static struct target *target_get(struct attacher *a, const char *path, int kind)
 {
 	struct target *t;
 	char self[64];
 	struct stat sb;
-	int fd, err;
+	int fd;
 
 	fd = open(path, O_PATH | O_CLOEXEC);
 	if (fd < 0)
 		return NULL;
-	if (fstat(fd, &sb)) {
+	if (fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
 		close(fd);
 		return NULL;
 	}
@@ -157,25 +198,27 @@ static struct target *target_get(struct attacher *a, const char *path, int is_li
 	t->dev = sb.st_dev;
 	t->ino = sb.st_ino;
 	t->fd = fd;
-	t->is_lib = is_lib;
+	t->is_lib = kind == TARGET_LIB;
+	t->is_ldso = kind == TARGET_LDSO;
 	snprintf(t->name, sizeof(t->name), "%s", path);
-	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
-	err = elfsym_ssl(self, &t->syms);
-	t->has_ssl = !err;
-	if (!t->has_ssl) {
-		/* Keep it as a negative entry; the fd is not needed. */
-		close(t->fd);
-		t->fd = -1;
-	}
 	t->next = a->targets;
 	a->targets = t;
 	a->nentries++;
-	if (t->has_ssl) {
-		a->st.targets++;
-		log_info("OpenSSL found in %s", t->name);
-		if (!a->nglobs)
-			t->nglinks = attach_target(a, t, -1, t->glinks);
+	if (t->is_ldso) {
+		attach_ldso(a, t);
+		return t;
 	}
+	t->has_ssl = !elfsym_ssl(path_of(t, self, sizeof(self)), &t->syms);
+	if (!t->has_ssl) {
+		/* A negative entry: remembered, the fd is not needed. */
+		close(t->fd);
+		t->fd = -1;
+		return t;
+	}
+	a->st.targets++;
+	log_info("OpenSSL found in %s", t->name);
+	if (!a->nglobs)
+		t->nglinks = attach_target(a, t, -1, t->glinks);
 	return t;
 }
 
@@ -266,10 +309,11 @@ struct lib_ctx {
 	struct tracked *tr;		/* scoped: the process to probe */
 };
 
-static int on_lib(void *ctx, pid_t pid, const char *path)
+static int on_lib(void *ctx, pid_t pid, const char *path, enum proc_lib_kind kind)
 {
 	struct lib_ctx *lc = ctx;
-	struct target *t = target_get(lc->a, path, 1);
+	struct target *t = target_get(lc->a, path,
+				      kind == PROC_LIB_LDSO ? TARGET_LDSO : TARGET_LIB);
 
 	if (t && lc->tr)
 		tracked_add_target(lc->a, lc->tr, t);
@@ -281,16 +325,17 @@ static struct target *exe_target(struct attacher *a, pid_t pid)
 	char path[64];
 
 	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
-	return target_get(a, path, 0);
+	return target_get(a, path, TARGET_EXE);
 }
 
-/* Everything a process carries: its libssl mappings and its executable. */
+/* Everything a process carries: its libssl mappings, its dynamic linker
+ * and its executable. */
 static void probe_process(struct attacher *a, pid_t pid, struct tracked *tr)
 {
 	struct lib_ctx lc = { .a = a, .tr = tr };
 	struct target *t;
 
-	proc_for_each_libssl(pid, on_lib, &lc);
+	proc_for_each_lib(pid, on_lib, &lc);
 	t = exe_target(a, pid);
 	if (t && tr)
 		tracked_add_target(a, tr, t);
@@ -328,27 +373,33 @@ static void scan_one(void *ctx, pid_t pid)
 	if (attacher__in_scope(a, pid))
 		track(a, pid);
 	else
-		proc_for_each_libssl(pid, on_lib, &(struct lib_ctx){ .a = a });
+		proc_for_each_lib(pid, on_lib, &(struct lib_ctx){ .a = a });
+}
+
+/* The libssl and dynamic linker files installed on the host. */
+static void scan_lib_dirs(struct attacher *a)
+{
+	static const char *const patterns[] = { "libssl.so*", "ld-linux*.so*", "ld-musl*.so*" };
+	char pat[512];
+	glob_t g;
+	size_t i, j, k;
+
+	for (i = 0; i < sizeof(lib_dirs) / sizeof(lib_dirs[0]); i++) {
+		for (j = 0; j < sizeof(patterns) / sizeof(patterns[0]); j++) {
+			snprintf(pat, sizeof(pat), "%s/%s", lib_dirs[i], patterns[j]);
+			if (glob(pat, 0, NULL, &g))
+				continue;
+			for (k = 0; k < g.gl_pathc; k++)
+				target_get(a, g.gl_pathv[k], j ? TARGET_LDSO : TARGET_LIB);
+			globfree(&g);
+		}
+	}
 }
 
 int attacher__scan(struct attacher *a)
 {
+	scan_lib_dirs(a);
 	return proc_for_each_pid(scan_one, a);
-}
-
-static int mmap_seen(struct attacher *a, uint64_t dev, uint64_t ino)
-{
-	size_t i;
-
-	for (i = 0; i < a->nseen; i++)
-		if (a->seen[i].dev == dev && a->seen[i].ino == ino)
-			return 1;
-	if (a->nseen < SEEN_MAX) {
-		a->seen[a->nseen].dev = dev;
-		a->seen[a->nseen].ino = ino;
-		a->nseen++;
-	}
-	return 0;
 }
 
 void attacher__on_proc(struct attacher *a, const struct tg_ev_proc *e)
@@ -356,36 +407,31 @@ void attacher__on_proc(struct attacher *a, const struct tg_ev_proc *e)
 	pid_t pid = e->hdr.tgid;
 	struct tracked *tr, *parent;
 	struct pid_target *pt;
-	struct target *t;
 
 	if (never_touch(a, pid))
 		return;
 	switch (e->hdr.type) {
 	case TG_EV_EXEC:
+		/* The kernel has mapped the executable and its dynamic linker. */
 		if (!a->nglobs) {
-			exe_target(a, pid);
-			break;
-		}
-		tr = *tracked_slot(a, pid);
-		if (tr) {
-			t = exe_target(a, pid);
-			tracked_add_target(a, tr, t);
-		} else if (attacher__in_scope(a, pid)) {
-			track(a, pid);
-		}
-		break;
-	case TG_EV_MMAP:
-		if (!a->nglobs) {
-			/* Known files are probed for everyone already. */
-			if (!mmap_seen(a, e->dev, e->ino))
-				probe_process(a, pid, NULL);
+			probe_process(a, pid, NULL);
 			break;
 		}
 		tr = *tracked_slot(a, pid);
 		if (tr)
 			probe_process(a, pid, tr);
+		else if (attacher__in_scope(a, pid))
+			track(a, pid);
 		else
-			proc_for_each_libssl(pid, on_lib, &(struct lib_ctx){ .a = a });
+			proc_for_each_lib(pid, on_lib, &(struct lib_ctx){ .a = a });
+		break;
+	case TG_EV_LINKMAP:
+		/* Libraries loaded at start-up or by dlopen. */
+		tr = a->nglobs ? *tracked_slot(a, pid) : NULL;
+		if (tr || !a->nglobs)
+			probe_process(a, pid, tr);
+		else
+			proc_for_each_lib(pid, on_lib, &(struct lib_ctx){ .a = a });
 		break;
 	case TG_EV_FORK:
 		if (!a->nglobs)

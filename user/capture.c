@@ -91,7 +91,7 @@ struct capture *capture__open(const struct capture_cfg *cfg,
 			      const struct capture_handlers *h, void *ctx)
 {
 	struct capture *c = calloc(1, sizeof(*c));
-	struct bpf_program *progs[5];
+	struct bpf_program *progs[4];
 	size_t i;
 	int err;
 
@@ -122,8 +122,7 @@ struct capture *capture__open(const struct capture_cfg *cfg,
 	progs[1] = c->skel->progs.tp_exit;
 	progs[2] = c->skel->progs.tp_fork;
 	progs[3] = c->skel->progs.tp_cgroup_attach;
-	progs[4] = c->skel->progs.fentry_mmap_file;
-	for (i = 0; i < 5; i++) {
+	for (i = 0; i < 4; i++) {
 		c->links[c->nlinks] = bpf_program__attach(progs[i]);
 		if (!c->links[c->nlinks]) {
 			err = -errno;

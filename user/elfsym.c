@@ -32,7 +32,8 @@ static uint64_t vaddr_to_off(Elf *elf, uint64_t vaddr)
 	return 0;
 }
 
-static void scan_symtab(Elf *elf, Elf_Scn *scn, GElf_Shdr *sh, struct ssl_syms *out)
+static void scan_symtab(Elf *elf, Elf_Scn *scn, GElf_Shdr *sh,
+			const char *const *names, size_t nnames, uint64_t *offs)
 {
 	Elf_Data *data = elf_getdata(scn, NULL);
 	size_t i, n, k;
@@ -49,22 +50,23 @@ static void scan_symtab(Elf *elf, Elf_Scn *scn, GElf_Shdr *sh, struct ssl_syms *
 		    !sym.st_value)
 			continue;
 		name = elf_strptr(elf, sh->sh_link, sym.st_name);
-		if (!name || name[0] != 'S' || name[1] != 'S' || name[2] != 'L')
+		if (!name || name[0] != names[0][0])	/* all names share a first letter */
 			continue;
-		for (k = 0; k < SSL_FN__MAX; k++)
-			if (!out->off[k] && !strcmp(name, ssl_fn_names[k]))
-				out->off[k] = vaddr_to_off(elf, sym.st_value);
+		for (k = 0; k < nnames; k++)
+			if (!offs[k] && !strcmp(name, names[k]))
+				offs[k] = vaddr_to_off(elf, sym.st_value);
 	}
 }
 
-int elfsym_ssl(const char *path, struct ssl_syms *out)
+int elfsym_find(const char *path, const char *const *names, size_t n, uint64_t *offs)
 {
 	Elf_Scn *scn = NULL;
 	GElf_Shdr sh;
+	size_t i, found;
 	Elf *elf;
-	int fd, err, pass;
+	int fd, err = 0, pass;
 
-	memset(out, 0, sizeof(*out));
+	memset(offs, 0, n * sizeof(*offs));
 	if (elf_version(EV_CURRENT) == EV_NONE)
 		return -EINVAL;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -75,20 +77,31 @@ int elfsym_ssl(const char *path, struct ssl_syms *out)
 		err = -ENOEXEC;
 		goto out_elf;
 	}
+	/* Dynamic symbols first; the full table only if they were not enough. */
 	for (pass = 0; pass < 2; pass++) {
 		scn = NULL;
 		while ((scn = elf_nextscn(elf, scn))) {
 			if (!gelf_getshdr(scn, &sh))
 				continue;
 			if (sh.sh_type == (pass ? SHT_SYMTAB : SHT_DYNSYM))
-				scan_symtab(elf, scn, &sh, out);
+				scan_symtab(elf, scn, &sh, names, n, offs);
 		}
-		if (out->off[SSL_FN_WRITE] && out->off[SSL_FN_READ])
+		for (i = found = 0; i < n; i++)
+			found += !!offs[i];
+		if (found == n)
 			break;
 	}
-	err = out->off[SSL_FN_WRITE] && out->off[SSL_FN_READ] ? 0 : -ENOENT;
 out_elf:
 	elf_end(elf);
 	close(fd);
 	return err;
+}
+
+int elfsym_ssl(const char *path, struct ssl_syms *out)
+{
+	int err = elfsym_find(path, ssl_fn_names, SSL_FN__MAX, out->off);
+
+	if (err)
+		return err;
+	return out->off[SSL_FN_WRITE] && out->off[SSL_FN_READ] ? 0 : -ENOENT;
 }

@@ -75,13 +75,26 @@ int proc_read_cgroup(pid_t pid, char *buf, size_t cap)
 	return err;
 }
 
-int proc_for_each_libssl(pid_t pid, proc_lib_fn fn, void *ctx)
+int proc_lib_kind(const char *path)
+{
+	const char *base = strrchr(path, '/');
+
+	base = base ? base + 1 : path;
+	if (!strncmp(base, "libssl", 6))
+		return PROC_LIB_SSL;
+	if ((!strncmp(base, "ld-linux", 8) || !strncmp(base, "ld-musl", 7)) &&
+	    strstr(base, ".so"))
+		return PROC_LIB_LDSO;
+	return -1;
+}
+
+int proc_for_each_lib(pid_t pid, proc_lib_fn fn, void *ctx)
 {
 	char path[64], line[4096], full[4200], seen[8][256];
 	size_t nseen = 0, i;
-	const char *file, *base, *perms;
+	const char *file, *perms;
 	FILE *f;
-	int err = 0;
+	int err = 0, kind;
 
 	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
 	f = fopen(path, "re");
@@ -96,8 +109,8 @@ int proc_for_each_libssl(pid_t pid, proc_lib_fn fn, void *ctx)
 		file = strchr(line, '/');
 		if (!file)
 			continue;
-		base = strrchr(file, '/') + 1;
-		if (strncmp(base, "libssl", 6) || strstr(file, " (deleted)"))
+		kind = proc_lib_kind(file);
+		if (kind < 0 || strstr(file, " (deleted)"))
 			continue;
 		for (i = 0; i < nseen; i++)
 			if (!strcmp(seen[i], file))
@@ -107,7 +120,7 @@ int proc_for_each_libssl(pid_t pid, proc_lib_fn fn, void *ctx)
 		if (nseen < sizeof(seen) / sizeof(seen[0]))
 			strcpy(seen[nseen++], file);
 		snprintf(full, sizeof(full), "/proc/%d/root%s", pid, file);
-		err = fn(ctx, pid, full);
+		err = fn(ctx, pid, full, kind);
 		if (err)
 			break;
 	}
