@@ -24,14 +24,30 @@ const volatile __u8 want_fork = 0;	/* scoped attach needs fork/cgroup events */
 
 __u64 ev_seq = 0;
 
-struct ssl_args {
+#define MAX_FRAMES 4
+
+/* One probed call in progress on a thread. */
+struct frame {
 	__u64 ssl;
 	__u64 buf;
 	__u64 out;	/* size_t * of the _ex variants, 0 otherwise */
-	__u32 depth;
+	__u32 depth;	/* the same call seen again from inside itself */
 	__u8 dir;
 	__u8 ex;
-	__u8 pad[2];
+	__u8 ignored;	/* userspace has no use for this connection */
+	__u8 pad;
+};
+
+/*
+ * Calls in progress, innermost last.  A call can be made from inside
+ * another: SSL_write_ex -> SSL_write within the library (same SSL, same
+ * direction, same buffer: folded, reported once), or a different call
+ * from a callback (node writes from inside SSL_read: a frame of its own).
+ */
+struct ssl_args {
+	struct frame f[MAX_FRAMES];
+	__u32 n;
+	__u32 pad;
 };
 
 struct conn_state {
@@ -111,32 +127,52 @@ static __always_inline int ssl_enter(struct pt_regs *ctx, __u8 dir, __u8 ex)
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id;
 	struct tg_conn_key key = {};
-	struct ssl_args *cur, args = {};
+	struct ssl_args *st, zero = {};
+	struct frame *top;
+	__u64 buf = PT_REGS_PARM2(ctx);
+	__u32 n;
 
 	if ((id >> 32) == self_tgid)
 		return 0;
 	key.tgid = id >> 32;
 	key.ssl = PT_REGS_PARM1(ctx);
-	cur = bpf_map_lookup_elem(&ssl_args, &tid);
-	if (cur && cur->ssl == key.ssl) {
-		/* A probed call made from inside another: the outer one reports.
-		 * (An entry for another SSL is stale: its return was missed.) */
-		cur->depth++;
-		count(TG_CNT_NESTED, 1);
-		return 0;
+	st = bpf_map_lookup_elem(&ssl_args, &tid);
+	if (!st) {
+		if (bpf_map_update_elem(&ssl_args, &tid, &zero, BPF_NOEXIST) &&
+		    !bpf_map_lookup_elem(&ssl_args, &tid)) {
+			count(TG_CNT_ARGS_FULL, 1);
+			return 0;
+		}
+		st = bpf_map_lookup_elem(&ssl_args, &tid);
+		if (!st)
+			return 0;
 	}
-	if (bpf_map_lookup_elem(&ignore, &key)) {
-		count(TG_CNT_IGNORED_CALLS, 1);
-		return 0;
+	n = st->n;
+	if (n > 0 && n <= MAX_FRAMES) {
+		top = &st->f[(n - 1) & (MAX_FRAMES - 1)];
+		if (top->ssl == key.ssl && top->dir == dir && top->buf == buf) {
+			top->depth++;
+			count(TG_CNT_NESTED, 1);
+			return 0;
+		}
 	}
-	args.ssl = key.ssl;
-	args.buf = PT_REGS_PARM2(ctx);
-	args.out = ex ? PT_REGS_PARM4(ctx) : 0;
-	args.depth = 1;
-	args.dir = dir;
-	args.ex = ex;
-	if (bpf_map_update_elem(&ssl_args, &tid, &args, BPF_ANY))
+	if (n >= MAX_FRAMES) {
+		/* Deeper than any real caller: the stack is stale; start over. */
 		count(TG_CNT_ARGS_FULL, 1);
+		n = 0;
+	}
+	/* Every call gets a frame, so that returns pop the right one. */
+	top = &st->f[n & (MAX_FRAMES - 1)];
+	top->ssl = key.ssl;
+	top->buf = buf;
+	top->out = ex ? PT_REGS_PARM4(ctx) : 0;
+	top->depth = 1;
+	top->dir = dir;
+	top->ex = ex;
+	top->ignored = !!bpf_map_lookup_elem(&ignore, &key);
+	st->n = n + 1;
+	if (top->ignored)
+		count(TG_CNT_IGNORED_CALLS, 1);
 	return 0;
 }
 
@@ -212,21 +248,25 @@ static __always_inline int ssl_leave(struct pt_regs *ctx)
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id;
 	struct tg_conn_key key = {};
-	struct conn_state *st, zst = {};
-	struct ssl_args *cur, a;
+	struct conn_state *cs, zst = {};
+	struct ssl_args *st;
+	struct frame *top, a;
 	struct copy_ctx c = {};
 	int ret = (int)PT_REGS_RC(ctx);	/* every probed function returns int */
 	__u64 n = 0, copy;
 
-	cur = bpf_map_lookup_elem(&ssl_args, &tid);
-	if (!cur)
+	st = bpf_map_lookup_elem(&ssl_args, &tid);
+	if (!st || st->n == 0 || st->n > MAX_FRAMES)
 		return 0;
-	if (cur->depth > 1) {
-		cur->depth--;
+	top = &st->f[(st->n - 1) & (MAX_FRAMES - 1)];
+	if (top->depth > 1) {
+		top->depth--;
 		return 0;
 	}
-	a = *cur;
-	bpf_map_delete_elem(&ssl_args, &tid);
+	a = *top;
+	st->n--;
+	if (a.ignored)
+		return 0;
 
 	if (a.ex) {
 		if (ret != 1 || !a.out)
@@ -243,15 +283,15 @@ static __always_inline int ssl_leave(struct pt_regs *ctx)
 
 	key.tgid = id >> 32;
 	key.ssl = a.ssl;
-	st = bpf_map_lookup_elem(&conns, &key);
-	if (!st) {
+	cs = bpf_map_lookup_elem(&conns, &key);
+	if (!cs) {
 		bpf_map_update_elem(&conns, &key, &zst, BPF_NOEXIST);
-		st = bpf_map_lookup_elem(&conns, &key);
-		if (!st)
+		cs = bpf_map_lookup_elem(&conns, &key);
+		if (!cs)
 			return 0;
 	}
-	c.off = st->off[a.dir & 1];
-	st->off[a.dir & 1] += n;
+	c.off = cs->off[a.dir & 1];
+	cs->off[a.dir & 1] += n;
 	count(TG_CNT_CALLS, 1);
 
 	copy = n < call_cap ? n : call_cap;
