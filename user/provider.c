@@ -71,7 +71,8 @@ static const char *host_provider(const char *host, size_t len)
 		n = strlen(known_hosts[i].suffix);
 		if (len < n || strncasecmp(host + len - n, known_hosts[i].suffix, n))
 			continue;
-		if (len == n || host[len - n - 1] == '.')
+		/* At a label boundary; Vertex hosts read REGION-aiplatform... */
+		if (len == n || host[len - n - 1] == '.' || host[len - n - 1] == '-')
 			return known_hosts[i].name;
 	}
 	return NULL;

@@ -1,0 +1,374 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/*
+ * The connection table.
+ *
+ * Capture numbers every byte of a connection by direction, so delivery
+ * here is by offset: a jump forward is a gap of known length, a step back
+ * is data seen twice.  A new connection is watched until its role is
+ * clear: a client writing an HTTP/1 request is metered; a server (requests
+ * arrive), HTTP/2, or anything else is handed back to be ignored in the
+ * kernel.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "stream.h"
+
+enum conn_role {
+	ROLE_UNKNOWN,
+	ROLE_CLIENT,		/* HTTP/1 client: an exchange follows it */
+	ROLE_IGNORED,
+};
+
+struct conn {
+	uint32_t tgid;
+	uint64_t ssl;
+	uint64_t next[2];		/* next expected offset, per direction */
+	uint64_t last_ns;
+	uint64_t watched;		/* bytes seen while ROLE_UNKNOWN */
+	enum conn_role role;
+	struct exchange *x;
+	struct conn *hnext;		/* hash chain */
+	struct conn *pnext;		/* same process */
+	struct conn *lru_prev, *lru_next;
+};
+
+struct stream_table {
+	struct stream_cfg cfg;
+	struct stream_ops ops;
+	void *ctx;
+	struct conn **buckets;
+	struct conn **by_proc;		/* tgid -> chain through pnext */
+	size_t nbuckets;		/* power of two */
+	struct conn *lru_head, *lru_tail;	/* least recently used first */
+	struct stream_stats st;
+};
+
+void stream_cfg_default(struct stream_cfg *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->max_conns = 65536;
+	cfg->idle_ns = 300ull * 1000000000ull;
+	cfg->detect_budget = 64 << 10;
+	cfg->exchange.max_body = 64ull << 20;
+	cfg->exchange.max_decoded = 256ull << 20;
+	cfg->exchange.max_pending = 64;
+	cfg->exchange.max_sse_event = 4 << 20;
+}
+
+static size_t hash_key(uint32_t tgid, uint64_t ssl, size_t n)
+{
+	uint64_t h = (ssl ^ ((uint64_t)tgid << 32 | tgid)) * 0x9e3779b97f4a7c15ull;
+
+	return (h >> 29) & (n - 1);
+}
+
+static size_t hash_proc(uint32_t tgid, size_t n)
+{
+	return ((uint64_t)tgid * 0x9e3779b97f4a7c15ull >> 32) & (n - 1);
+}
+
+struct stream_table *stream__new(const struct stream_cfg *cfg,
+				 const struct stream_ops *ops, void *ctx)
+{
+	struct stream_table *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->cfg = *cfg;
+	t->ops = *ops;
+	t->ctx = ctx;
+	t->nbuckets = 1024;
+	while (t->nbuckets < cfg->max_conns)
+		t->nbuckets <<= 1;
+	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
+	t->by_proc = calloc(t->nbuckets, sizeof(*t->by_proc));
+	if (!t->buckets || !t->by_proc) {
+		free(t->buckets);
+		free(t->by_proc);
+		free(t);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return t;
+}
+
+static void lru_unlink(struct stream_table *t, struct conn *c)
+{
+	if (c->lru_prev)
+		c->lru_prev->lru_next = c->lru_next;
+	else
+		t->lru_head = c->lru_next;
+	if (c->lru_next)
+		c->lru_next->lru_prev = c->lru_prev;
+	else
+		t->lru_tail = c->lru_prev;
+	c->lru_prev = c->lru_next = NULL;
+}
+
+static void lru_append(struct stream_table *t, struct conn *c)
+{
+	c->lru_prev = t->lru_tail;
+	c->lru_next = NULL;
+	if (t->lru_tail)
+		t->lru_tail->lru_next = c;
+	else
+		t->lru_head = c;
+	t->lru_tail = c;
+}
+
+static struct conn *conn_find(struct stream_table *t, uint32_t tgid, uint64_t ssl)
+{
+	struct conn *c = t->buckets[hash_key(tgid, ssl, t->nbuckets)];
+
+	while (c && (c->tgid != tgid || c->ssl != ssl))
+		c = c->hnext;
+	return c;
+}
+
+static void on_exchange_record(void *ctx, const struct tg_record *rec)
+{
+	struct stream_table *t = ctx;
+
+	t->ops.on_record(t->ctx, rec);
+}
+
+/* Ends a connection: what is in flight is emitted, then it is freed. */
+static void conn_end(struct stream_table *t, struct conn *c, uint64_t ts_ns)
+{
+	struct conn **pp;
+
+	pp = &t->buckets[hash_key(c->tgid, c->ssl, t->nbuckets)];
+	while (*pp != c)
+		pp = &(*pp)->hnext;
+	*pp = c->hnext;
+	pp = &t->by_proc[hash_proc(c->tgid, t->nbuckets)];
+	while (*pp != c)
+		pp = &(*pp)->pnext;
+	*pp = c->pnext;
+	lru_unlink(t, c);
+	if (c->x) {
+		exchange__close(c->x, ts_ns);
+		exchange__free(c->x);
+	}
+	t->st.conns--;
+	free(c);
+}
+
+static struct conn *conn_get(struct stream_table *t, uint32_t tgid, uint64_t ssl)
+{
+	struct conn *c = conn_find(t, tgid, ssl);
+	size_t b;
+
+	if (c) {
+		lru_unlink(t, c);
+		lru_append(t, c);
+		return c;
+	}
+	if (t->st.conns >= t->cfg.max_conns) {
+		t->st.conns_dropped++;
+		return NULL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->tgid = tgid;
+	c->ssl = ssl;
+	b = hash_key(tgid, ssl, t->nbuckets);
+	c->hnext = t->buckets[b];
+	t->buckets[b] = c;
+	b = hash_proc(tgid, t->nbuckets);
+	c->pnext = t->by_proc[b];
+	t->by_proc[b] = c;
+	lru_append(t, c);
+	t->st.conns++;
+	t->st.conns_total++;
+	return c;
+}
+
+static void conn_ignore(struct stream_table *t, struct conn *c,
+			enum stream_ignore_why why)
+{
+	c->role = ROLE_IGNORED;
+	t->st.ignored[why]++;
+	if (c->x) {
+		exchange__close(c->x, c->last_ns);
+		exchange__free(c->x);
+		c->x = NULL;
+	}
+	t->ops.on_ignore(t->ctx, c->tgid, c->ssl, why);
+}
+
+static const char *const methods[] = {
+	"GET ", "POST ", "PUT ", "DELETE ", "PATCH ", "HEAD ", "OPTIONS ",
+	"CONNECT ", "TRACE ",
+};
+
+/* 1: starts like an HTTP/1 request, 0: does not, -1: too short to tell. */
+static int request_start(const uint8_t *d, size_t n)
+{
+	size_t i, m;
+	int partial = 0;
+
+	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+		m = strlen(methods[i]);
+		if (!memcmp(d, methods[i], n < m ? n : m)) {
+			if (n >= m)
+				return 1;
+			partial = 1;
+		}
+	}
+	return partial ? -1 : 0;
+}
+
+static int h2_preface(const uint8_t *d, size_t n)
+{
+	static const char pri[] = "PRI * HTTP/2.0\r\n";
+	size_t m = sizeof(pri) - 1;
+
+	return !memcmp(d, pri, n < m ? n : m);
+}
+
+/* Decide what an unknown connection is from data at a call boundary. */
+static void classify(struct stream_table *t, struct conn *c, int dir,
+		     const uint8_t *data, size_t len)
+{
+	int req = request_start(data, len);
+
+	if (dir == 1) {
+		if (req == 1)
+			conn_ignore(t, c, STREAM_IGNORE_SERVER);
+	} else if (req != 0) {
+		c->x = exchange__new(&t->cfg.exchange, &t->st.ex, on_exchange_record, t);
+		if (c->x)
+			c->role = ROLE_CLIENT;
+	} else if (h2_preface(data, len)) {
+		conn_ignore(t, c, STREAM_IGNORE_HTTP2);
+		return;
+	}
+	if (c->role == ROLE_UNKNOWN) {
+		c->watched += len;
+		if (c->watched > t->cfg.detect_budget)
+			conn_ignore(t, c, STREAM_IGNORE_NOT_HTTP);
+	}
+}
+
+/* Bring the direction up to `off`: a jump forward is a gap. */
+static int catch_up(struct stream_table *t, struct conn *c, const struct tg_meta *m,
+		    int dir, uint64_t off)
+{
+	uint64_t missing = off - c->next[dir];
+	int err = 0;
+
+	t->st.gaps++;
+	t->st.gap_bytes += missing;
+	c->next[dir] = off;
+	if (c->role == ROLE_CLIENT) {
+		err = exchange__gap(c->x, dir, m, missing);
+		if (err < 0 && err != -ENOMEM)
+			conn_ignore(t, c, STREAM_IGNORE_BROKEN);
+	}
+	return err == -ENOMEM ? err : 0;
+}
+
+int stream__data(struct stream_table *t, const struct tg_meta *m, uint64_t ssl,
+		 int dir, uint64_t off, const uint8_t *data, size_t len)
+{
+	struct conn *c;
+	uint64_t skip;
+	int err;
+
+	dir = !!dir;
+	c = conn_get(t, m->tgid, ssl);
+	if (!c)
+		return -ENOSPC;
+	c->last_ns = m->ts_ns;
+	t->st.bytes += len;
+	if (off + len <= c->next[dir]) {
+		t->st.overlap_bytes += len;
+		return 0;
+	}
+	if (off < c->next[dir]) {
+		skip = c->next[dir] - off;
+		t->st.overlap_bytes += skip;
+		data += skip;
+		len -= skip;
+		off += skip;
+	}
+	if (off > c->next[dir]) {
+		err = catch_up(t, c, m, dir, off);
+		if (err)
+			return err;
+	}
+	c->next[dir] = off + len;
+	if (c->role == ROLE_UNKNOWN)
+		classify(t, c, dir, data, len);
+	if (c->role != ROLE_CLIENT)
+		return 0;
+	err = exchange__feed(c->x, dir, m, data, len);
+	if (err < 0 && err != -ENOMEM)
+		conn_ignore(t, c, STREAM_IGNORE_BROKEN);
+	return err == -ENOMEM ? err : 0;
+}
+
+int stream__gap(struct stream_table *t, const struct tg_meta *m, uint64_t ssl,
+		int dir, uint64_t off, uint64_t len)
+{
+	struct conn *c;
+
+	dir = !!dir;
+	c = conn_get(t, m->tgid, ssl);
+	if (!c)
+		return -ENOSPC;
+	c->last_ns = m->ts_ns;
+	if (off + len <= c->next[dir])
+		return 0;
+	if (off < c->next[dir]) {
+		len -= c->next[dir] - off;
+		off = c->next[dir];
+	}
+	return catch_up(t, c, m, dir, off + len);
+}
+
+void stream__close(struct stream_table *t, uint32_t tgid, uint64_t ssl, uint64_t ts_ns)
+{
+	struct conn *c = conn_find(t, tgid, ssl);
+
+	if (c)
+		conn_end(t, c, ts_ns);
+}
+
+void stream__exit(struct stream_table *t, uint32_t tgid, uint64_t ts_ns)
+{
+	struct conn *c = t->by_proc[hash_proc(tgid, t->nbuckets)], *nx;
+
+	for (; c; c = nx) {
+		nx = c->pnext;
+		if (c->tgid == tgid)
+			conn_end(t, c, ts_ns);
+	}
+}
+
+void stream__expire(struct stream_table *t, uint64_t now_ns)
+{
+	while (t->lru_head && now_ns - t->lru_head->last_ns > t->cfg.idle_ns) {
+		t->st.expired++;
+		conn_end(t, t->lru_head, now_ns);
+	}
+}
+
+void stream__stats(const struct stream_table *t, struct stream_stats *out)
+{
+	*out = t->st;
+}
+
+void stream__free(struct stream_table *t, uint64_t ts_ns)
+{
+	if (!t)
+		return;
+	while (t->lru_head)
+		conn_end(t, t->lru_head, ts_ns);
+	free(t->buckets);
+	free(t->by_proc);
+	free(t);
+}
