@@ -305,19 +305,7 @@ static __always_inline int ssl_leave(struct pt_regs *ctx)
 	return 0;
 }
 
-SEC("uprobe")
-int BPF_KPROBE(uprobe_ssl_write) { return ssl_enter(ctx, TG_DIR_WRITE, 0); }
-SEC("uprobe")
-int BPF_KPROBE(uprobe_ssl_write_ex) { return ssl_enter(ctx, TG_DIR_WRITE, 1); }
-SEC("uprobe")
-int BPF_KPROBE(uprobe_ssl_read) { return ssl_enter(ctx, TG_DIR_READ, 0); }
-SEC("uprobe")
-int BPF_KPROBE(uprobe_ssl_read_ex) { return ssl_enter(ctx, TG_DIR_READ, 1); }
-SEC("uretprobe")
-int BPF_KRETPROBE(uretprobe_ssl_rw) { return ssl_leave(ctx); }
-
-SEC("uprobe")
-int BPF_KPROBE(uprobe_ssl_free, void *ssl)
+static __always_inline int ssl_free(void *ssl)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct tg_conn_key key = { .tgid = id >> 32, .ssl = (__u64)ssl };
@@ -340,6 +328,25 @@ int BPF_KPROBE(uprobe_ssl_free, void *ssl)
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }
+
+/*
+ * Both programs are attached with uprobe_multi links (one link for all the
+ * functions of a file, per process when scoped); the cookie says which
+ * function fired.
+ */
+SEC("uprobe")
+int BPF_KPROBE(uprobe_ssl)
+{
+	__u64 fn = bpf_get_attach_cookie(ctx);
+
+	if (fn == TG_FN_FREE)
+		return ssl_free((void *)PT_REGS_PARM1(ctx));
+	return ssl_enter(ctx, fn & TG_FN_READ ? TG_DIR_READ : TG_DIR_WRITE,
+			 fn & TG_FN_EX ? 1 : 0);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(uretprobe_ssl) { return ssl_leave(ctx); }
 
 static __always_inline struct tg_ev_proc *proc_reserve(__u16 type)
 {

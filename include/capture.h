@@ -8,6 +8,14 @@
 #include <linux/types.h>
 #include "tollgate_abi.h"
 
+/*
+ * uprobe_multi links (Linux 6.6): many offsets of one file in one link,
+ * optionally for one process.  libbpf 1.1 and Debian 12's UAPI headers
+ * predate them; these are the kernel's stable values.
+ */
+#define TG_BPF_TRACE_UPROBE_MULTI	48
+#define TG_BPF_F_UPROBE_MULTI_RETURN	1
+
 struct capture_cfg {
 	uint64_t call_cap;		/* bytes copied per SSL call */
 	size_t ringbuf_bytes;		/* data ring size (power of two) */

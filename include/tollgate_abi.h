@@ -36,6 +36,14 @@ enum tg_dir {
 	TG_DIR_READ	= 1,	/* SSL_read*: bytes arriving */
 };
 
+/* Attach cookies of the SSL probes: which function fired. */
+enum tg_fn_cookie {
+	TG_FN_WRITE	= 0,
+	TG_FN_READ	= 1,	/* bit: reads */
+	TG_FN_EX	= 2,	/* bit: the _ex variant */
+	TG_FN_FREE	= 4,	/* SSL_free */
+};
+
 /* Why a gap exists. */
 enum tg_gap_reason {
 	TG_GAP_CAP	= 1,	/* call larger than the per-call copy cap */

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,8 +9,11 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+#include <sys/syscall.h>
+#include <linux/bpf.h>
 #include <bpf/libbpf.h>
 #include "attach.h"
+#include "capture.h"
 #include "capture.skel.h"
 #include "cgroup.h"
 #include "elfsym.h"
@@ -17,7 +21,7 @@
 #include "procinfo.h"
 
 #define MAX_TARGETS	4096
-#define LINKS_PER	(2 * 4 + 1)	/* entry+return for 4 functions, SSL_free */
+#define LINKS_PER	2		/* uprobe_multi: entries (and SSL_free), returns */
 #define PID_BUCKETS	1024
 
 enum target_kind { TARGET_LIB, TARGET_EXE, TARGET_LDSO };
@@ -39,14 +43,15 @@ struct target {
 	int has_ssl;			/* carries OpenSSL (else a negative entry) */
 	int is_lib;			/* a libssl, not an executable */
 	int is_ldso;			/* the dynamic linker: one global probe */
-	struct bpf_link *glinks[LINKS_PER];	/* global mode */
+	int glinks[LINKS_PER];		/* link fds, global mode */
 	size_t nglinks;
+	struct bpf_link *ldso_link;	/* the dynamic linker's probe */
 	struct target *next;
 };
 
 struct pid_target {
 	struct target *t;
-	struct bpf_link *links[LINKS_PER];
+	int links[LINKS_PER];		/* link fds */
 	size_t nlinks;
 	struct pid_target *next;
 };
@@ -55,6 +60,24 @@ struct tracked {			/* a process in scope */
 	pid_t pid;
 	struct pid_target *targets;
 	struct tracked *next;
+};
+
+/*
+ * Detaching a uprobe waits for a grace period (about 0.1 s here), so links
+ * are destroyed by a pool of threads, never in the event loop.  Concurrent
+ * waiters share grace periods.
+ */
+#define REAPERS		8
+#define REAP_MAX	65536
+
+struct reaper {
+	pthread_t threads[REAPERS];
+	size_t nthreads;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int *q;				/* link fds, ring of REAP_MAX */
+	size_t head, len;
+	int stop;
 };
 
 struct attacher {
@@ -67,6 +90,7 @@ struct attacher {
 	size_t nentries;		/* targets, with and without OpenSSL */
 	struct tracked *pids[PID_BUCKETS];
 	struct attach_stats st;
+	struct reaper reaper;
 };
 
 /* Probes go through the target's O_PATH fd: the same inode whatever
@@ -77,67 +101,151 @@ static const char *path_of(const struct target *t, char *buf, size_t cap)
 	return buf;
 }
 
-static void links_destroy(struct bpf_link **links, size_t *n, struct attach_stats *st)
+static void *reaper_main(void *arg)
 {
-	while (*n) {
-		bpf_link__destroy(links[--*n]);
-		st->links--;
+	struct reaper *r = arg;
+	int fd;
+
+	pthread_mutex_lock(&r->mu);
+	for (;;) {
+		while (!r->len && !r->stop)
+			pthread_cond_wait(&r->cv, &r->mu);
+		if (!r->len)
+			break;
+		fd = r->q[r->head];
+		r->head = (r->head + 1) % REAP_MAX;
+		r->len--;
+		pthread_mutex_unlock(&r->mu);
+		close(fd);	/* the last reference: the probes go */
+		pthread_mutex_lock(&r->mu);
 	}
+	pthread_mutex_unlock(&r->mu);
+	return NULL;
+}
+
+static int reaper_start(struct reaper *r)
+{
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_cond_init(&r->cv, NULL);
+	r->q = calloc(REAP_MAX, sizeof(*r->q));
+	if (!r->q)
+		return -ENOMEM;
+	for (r->nthreads = 0; r->nthreads < REAPERS; r->nthreads++)
+		if (pthread_create(&r->threads[r->nthreads], NULL, reaper_main, r))
+			break;
+	return r->nthreads ? 0 : -EAGAIN;
+}
+
+/* Waits for every queued link to be destroyed. */
+static void reaper_stop(struct reaper *r)
+{
+	size_t i;
+
+	pthread_mutex_lock(&r->mu);
+	r->stop = 1;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	for (i = 0; i < r->nthreads; i++)
+		pthread_join(r->threads[i], NULL);
+	free(r->q);
+}
+
+static void links_destroy(struct attacher *a, int *links, size_t *n)
+{
+	struct reaper *r = &a->reaper;
+
+	pthread_mutex_lock(&r->mu);
+	while (*n) {
+		a->st.links--;
+		if (r->len == REAP_MAX || !r->nthreads) {
+			/* Queue full: pay the wait here rather than leak. */
+			pthread_mutex_unlock(&r->mu);
+			close(links[--*n]);
+			pthread_mutex_lock(&r->mu);
+			continue;
+		}
+		r->q[(r->head + r->len) % REAP_MAX] = links[--*n];
+		r->len++;
+	}
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* One uprobe_multi link: the program on `cnt` offsets of the file. */
+static int multi_link(int prog_fd, const char *path, const uint64_t *offs,
+		      const uint64_t *cookies, uint32_t cnt, pid_t pid, int ret)
+{
+	union {
+		struct {
+			uint32_t prog_fd, target_fd, attach_type, flags;
+			uint64_t path, offsets, ref_ctr_offsets, cookies;
+			uint32_t cnt, flags2, pid;
+		} lc;
+		uint8_t attr[144];	/* sizeof(union bpf_attr) in 6.x */
+	} u;
+	int fd;
+
+	memset(&u, 0, sizeof(u));
+	u.lc.prog_fd = prog_fd;
+	u.lc.attach_type = TG_BPF_TRACE_UPROBE_MULTI;
+	u.lc.path = (uintptr_t)path;
+	u.lc.offsets = (uintptr_t)offs;
+	u.lc.cookies = (uintptr_t)cookies;
+	u.lc.cnt = cnt;
+	u.lc.flags2 = ret ? TG_BPF_F_UPROBE_MULTI_RETURN : 0;
+	u.lc.pid = pid > 0 ? (uint32_t)pid : 0;
+	fd = syscall(__NR_bpf, BPF_LINK_CREATE, &u, sizeof(u));
+	return fd < 0 ? -errno : fd;
 }
 
 /*
- * Probes one target for one process (pid > 0) or all (pid = -1).  The
- * return probe goes first: an entry without its return would leave
- * arguments behind.
+ * Probes one target for one process (pid > 0) or all (pid = -1): a link
+ * for the returns first (an entry without its return would leave a frame
+ * behind), then one for the entries and SSL_free.  Returns the links made.
  */
-static size_t attach_target(struct attacher *a, struct target *t, pid_t pid,
-			    struct bpf_link **out)
+static size_t attach_target(struct attacher *a, struct target *t, pid_t pid, int *out)
 {
-	static const enum ssl_fn rw[] = {
-		SSL_FN_WRITE, SSL_FN_WRITE_EX, SSL_FN_READ, SSL_FN_READ_EX,
+	static const enum ssl_fn fns[] = {
+		SSL_FN_WRITE, SSL_FN_WRITE_EX, SSL_FN_READ, SSL_FN_READ_EX, SSL_FN_FREE,
 	};
-	struct bpf_program *entry[] = {
-		a->skel->progs.uprobe_ssl_write, a->skel->progs.uprobe_ssl_write_ex,
-		a->skel->progs.uprobe_ssl_read, a->skel->progs.uprobe_ssl_read_ex,
+	static const uint64_t cookie_of[] = {
+		[SSL_FN_WRITE] = TG_FN_WRITE, [SSL_FN_WRITE_EX] = TG_FN_WRITE | TG_FN_EX,
+		[SSL_FN_READ] = TG_FN_READ, [SSL_FN_READ_EX] = TG_FN_READ | TG_FN_EX,
+		[SSL_FN_FREE] = TG_FN_FREE,
 	};
-	LIBBPF_OPTS(bpf_uprobe_opts, ret_opts, .retprobe = true);
-	LIBBPF_OPTS(bpf_uprobe_opts, ent_opts, .retprobe = false);
+	uint64_t offs[5], cookies[5];
+	uint32_t i, n = 0, nrw;
 	char path[64];
-	struct bpf_link *r, *e;
-	size_t i, n = 0;
+	int r, e;
 
-	path_of(t, path, sizeof(path));
-	for (i = 0; i < 4; i++) {
-		if (!t->syms.off[rw[i]])
+	for (i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
+		if (!t->syms.off[fns[i]])
 			continue;
-		r = bpf_program__attach_uprobe_opts(a->skel->progs.uretprobe_ssl_rw, pid,
-						    path, t->syms.off[rw[i]], &ret_opts);
-		if (!r)
-			goto fail;
-		e = bpf_program__attach_uprobe_opts(entry[i], pid, path,
-						    t->syms.off[rw[i]], &ent_opts);
-		if (!e) {
-			bpf_link__destroy(r);
-			goto fail;
-		}
-		out[n++] = r;
-		out[n++] = e;
-		continue;
+		offs[n] = t->syms.off[fns[i]];
+		cookies[n++] = cookie_of[fns[i]];
+	}
+	nrw = n - (t->syms.off[SSL_FN_FREE] ? 1 : 0);
+	path_of(t, path, sizeof(path));
+	r = multi_link(bpf_program__fd(a->skel->progs.uretprobe_ssl), path, offs, cookies,
+		       nrw, pid, 1);
+	if (r < 0)
+		goto fail;
+	e = multi_link(bpf_program__fd(a->skel->progs.uprobe_ssl), path, offs, cookies,
+		       n, pid, 0);
+	if (e < 0) {
+		close(r);
+		r = e;
+		goto fail;
+	}
+	out[0] = r;
+	out[1] = e;
+	a->st.links += 2;
+	return 2;
 fail:
-		a->st.failures++;
-		log_warn("cannot probe %s in %s (pid %d): %s", ssl_fn_names[rw[i]],
-			 t->name, pid, strerror(errno));
-	}
-	if (t->syms.off[SSL_FN_FREE]) {
-		e = bpf_program__attach_uprobe_opts(a->skel->progs.uprobe_ssl_free, pid,
-						    path, t->syms.off[SSL_FN_FREE], &ent_opts);
-		if (e)
-			out[n++] = e;
-		else
-			a->st.failures++;
-	}
-	a->st.links += n;
-	return n;
+	a->st.failures++;
+	if (r != -ESRCH)
+		log_warn("cannot probe %s (pid %d): %s", t->name, pid, strerror(-r));
+	return 0;
 }
 
 /* The dynamic linker's _dl_debug_state: probed for every process. */
@@ -150,14 +258,13 @@ static void attach_ldso(struct attacher *a, struct target *t)
 
 	if (elfsym_find(path_of(t, path, sizeof(path)), names, 1, &off) || !off)
 		return;
-	t->glinks[0] = bpf_program__attach_uprobe_opts(a->skel->progs.uprobe_dl_debug_state,
+	t->ldso_link = bpf_program__attach_uprobe_opts(a->skel->progs.uprobe_dl_debug_state,
 						       -1, path, off, &opts);
-	if (!t->glinks[0]) {
+	if (!t->ldso_link) {
 		a->st.failures++;
 		log_warn("cannot probe _dl_debug_state in %s: %s", t->name, strerror(errno));
 		return;
 	}
-	t->nglinks = 1;
 	a->st.links++;
 }
 
@@ -216,7 +323,7 @@ static struct target *target_get(struct attacher *a, const char *path, int kind)
 		return t;
 	}
 	a->st.targets++;
-	log_info("OpenSSL found in %s", t->name);
+	log_info("OpenSSL found in %s", t->name);	/* the path it was opened by */
 	if (!a->nglobs)
 		t->nglinks = attach_target(a, t, -1, t->glinks);
 	return t;
@@ -257,7 +364,7 @@ static void tracked_drop(struct attacher *a, pid_t pid)
 	*pp = tr->next;
 	while ((pt = tr->targets)) {
 		tr->targets = pt->next;
-		links_destroy(pt->links, &pt->nlinks, &a->st);
+		links_destroy(a, pt->links, &pt->nlinks);
 		free(pt);
 	}
 	free(tr);
@@ -278,6 +385,7 @@ static void tracked_add_target(struct attacher *a, struct tracked *tr, struct ta
 		return;
 	pt->t = t;
 	pt->nlinks = attach_target(a, t, tr->pid, pt->links);
+	log_debug("probed %s for pid %d (%zu links)", t->name, tr->pid, pt->nlinks);
 	pt->next = tr->targets;
 	tr->targets = pt;
 }
@@ -294,7 +402,9 @@ int attacher__in_scope(struct attacher *a, pid_t pid)
 
 	if (!a->nglobs)
 		return 1;
-	if (never_touch(a, pid) || proc_read_cgroup(pid, cg, sizeof(cg)))
+	if (never_touch(a, pid))
+		return 0;
+	if (proc_read_cgroup(pid, cg, sizeof(cg)))
 		return 0;
 	for (i = 0; i < a->nglobs; i++)
 		if (cgroup_glob_match(a->globs[i], cg))
@@ -342,21 +452,18 @@ static void probe_process(struct attacher *a, pid_t pid, struct tracked *tr)
 }
 
 /*
- * A process entering the scope: probe what it maps, and every libssl known
- * so far, so that a library it loads later is covered from its first call
- * (a per-process uprobe on a file applies when the file is mapped).
+ * A process entering the scope: probe what it maps now.  What it maps
+ * later is found when the dynamic linker reports it (LINKMAP), before the
+ * library's code runs; a process that never loads OpenSSL costs nothing.
  */
 static void track(struct attacher *a, pid_t pid)
 {
 	struct tracked *tr = tracked_get(a, pid);
-	struct target *t;
 
 	if (!tr)
 		return;
+	log_debug("pid %d is in scope", pid);
 	probe_process(a, pid, tr);
-	for (t = a->targets; t; t = t->next)
-		if (t->is_lib)
-			tracked_add_target(a, tr, t);
 }
 
 static void scan_one(void *ctx, pid_t pid)
@@ -474,6 +581,8 @@ struct attacher *attacher__new(struct capture_bpf *skel, struct cgroup_resolver 
 	a->globs = globs;
 	a->nglobs = nglobs;
 	a->self = getpid();
+	if (reaper_start(&a->reaper))
+		log_warn("no detach threads: detaching will stall the event loop");
 	return a;
 }
 
@@ -494,10 +603,15 @@ void attacher__free(struct attacher *a)
 			tracked_drop(a, a->pids[i]->pid);
 	while ((t = a->targets)) {
 		a->targets = t->next;
-		links_destroy(t->glinks, &t->nglinks, &a->st);
+		links_destroy(a, t->glinks, &t->nglinks);
+		if (t->ldso_link) {
+			bpf_link__destroy(t->ldso_link);
+			a->st.links--;
+		}
 		if (t->fd >= 0)
 			close(t->fd);
 		free(t);
 	}
+	reaper_stop(&a->reaper);
 	free(a);
 }
