@@ -41,7 +41,6 @@ struct target {
 	char name[256];			/* where it was found, for logs */
 	struct ssl_syms syms;
 	int has_ssl;			/* carries OpenSSL (else a negative entry) */
-	int is_lib;			/* a libssl, not an executable */
 	int is_ldso;			/* the dynamic linker: one global probe */
 	int glinks[LINKS_PER];		/* link fds, global mode */
 	size_t nglinks;
@@ -305,7 +304,6 @@ static struct target *target_get(struct attacher *a, const char *path, int kind)
 	t->dev = sb.st_dev;
 	t->ino = sb.st_ino;
 	t->fd = fd;
-	t->is_lib = kind == TARGET_LIB;
 	t->is_ldso = kind == TARGET_LDSO;
 	snprintf(t->name, sizeof(t->name), "%s", path);
 	t->next = a->targets;
