@@ -1,0 +1,14 @@
+#!/bin/bash
+# All benchmarks (make bench): capture overhead, then the tokenizer if its
+# script is there.  Exit status is non-zero if any of them failed.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+rc=0
+echo "== capture overhead (bench/capture/run.sh)"
+./bench/capture/run.sh || rc=1
+if [ -f bench/tokenizer/run.sh ]; then
+	echo
+	echo "== tokenizer (bench/tokenizer/run.sh)"
+	bash bench/tokenizer/run.sh || rc=1
+fi
+exit $rc
