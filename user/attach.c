@@ -41,6 +41,7 @@ struct target {
 	char name[256];			/* where it was found, for logs */
 	struct ssl_syms syms;
 	int has_ssl;			/* carries OpenSSL (else a negative entry) */
+	int is_lib;			/* a libssl, not an executable */
 	int is_ldso;			/* the dynamic linker: one global probe */
 	int glinks[LINKS_PER];		/* link fds, global mode */
 	size_t nglinks;
@@ -304,6 +305,7 @@ static struct target *target_get(struct attacher *a, const char *path, int kind)
 	t->dev = sb.st_dev;
 	t->ino = sb.st_ino;
 	t->fd = fd;
+	t->is_lib = kind == TARGET_LIB;
 	t->is_ldso = kind == TARGET_LDSO;
 	snprintf(t->name, sizeof(t->name), "%s", path);
 	t->next = a->targets;
@@ -450,18 +452,24 @@ static void probe_process(struct attacher *a, pid_t pid, struct tracked *tr)
 }
 
 /*
- * A process entering the scope: probe what it maps now.  What it maps
- * later is found when the dynamic linker reports it (LINKMAP), before the
- * library's code runs; a process that never loads OpenSSL costs nothing.
+ * A process entering the scope: probe what it maps now, and every libssl
+ * known on the host, so that one it loads later is covered from its first
+ * call (a per-process probe on a file applies when the file is mapped, and
+ * survives exec).  A library not known yet is found when the dynamic
+ * linker reports it (LINKMAP), before its code runs.
  */
 static void track(struct attacher *a, pid_t pid)
 {
 	struct tracked *tr = tracked_get(a, pid);
+	struct target *t;
 
 	if (!tr)
 		return;
 	log_debug("pid %d is in scope", pid);
 	probe_process(a, pid, tr);
+	for (t = a->targets; t; t = t->next)
+		if (t->is_lib)
+			tracked_add_target(a, tr, t);
 }
 
 static void scan_one(void *ctx, pid_t pid)
