@@ -30,6 +30,8 @@ WARN := -Wall -Wextra -Werror -Wno-unused-parameter
 CFLAGS ?= -O2 -g
 BASE_CFLAGS := $(CFLAGS) -std=gnu11 $(WARN) -D_GNU_SOURCE -MMD -MP \
 	-Iinclude -I$(BUILD) -fno-strict-aliasing
+# The brotli encoder is for tests only (decode bombs), not the agent.
+TEST_LDLIBS := $(shell pkg-config --libs libbrotlienc 2>/dev/null || echo -lbrotlienc)
 LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbrotlidec -lzstd -ljson-c -lyaml -lnghttp2 -lssl -lcrypto -lz -lelf -lbpf) -lm -lpthread
 
 # Edges: own fds, BPF, threads, the CLI.  Everything else in user/ is the
@@ -93,7 +95,7 @@ $(BUILD)/asan/%.o: %.c
 $(BUILD)/asan/tests/%: tests/%.c $(ASAN_OBJS) tests/unit/tap.h
 	$(call msg,TEST,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(BASE_CFLAGS) $(ASAN_FLAGS) -O1 -Itests/unit -o $@ $< $(ASAN_OBJS) $(LDLIBS)
+	$(Q)$(CC) $(BASE_CFLAGS) $(ASAN_FLAGS) -O1 -Itests/unit -o $@ $< $(ASAN_OBJS) $(LDLIBS) $(TEST_LDLIBS)
 
 $(BUILD)/fuzz/%.o: %.c
 	$(call msg,CC-FUZZ,$@)
