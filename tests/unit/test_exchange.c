@@ -458,9 +458,11 @@ static void test_gap_event(void)
 	if (!f)
 		return;
 	t = table(&s);
-	/* the copy cap ran out after the model, 3000 bytes are not copied */
-	cut = (size_t)((uint8_t *)memmem(f->req.p, f->req.len, "\"model\"", 7) - f->req.p) + 100;
+	/* 3000 bytes of the body not copied (this body names its model last) */
+	cut = f->req.len - f->req_body_len + 100;
 	CHECK(cut + 3000 < f->req.len, "fixture too short");
+	if (cut + 3000 >= f->req.len)
+		return;
 	stream__data(t, &m, 0x1000, 0, 0, f->req.p, cut);
 	stream__gap(t, &m, 0x1000, 0, cut, 3000);
 	stream__data(t, &m, 0x1000, 0, cut + 3000, f->req.p + cut + 3000, f->req.len - cut - 3000);
