@@ -96,6 +96,40 @@ static void q_pop_emit(struct exchange *x)
 	emit(x, p);
 }
 
+/*
+ * A body piece through its Content-Encoding decoder (or straight to the
+ * sink when there is none).  A body that cannot be decoded marks its
+ * record and is not looked at further; the call is still metered.
+ */
+static int body_decode(struct exchange *x, struct pending *p, struct decoder *dec,
+		       const uint8_t *data, size_t len, decode_sink_fn sink, void *ctx)
+{
+	int err;
+
+	if (p->rec.flags & TG_REC_DECODE_ERROR)
+		return 0;
+	if (!dec)
+		return sink(ctx, data, len);
+	err = decoder__feed(dec, data, len, sink, ctx);
+	if (err == -ENOMEM)
+		return err;
+	if (err < 0) {
+		p->rec.flags |= TG_REC_DECODE_ERROR;
+		x->stats->decode_errors++;
+	}
+	return 0;
+}
+
+/* The body ended: a compressed stream cut short is a decode error. */
+static void body_finish(struct exchange *x, struct pending *p, struct decoder *dec,
+			decode_sink_fn sink, void *ctx)
+{
+	if (dec && !(p->rec.flags & TG_REC_DECODE_ERROR) && decoder__finish(dec, sink, ctx) < 0) {
+		p->rec.flags |= TG_REC_DECODE_ERROR;
+		x->stats->decode_errors++;
+	}
+}
+
 /* --- request side -------------------------------------------------------- */
 
 static void copy_field(char *dst, size_t cap, const char *src, size_t len)
@@ -170,7 +204,6 @@ static int req_on_body(void *ctx, const uint8_t *data, size_t len)
 {
 	struct exchange *x = ctx;
 	struct pending *p = x->writing;
-	int err;
 
 	if (!p)
 		return 0;
@@ -178,22 +211,11 @@ static int req_on_body(void *ctx, const uint8_t *data, size_t len)
 		p->rec.request_bytes += len;
 		return 0;
 	}
-	if (p->rec.flags & TG_REC_DECODE_ERROR)
-		return 0;
 	if (p->body_len + len > x->cfg->max_body && !(p->rec.flags & TG_REC_BODY_OVERFLOW)) {
 		p->rec.flags |= TG_REC_BODY_OVERFLOW;
 		x->stats->body_overflows++;
 	}
-	if (!p->dec)
-		return body_append(p, data, len);
-	err = decoder__feed(p->dec, data, len, body_append, p);
-	if (err == -ENOMEM)
-		return err;
-	if (err < 0) {
-		p->rec.flags |= TG_REC_DECODE_ERROR;
-		x->stats->decode_errors++;
-	}
-	return 0;
+	return body_decode(x, p, p->dec, data, len, body_append, p);
 }
 
 static int req_on_body_gap(void *ctx, uint64_t len)
@@ -249,11 +271,7 @@ static int req_on_end(void *ctx, int truncated)
 		p->rec.flags |= TG_REC_REQ_TRUNCATED;
 	if (!p->llm)
 		return 0;
-	if (p->dec && !(p->rec.flags & TG_REC_DECODE_ERROR) &&
-	    decoder__finish(p->dec, body_append, p) < 0) {
-		p->rec.flags |= TG_REC_DECODE_ERROR;
-		x->stats->decode_errors++;
-	}
+	body_finish(x, p, p->dec, body_append, p);
 	if (p->rec.flags & (TG_REC_GAP | TG_REC_BODY_OVERFLOW | TG_REC_DECODE_ERROR |
 			    TG_REC_REQ_TRUNCATED)) {
 		/* Incomplete body: the path already says LLM; keep the call. */
@@ -356,7 +374,6 @@ static int resp_on_body(void *ctx, const uint8_t *data, size_t len)
 {
 	struct exchange *x = ctx;
 	struct pending *p = q_front(x);
-	int err;
 
 	if (!p || !x->resp_active || x->resp_interim)
 		return 0;
@@ -369,18 +386,7 @@ static int resp_on_body(void *ctx, const uint8_t *data, size_t len)
 		p->rec.response_bytes += len;
 		return 0;
 	}
-	if (p->rec.flags & TG_REC_DECODE_ERROR)
-		return 0;
-	if (!x->resp_dec)
-		return resp_sink(x, data, len);
-	err = decoder__feed(x->resp_dec, data, len, resp_sink, x);
-	if (err == -ENOMEM)
-		return err;
-	if (err < 0) {
-		p->rec.flags |= TG_REC_DECODE_ERROR;
-		x->stats->decode_errors++;
-	}
-	return 0;
+	return body_decode(x, p, x->resp_dec, data, len, resp_sink, x);
 }
 
 static int resp_on_body_gap(void *ctx, uint64_t len)
@@ -409,11 +415,7 @@ static int resp_on_end(void *ctx, int truncated)
 	}
 	if (truncated)
 		p->rec.flags |= TG_REC_RESP_TRUNCATED;
-	if (x->resp_dec && !(p->rec.flags & TG_REC_DECODE_ERROR) &&
-	    decoder__finish(x->resp_dec, resp_sink, x) < 0) {
-		p->rec.flags |= TG_REC_DECODE_ERROR;
-		x->stats->decode_errors++;
-	}
+	body_finish(x, p, x->resp_dec, resp_sink, x);
 	if (x->sse)
 		sse_parser__finish(x->sse);
 	p->rec.duration_ns = x->m->ts_ns - p->rec.start_ns;

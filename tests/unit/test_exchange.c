@@ -92,9 +92,11 @@ struct fixture {
 
 static const char *fixtures_dir(void)
 {
+	static char buf[1024];
 	const char *d = getenv("FIXTURES");
 
-	return d ? d : "../shared/fixtures/llm-traffic";
+	snprintf(buf, sizeof(buf), "%s/llm-traffic", d && *d ? d : "../shared/fixtures");
+	return buf;
 }
 
 static const char *header_ci(json_object *h, const char *name)
