@@ -57,7 +57,8 @@ FUZZ_SRCS  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS  := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 FUZZ_OBJS  := $(patsubst %.c,$(BUILD)/fuzz/%.o,$(CORE_SRCS))
 
-.SECONDARY: $(BPF_OBJS)
+# Keep intermediates (BPF objects, sanitizer and fuzz objects): no rm after the test summary.
+.SECONDARY:
 .PHONY: all deps run test unit fuzz bench clean install check-root
 all: $(BUILD)/tollgate
 
