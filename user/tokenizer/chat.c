@@ -118,44 +118,23 @@ static void count_str(struct chat_ctx *c, struct json_object *o)
 		count_bytes(c, json_object_get_string(o), (size_t)json_object_get_string_len(o));
 }
 
-static struct json_object *get(struct json_object *o, const char *key)
-{
-	struct json_object *v = NULL;
-
-	if (!o || !json_object_is_type(o, json_type_object))
-		return NULL;
-	return json_object_object_get_ex(o, key, &v) ? v : NULL;
-}
-
-static const char *get_str(struct json_object *o, const char *key)
-{
-	struct json_object *v = get(o, key);
-
-	return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
-
-static int is_array(struct json_object *o)
-{
-	return o && json_object_is_type(o, json_type_array);
-}
-
 /* --- function definitions ------------------------------------------------ */
 
 static void fmt_type(struct sbuf *b, struct json_object *param, int indent);
 
 static void fmt_properties(struct sbuf *b, struct json_object *obj, int indent)
 {
-	struct json_object *props = get(obj, "properties"), *req = get(obj, "required");
+	struct json_object *props = tok_jget(obj, "properties"), *req = tok_jget(obj, "required");
 	int first = 1;
 
 	if (!props || !json_object_is_type(props, json_type_object))
 		return;
 	json_object_object_foreach(props, name, param) {
-		const char *desc = get_str(param, "description");
+		const char *desc = tok_jstr(param, "description");
 		int required = 0;
 		size_t k;
 
-		if (is_array(req)) {
+		if (tok_jarr(req)) {
 			for (k = 0; k < json_object_array_length(req); k++) {
 				const char *r = json_object_get_string(json_object_array_get_idx(req, k));
 
@@ -203,27 +182,27 @@ static void fmt_enum(struct sbuf *b, struct json_object *en, int quote)
 
 static void fmt_type(struct sbuf *b, struct json_object *param, int indent)
 {
-	const char *type = get_str(param, "type");
-	struct json_object *en = get(param, "enum"), *items;
+	const char *type = tok_jstr(param, "type");
+	struct json_object *en = tok_jget(param, "enum"), *items;
 
 	if (!type) {
 		sb_str(b, "any");
 		return;
 	}
 	if (!strcmp(type, "string")) {
-		if (is_array(en))
+		if (tok_jarr(en))
 			fmt_enum(b, en, 1);
 		else
 			sb_str(b, "string");
 	} else if (!strcmp(type, "integer") || !strcmp(type, "number")) {
-		if (is_array(en))
+		if (tok_jarr(en))
 			fmt_enum(b, en, 0);
 		else
 			sb_str(b, "number");
 	} else if (!strcmp(type, "boolean") || !strcmp(type, "null")) {
 		sb_str(b, type);
 	} else if (!strcmp(type, "array")) {
-		items = get(param, "items");
+		items = tok_jget(param, "items");
 		if (items) {
 			fmt_type(b, items, indent);
 			sb_str(b, "[]");
@@ -248,9 +227,9 @@ static void fmt_functions(struct sbuf *b, struct json_object **fns, size_t n)
 
 	sb_str(b, "namespace functions {\n\n");
 	for (k = 0; k < n; k++) {
-		struct json_object *fn = fns[k], *params = get(fn, "parameters");
-		struct json_object *props = get(params, "properties");
-		const char *name = get_str(fn, "name"), *desc = get_str(fn, "description");
+		struct json_object *fn = fns[k], *params = tok_jget(fn, "parameters");
+		struct json_object *props = tok_jget(params, "properties");
+		const char *name = tok_jstr(fn, "name"), *desc = tok_jstr(fn, "description");
 
 		if (desc && *desc) {
 			sb_str(b, "// ");
@@ -281,27 +260,27 @@ static void fmt_functions(struct sbuf *b, struct json_object **fns, size_t n)
 static size_t collect_functions(struct json_object *req, struct json_object ***out,
 				int flat_tools)
 {
-	struct json_object *tools = get(req, "tools"), *fns = get(req, "functions");
+	struct json_object *tools = tok_jget(req, "tools"), *fns = tok_jget(req, "functions");
 	size_t n = 0, cap = 0, k;
 	struct json_object **v = NULL, **nv;
 
 	for (int pass = 0; pass < 2; pass++) {
 		struct json_object *arr = pass ? fns : tools;
 
-		if (!is_array(arr))
+		if (!tok_jarr(arr))
 			continue;
 		for (k = 0; k < json_object_array_length(arr); k++) {
 			struct json_object *t = json_object_array_get_idx(arr, k), *fn = t;
 
 			if (!pass) {
-				const char *type = get_str(t, "type");
+				const char *type = tok_jstr(t, "type");
 
 				if (type && strcmp(type, "function"))
 					continue;	/* built-in tools: not rendered */
 				if (!flat_tools)
-					fn = get(t, "function");
+					fn = tok_jget(t, "function");
 			}
-			if (!fn || !get_str(fn, "name"))
+			if (!fn || !tok_jstr(fn, "name"))
 				continue;
 			if (n == cap) {
 				cap = cap ? cap * 2 : 8;
@@ -359,22 +338,22 @@ static void count_content(struct chat_ctx *c, struct json_object *content,
 		}
 		return;
 	}
-	if (!is_array(content))
+	if (!tok_jarr(content))
 		return;
 	for (k = 0; k < json_object_array_length(content); k++) {
 		struct json_object *part = json_object_array_get_idx(content, k);
-		const char *type = get_str(part, "type");
+		const char *type = tok_jstr(part, "type");
 
 		if (!type)
 			continue;
 		if (!strcmp(type, "text") || !strcmp(type, "input_text") ||
 		    !strcmp(type, "output_text")) {
-			count_str(c, get(part, "text"));
+			count_str(c, tok_jget(part, "text"));
 		} else if (!strcmp(type, "refusal")) {
-			count_str(c, get(part, "refusal"));
+			count_str(c, tok_jget(part, "refusal"));
 		} else if (!strcmp(type, "image_url") || !strcmp(type, "input_image")) {
-			struct json_object *iu = get(part, "image_url");
-			const char *detail = get_str(iu ? iu : part, "detail");
+			struct json_object *iu = tok_jget(part, "image_url");
+			const char *detail = tok_jstr(iu ? iu : part, "detail");
 
 			c->tokens += detail && !strcmp(detail, "low") ? CHAT_IMAGE_LOW
 								      : CHAT_IMAGE_DEFAULT;
@@ -389,13 +368,13 @@ static void count_tool_calls(struct chat_ctx *c, struct json_object *calls, unsi
 {
 	size_t k;
 
-	if (!is_array(calls))
+	if (!tok_jarr(calls))
 		return;
 	for (k = 0; k < json_object_array_length(calls); k++) {
-		struct json_object *fn = get(json_object_array_get_idx(calls, k), "function");
+		struct json_object *fn = tok_jget(json_object_array_get_idx(calls, k), "function");
 
-		count_str(c, get(fn, "name"));
-		count_str(c, get(fn, "arguments"));
+		count_str(c, tok_jget(fn, "name"));
+		count_str(c, tok_jget(fn, "arguments"));
 		c->tokens += CHAT_FN_CALL_OVERHEAD;
 		*flags |= TOK_CHAT_APPROX_TOOLS;
 	}
@@ -404,23 +383,23 @@ static void count_tool_calls(struct chat_ctx *c, struct json_object *calls, unsi
 static void count_message(struct chat_ctx *c, struct json_object *m, unsigned *flags,
 			  const char *append)
 {
-	struct json_object *fc = get(m, "function_call");
-	const char *role = get_str(m, "role");
+	struct json_object *fc = tok_jget(m, "function_call");
+	const char *role = tok_jstr(m, "role");
 
 	c->tokens += CHAT_MSG_OVERHEAD;
-	count_str(c, get(m, "role"));
-	count_content(c, get(m, "content"), flags, append);
-	if (get_str(m, "name")) {
-		count_str(c, get(m, "name"));
+	count_str(c, tok_jget(m, "role"));
+	count_content(c, tok_jget(m, "content"), flags, append);
+	if (tok_jstr(m, "name")) {
+		count_str(c, tok_jget(m, "name"));
 		c->tokens += CHAT_NAME_OVERHEAD;
 	}
 	if (fc) {
-		count_str(c, get(fc, "name"));
-		count_str(c, get(fc, "arguments"));
+		count_str(c, tok_jget(fc, "name"));
+		count_str(c, tok_jget(fc, "arguments"));
 		c->tokens += CHAT_FN_CALL_OVERHEAD;
 		*flags |= TOK_CHAT_APPROX_TOOLS;
 	}
-	count_tool_calls(c, get(m, "tool_calls"), flags);
+	count_tool_calls(c, tok_jget(m, "tool_calls"), flags);
 	if (role && !strcmp(role, "function"))
 		c->tokens -= CHAT_FN_ROLE_DISCOUNT;
 }
@@ -456,7 +435,7 @@ static int pick_encoding(struct json_object *req, const char *model,
 	enum tok_enc enc;
 
 	if (!model)
-		model = get_str(req, "model");
+		model = tok_jstr(req, "model");
 	enc = tok_encoding_for_model(model);
 	if (enc == TOK_ENC_UNKNOWN) {
 		enc = TOK_O200K_BASE;
@@ -470,10 +449,10 @@ static int pick_encoding(struct json_object *req, const char *model,
 /* function-call / tool-choice overheads */
 static void count_choice(struct chat_ctx *c, struct json_object *req)
 {
-	struct json_object *ch = get(req, "tool_choice");
+	struct json_object *ch = tok_jget(req, "tool_choice");
 
 	if (!ch)
-		ch = get(req, "function_call");
+		ch = tok_jget(req, "function_call");
 	if (!ch)
 		return;
 	if (json_object_is_type(ch, json_type_string)) {
@@ -481,10 +460,10 @@ static void count_choice(struct chat_ctx *c, struct json_object *req)
 			c->tokens += CHAT_FN_NONE_OVERHEAD;
 		return;
 	}
-	if (get(ch, "function"))
-		ch = get(ch, "function");
-	if (get_str(ch, "name")) {
-		count_str(c, get(ch, "name"));
+	if (tok_jget(ch, "function"))
+		ch = tok_jget(ch, "function");
+	if (tok_jstr(ch, "name")) {
+		count_str(c, tok_jget(ch, "name"));
 		c->tokens += CHAT_FN_NAMED_OVERHEAD;
 	}
 }
@@ -501,8 +480,8 @@ int tok_count_chat(const char *body, size_t len, const char *model,
 	err = parse_body(body, len, &req);
 	if (err)
 		return err;
-	msgs = get(req, "messages");
-	if (!is_array(msgs)) {
+	msgs = tok_jget(req, "messages");
+	if (!tok_jarr(msgs)) {
 		err = -EBADMSG;
 		goto out_put;
 	}
@@ -517,10 +496,10 @@ int tok_count_chat(const char *body, size_t len, const char *model,
 
 	for (k = 0; k < json_object_array_length(msgs); k++) {
 		struct json_object *m = json_object_array_get_idx(msgs, k);
-		const char *role = get_str(m, "role"), *append = NULL;
+		const char *role = tok_jstr(m, "role"), *append = NULL;
 
 		if (role && (!strcmp(role, "system") || !strcmp(role, "developer"))) {
-			struct json_object *ct = get(m, "content");
+			struct json_object *ct = tok_jget(m, "content");
 
 			has_system = 1;
 			if (nfns && !padded && ct && json_object_is_type(ct, json_type_string)) {
@@ -574,8 +553,8 @@ int tok_count_responses(const char *body, size_t len, const char *model,
 	err = parse_body(body, len, &req);
 	if (err)
 		return err;
-	input = get(req, "input");
-	instr = get(req, "instructions");
+	input = tok_jget(req, "input");
+	instr = tok_jget(req, "instructions");
 	if (!input && !instr) {
 		err = -EBADMSG;
 		goto out_put;
@@ -600,10 +579,10 @@ int tok_count_responses(const char *body, size_t len, const char *model,
 		count_bytes(&c, "user", 4);
 		count_content(&c, input, &out->flags, NULL);
 		out->messages++;
-	} else if (is_array(input)) {
+	} else if (tok_jarr(input)) {
 		for (k = 0; k < json_object_array_length(input); k++) {
 			struct json_object *it = json_object_array_get_idx(input, k);
-			const char *type = get_str(it, "type"), *role = get_str(it, "role");
+			const char *type = tok_jstr(it, "type"), *role = tok_jstr(it, "role");
 
 			if (!type || !strcmp(type, "message")) {
 				if (role && (!strcmp(role, "system") || !strcmp(role, "developer")))
@@ -611,12 +590,12 @@ int tok_count_responses(const char *body, size_t len, const char *model,
 				count_message(&c, it, &out->flags, NULL);
 			} else if (!strcmp(type, "function_call")) {
 				c.tokens += CHAT_MSG_OVERHEAD + CHAT_FN_CALL_OVERHEAD;
-				count_str(&c, get(it, "name"));
-				count_str(&c, get(it, "arguments"));
+				count_str(&c, tok_jget(it, "name"));
+				count_str(&c, tok_jget(it, "arguments"));
 				out->flags |= TOK_CHAT_APPROX_TOOLS;
 			} else if (!strcmp(type, "function_call_output")) {
 				c.tokens += CHAT_MSG_OVERHEAD;
-				count_str(&c, get(it, "output"));
+				count_str(&c, tok_jget(it, "output"));
 				out->flags |= TOK_CHAT_APPROX_TOOLS;
 			} else {
 				out->flags |= TOK_CHAT_APPROX_TOOLS;	/* reasoning, web search ... */
@@ -635,7 +614,7 @@ int tok_count_responses(const char *body, size_t len, const char *model,
 		count_choice(&c, req);
 		out->tool_tokens = c.tokens - before;
 	}
-	if (get(req, "tools"))
+	if (tok_jget(req, "tools"))
 		out->flags |= TOK_CHAT_APPROX_TOOLS;
 	err = c.err;
 	out->prompt_tokens = c.tokens;

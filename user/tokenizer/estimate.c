@@ -161,27 +161,6 @@ static void est_values(struct est_ctx *c, struct json_object *o, int depth)
 	}
 }
 
-static struct json_object *jget(struct json_object *o, const char *key)
-{
-	struct json_object *v = NULL;
-
-	if (!o || !json_object_is_type(o, json_type_object))
-		return NULL;
-	return json_object_object_get_ex(o, key, &v) ? v : NULL;
-}
-
-static const char *jstr(struct json_object *o, const char *key)
-{
-	struct json_object *v = jget(o, key);
-
-	return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
-
-static int jarr(struct json_object *o)
-{
-	return o && json_object_is_type(o, json_type_array);
-}
-
 static int est_parse(const char *body, size_t len, struct json_object **out)
 {
 	struct json_tokener *tk;
@@ -280,29 +259,29 @@ static void ant_content(struct est_ctx *c, struct json_object *content)
 		est_str(c, content);
 		return;
 	}
-	if (!jarr(content))
+	if (!tok_jarr(content))
 		return;
 	for (k = 0; k < json_object_array_length(content); k++) {
 		struct json_object *b = json_object_array_get_idx(content, k);
-		const char *type = jstr(b, "type");
+		const char *type = tok_jstr(b, "type");
 
 		if (!type)
 			continue;
 		if (!strcmp(type, "text")) {
-			est_str(c, jget(b, "text"));
+			est_str(c, tok_jget(b, "text"));
 		} else if (!strcmp(type, "thinking")) {
-			est_str(c, jget(b, "thinking"));
+			est_str(c, tok_jget(b, "thinking"));
 		} else if (!strcmp(type, "image")) {
 			c->fixed += ANT_IMAGE;
 		} else if (!strcmp(type, "tool_use") || !strcmp(type, "server_tool_use")) {
-			est_str(c, jget(b, "name"));
-			est_json(c, jget(b, "input"));
+			est_str(c, tok_jget(b, "name"));
+			est_json(c, tok_jget(b, "input"));
 		} else if (!strcmp(type, "tool_result")) {
-			ant_content(c, jget(b, "content"));
+			ant_content(c, tok_jget(b, "content"));
 		} else if (!strcmp(type, "document")) {
-			struct json_object *src = jget(b, "source");
+			struct json_object *src = tok_jget(b, "source");
 
-			est_str(c, jget(src, "data"));	/* text documents */
+			est_str(c, tok_jget(src, "data"));	/* text documents */
 		}
 	}
 }
@@ -321,25 +300,25 @@ int tok_estimate_anthropic_request(const char *body, size_t len, struct tok_esti
 	err = est_parse(body, len, &req);
 	if (err)
 		return err;
-	msgs = jget(req, "messages");
-	if (!jarr(msgs)) {
+	msgs = tok_jget(req, "messages");
+	if (!tok_jarr(msgs)) {
 		err = -EBADMSG;
 		goto out_put;
 	}
-	ant_params(jstr(req, "model"), &ratio, &request);
+	ant_params(tok_jstr(req, "model"), &ratio, &request);
 	c.fixed += request;
-	sys = jget(req, "system");
+	sys = tok_jget(req, "system");
 	if (sys)
 		ant_content(&c, sys);
 	for (k = 0; k < json_object_array_length(msgs); k++) {
 		c.fixed += ANT_MESSAGE;
-		ant_content(&c, jget(json_object_array_get_idx(msgs, k), "content"));
+		ant_content(&c, tok_jget(json_object_array_get_idx(msgs, k), "content"));
 	}
-	tools = jget(req, "tools");
-	if (jarr(tools)) {
+	tools = tok_jget(req, "tools");
+	if (tok_jarr(tools)) {
 		for (k = 0; k < json_object_array_length(tools); k++) {
 			struct json_object *t = json_object_array_get_idx(tools, k);
-			const char *type = jstr(t, "type");
+			const char *type = tok_jstr(t, "type");
 
 			if (!type || !strcmp(type, "custom"))
 				custom_tools = 1;
@@ -348,14 +327,14 @@ int tok_estimate_anthropic_request(const char *body, size_t len, struct tok_esti
 		if (custom_tools) {
 			const char *ct;
 
-			choice = jget(req, "tool_choice");
-			ct = jstr(choice, "type");
-			c.fixed += ant_tool_prompt(jstr(req, "model"),
+			choice = tok_jget(req, "tool_choice");
+			ct = tok_jstr(choice, "type");
+			c.fixed += ant_tool_prompt(tok_jstr(req, "model"),
 						   ct && (!strcmp(ct, "any") || !strcmp(ct, "tool")));
 		}
 	}
-	thinking = jget(req, "thinking");
-	if (thinking && jstr(thinking, "type") && !strcmp(jstr(thinking, "type"), "enabled"))
+	thinking = tok_jget(req, "thinking");
+	if (thinking && tok_jstr(thinking, "type") && !strcmp(tok_jstr(thinking, "type"), "enabled"))
 		c.fixed += ANT_THINKING;
 	err = c.err;
 	if (!err) {
@@ -374,18 +353,18 @@ static void gem_parts(struct est_ctx *c, struct json_object *parts)
 {
 	size_t k;
 
-	if (!jarr(parts))
+	if (!tok_jarr(parts))
 		return;
 	for (k = 0; k < json_object_array_length(parts); k++) {
 		struct json_object *p = json_object_array_get_idx(parts, k), *v;
 
-		if ((v = jget(p, "text")))
+		if ((v = tok_jget(p, "text")))
 			est_str(c, v);
-		else if ((v = jget(p, "functionCall")) || (v = jget(p, "functionResponse")))
+		else if ((v = tok_jget(p, "functionCall")) || (v = tok_jget(p, "functionResponse")))
 			est_values(c, v, 0);
-		else if ((v = jget(p, "inlineData")) || (v = jget(p, "fileData")))
+		else if ((v = tok_jget(p, "inlineData")) || (v = tok_jget(p, "fileData")))
 			c->fixed += GEM_IMAGE;
-		else if ((v = jget(p, "executableCode")) || (v = jget(p, "codeExecutionResult")))
+		else if ((v = tok_jget(p, "executableCode")) || (v = tok_jget(p, "codeExecutionResult")))
 			est_values(c, v, 0);
 	}
 }
@@ -404,24 +383,24 @@ int tok_estimate_gemini_request(const char *body, size_t len, struct tok_estimat
 	err = est_parse(body, len, &req);
 	if (err)
 		return err;
-	contents = jget(req, "contents");
-	if (!jarr(contents)) {
+	contents = tok_jget(req, "contents");
+	if (!tok_jarr(contents)) {
 		err = -EBADMSG;
 		goto out_put;
 	}
 	c.fixed += GEM_REQUEST;
-	gem_parts(&c, jget(jget(req, "systemInstruction"), "parts"));
-	if (!jget(req, "systemInstruction"))
-		gem_parts(&c, jget(jget(req, "system_instruction"), "parts"));
+	gem_parts(&c, tok_jget(tok_jget(req, "systemInstruction"), "parts"));
+	if (!tok_jget(req, "systemInstruction"))
+		gem_parts(&c, tok_jget(tok_jget(req, "system_instruction"), "parts"));
 	for (k = 0; k < json_object_array_length(contents); k++)
-		gem_parts(&c, jget(json_object_array_get_idx(contents, k), "parts"));
-	tools = jget(req, "tools");
-	if (jarr(tools)) {
+		gem_parts(&c, tok_jget(json_object_array_get_idx(contents, k), "parts"));
+	tools = tok_jget(req, "tools");
+	if (tok_jarr(tools)) {
 		for (k = 0; k < json_object_array_length(tools); k++) {
 			struct json_object *t = json_object_array_get_idx(tools, k);
 
-			est_values(&c, jget(t, "functionDeclarations"), 0);
-			est_values(&c, jget(t, "function_declarations"), 0);
+			est_values(&c, tok_jget(t, "functionDeclarations"), 0);
+			est_values(&c, tok_jget(t, "function_declarations"), 0);
 		}
 	}
 	err = c.err;

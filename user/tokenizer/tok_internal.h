@@ -223,4 +223,29 @@ static inline uint32_t tok_rank(const struct tok_encoding *e, const uint8_t *p,
 	return tok_rank_h(e, p, len, k, tok_hash(p, len, k));
 }
 
+
+/* JSON accessors shared by chat counting and the estimates. */
+#include <json-c/json.h>
+
+static inline struct json_object *tok_jget(struct json_object *o, const char *key)
+{
+	struct json_object *v = NULL;
+
+	if (!o || !json_object_is_type(o, json_type_object))
+		return NULL;
+	return json_object_object_get_ex(o, key, &v) ? v : NULL;
+}
+
+static inline const char *tok_jstr(struct json_object *o, const char *key)
+{
+	struct json_object *v = tok_jget(o, key);
+
+	return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+static inline int tok_jarr(struct json_object *o)
+{
+	return o && json_object_is_type(o, json_type_array);
+}
+
 #endif
