@@ -52,36 +52,6 @@
 #define CHAT_IMAGE_DEFAULT	765
 #define CHAT_JSON_DEPTH		256
 
-struct sbuf {
-	char *p;
-	size_t len, cap;
-	int err;
-};
-
-static void sb_add(struct sbuf *b, const char *s, size_t n)
-{
-	char *np;
-	size_t cap;
-
-	if (b->err)
-		return;
-	if (b->cap - b->len < n + 1) {
-		cap = b->cap ? b->cap : 256;
-		while (cap - b->len < n + 1)
-			cap *= 2;
-		np = realloc(b->p, cap);
-		if (!np) {
-			b->err = -ENOMEM;
-			return;
-		}
-		b->p = np;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = 0;
-}
-
 static void sb_str(struct sbuf *b, const char *s)
 {
 	sb_add(b, s, strlen(s));

@@ -67,8 +67,7 @@ struct est_ctx {
 	int64_t fixed;		/* overheads, not scaled */
 	int err;
 	/* values-only text of structured parts, counted once */
-	char *vals;
-	size_t vlen, vcap;
+	struct sbuf vals;
 };
 
 static void est_count(struct est_ctx *c, const char *s, size_t n)
@@ -103,27 +102,12 @@ static void est_json(struct est_ctx *c, struct json_object *o)
 
 static void vals_add(struct est_ctx *c, const char *s, size_t n)
 {
-	char *nv;
-	size_t cap;
-
 	if (c->err)
 		return;
-	if (c->vcap - c->vlen < n + 2) {
-		cap = c->vcap ? c->vcap : 1024;
-		while (cap - c->vlen < n + 2)
-			cap *= 2;
-		nv = realloc(c->vals, cap);
-		if (!nv) {
-			c->err = -ENOMEM;
-			return;
-		}
-		c->vals = nv;
-		c->vcap = cap;
-	}
-	if (c->vlen)
-		c->vals[c->vlen++] = ' ';
-	memcpy(c->vals + c->vlen, s, n);
-	c->vlen += n;
+	if (c->vals.len)
+		sb_add(&c->vals, " ", 1);
+	sb_add(&c->vals, s, n);
+	c->err = c->vals.err;
 }
 
 /* the string and number values of a JSON value, keys left out */
@@ -195,10 +179,10 @@ static void est_finish(struct est_ctx *c, int ratio, struct tok_estimate *out)
 {
 	int64_t t, d;
 
-	if (c->vlen)
-		est_count(c, c->vals, c->vlen);
-	free(c->vals);
-	c->vals = NULL;
+	if (c->vals.len)
+		est_count(c, c->vals.p, c->vals.len);
+	free(c->vals.p);
+	c->vals.p = NULL;
 	t = (c->o200k * ratio + 500) / 1000 + c->fixed;
 	d = (t * EST_SPREAD + 99) / 100;
 	if (d < EST_SPREAD_MIN)
@@ -342,7 +326,7 @@ int tok_estimate_anthropic_request(const char *body, size_t len, struct tok_esti
 		err = c.err;
 	}
 out_put:
-	free(c.vals);
+	free(c.vals.p);
 	json_object_put(req);
 	return err;
 }
@@ -409,7 +393,7 @@ int tok_estimate_gemini_request(const char *body, size_t len, struct tok_estimat
 		err = c.err;
 	}
 out_put:
-	free(c.vals);
+	free(c.vals.p);
 	json_object_put(req);
 	return err;
 }

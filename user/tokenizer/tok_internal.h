@@ -248,4 +248,40 @@ static inline int tok_jarr(struct json_object *o)
 	return o && json_object_is_type(o, json_type_array);
 }
 
+
+/* A growable, NUL-terminated byte string; err is sticky (-ENOMEM). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct sbuf {
+	char *p;
+	size_t len, cap;
+	int err;
+};
+
+static inline void sb_add(struct sbuf *b, const char *s, size_t n)
+{
+	char *np;
+	size_t cap;
+
+	if (b->err)
+		return;
+	if (b->cap - b->len < n + 1) {
+		cap = b->cap ? b->cap : 256;
+		while (cap - b->len < n + 1)
+			cap *= 2;
+		np = realloc(b->p, cap);
+		if (!np) {
+			b->err = -ENOMEM;
+			return;
+		}
+		b->p = np;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = 0;
+}
+
 #endif
