@@ -539,12 +539,11 @@ void attacher__on_proc(struct attacher *a, const struct tg_ev_proc *e)
 			proc_for_each_lib(pid, on_lib, &(struct lib_ctx){ .a = a });
 		break;
 	case TG_EV_LINKMAP:
-		/* Libraries loaded at start-up or by dlopen. */
+		/* Libraries loaded at start-up or by dlopen (the executable was
+		 * seen at exec): probed for everyone without a scope, for this
+		 * process if it is in scope, else only learnt. */
 		tr = a->nglobs ? *tracked_slot(a, pid) : NULL;
-		if (tr || !a->nglobs)
-			probe_process(a, pid, tr);
-		else
-			proc_for_each_lib(pid, on_lib, &(struct lib_ctx){ .a = a });
+		proc_for_each_lib(pid, on_lib, &(struct lib_ctx){ .a = a, .tr = tr });
 		break;
 	case TG_EV_FORK:
 		if (!a->nglobs)
