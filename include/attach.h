@@ -16,7 +16,6 @@
 #include "tollgate_abi.h"
 
 struct capture_bpf;
-struct cgroup_resolver;
 
 struct attach_stats {
 	uint64_t targets;		/* files that carry OpenSSL */
@@ -27,8 +26,7 @@ struct attach_stats {
 
 struct attacher;
 
-struct attacher *attacher__new(struct capture_bpf *skel, struct cgroup_resolver *cg,
-			       char *const *globs, size_t nglobs);
+struct attacher *attacher__new(struct capture_bpf *skel, char *const *globs, size_t nglobs);
 /* Probe what is already running. */
 int attacher__scan(struct attacher *a);
 /* An EXEC, EXIT, FORK, MMAP or CGROUP event from the kernel. */

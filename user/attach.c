@@ -82,7 +82,6 @@ struct reaper {
 
 struct attacher {
 	struct capture_bpf *skel;
-	struct cgroup_resolver *cg;
 	char *const *globs;
 	size_t nglobs;
 	pid_t self;
@@ -574,15 +573,13 @@ void attacher__on_proc(struct attacher *a, const struct tg_ev_proc *e)
 	}
 }
 
-struct attacher *attacher__new(struct capture_bpf *skel, struct cgroup_resolver *cg,
-			       char *const *globs, size_t nglobs)
+struct attacher *attacher__new(struct capture_bpf *skel, char *const *globs, size_t nglobs)
 {
 	struct attacher *a = calloc(1, sizeof(*a));
 
 	if (!a)
 		return NULL;
 	a->skel = skel;
-	a->cg = cg;
 	a->globs = globs;
 	a->nglobs = nglobs;
 	a->self = getpid();

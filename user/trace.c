@@ -335,7 +335,7 @@ int trace_loop(const struct trace_opts *opts)
 	ag->cap = capture__open(&ccfg, &handlers, ag);
 	if (!ag->streams || !ag->cap)
 		goto out;
-	ag->att = attacher__new(capture__skel(ag->cap), ag->cg, opts->globs, opts->nglobs);
+	ag->att = attacher__new(capture__skel(ag->cap), opts->globs, opts->nglobs);
 	if (!ag->att)
 		goto out;
 	ag->mono_to_real = (int64_t)(now_ns(CLOCK_REALTIME) - now_ns(CLOCK_MONOTONIC));
