@@ -15,8 +15,8 @@
 #include <string.h>
 #include <strings.h>
 #include <json-c/json.h>
-#include <openssl/evp.h>
 #include "stream.h"
+#include "fixtures.h"
 #include "tap.h"
 
 #define MAX_RECS 16
@@ -89,15 +89,6 @@ struct fixture {
 	size_t req_body_len;
 	size_t resp_body_len;	/* decoded */
 };
-
-static const char *fixtures_dir(void)
-{
-	static char buf[1024];
-	const char *d = getenv("FIXTURES");
-
-	snprintf(buf, sizeof(buf), "%s/llm-traffic", d && *d ? d : "../shared/fixtures");
-	return buf;
-}
 
 static const char *header_ci(json_object *h, const char *name)
 {
@@ -185,9 +176,7 @@ static int load_fixture(const char *file, struct fixture *f)
 		b64 = json_object_get_string(v);
 		n = strlen(b64);
 		raw = malloc(n);
-		rawlen = EVP_DecodeBlock(raw, (const uint8_t *)b64, (int)n);
-		while (n && b64[n - 1] == '=')	/* DecodeBlock counts padding */
-			rawlen--, n--;
+		rawlen = base64_decode(b64, raw);
 	}
 	buf_printf(&f->resp, "HTTP/1.1 %d X\r\nContent-Type: %s\r\n%s", f->status,
 		   ct ? ct : "application/json", raw ? "Content-Encoding: gzip\r\n" : "");
@@ -312,21 +301,19 @@ static int nfx;
 
 static void load_all(void)
 {
-	char path[2048];
+	char dir[512], path[2048];
 	struct dirent **list;
 	int n, i;
 
-	n = scandir(fixtures_dir(), &list, NULL, alphasort);
+	fixture_dir(dir, sizeof(dir));
+	n = scandir(dir, &list, json_suffix, alphasort);
 	if (n < 0)
 		return;
 	fx = calloc(n, sizeof(*fx));
 	for (i = 0; i < n; i++) {
-		if (strstr(list[i]->d_name, ".json") &&
-		    strcmp(list[i]->d_name, "INDEX.json")) {
-			snprintf(path, sizeof(path), "%s/%s", fixtures_dir(), list[i]->d_name);
-			if (!load_fixture(path, &fx[nfx]))
-				nfx++;
-		}
+		snprintf(path, sizeof(path), "%s/%s", dir, list[i]->d_name);
+		if (!load_fixture(path, &fx[nfx]))
+			nfx++;
 		free(list[i]);
 	}
 	free(list);

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <json-c/json.h>
+#include "fixtures.h"
 #include "tap.h"
 #include "decode.h"
 #include "sse.h"
@@ -329,60 +330,12 @@ static void test_reuse_after_finish(void)
 
 /* --- recorded streams --------------------------------------------------- */
 
-static const char *fixture_dir(char *buf, size_t len)
-{
-	const char *f = getenv("FIXTURES");
-
-	snprintf(buf, len, "%s/llm-traffic", f && *f ? f : "../shared/fixtures");
-	return buf;
-}
-
-static int have_fixtures(void)
-{
-	char dir[512];
-	DIR *d = opendir(fixture_dir(dir, sizeof(dir)));
-
-	if (d)
-		closedir(d);
-	return d != NULL;
-}
-
-static int json_suffix(const struct dirent *e)
-{
-	size_t n = strlen(e->d_name);
-
-	return n > 5 && !strcmp(e->d_name + n - 5, ".json");
-}
-
 static const char *jstr(json_object *o, const char *key)
 {
 	json_object *v;
 
 	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string) ?
 	       json_object_get_string(v) : NULL;
-}
-
-static size_t base64_decode(const char *s, uint8_t *out)
-{
-	static const char tab[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	uint32_t acc = 0;
-	size_t n = 0;
-	int bits = 0;
-	const char *c;
-
-	for (; *s && *s != '='; s++) {
-		c = strchr(tab, *s);
-		if (!c)
-			continue;
-		acc = acc << 6 | (uint32_t)(c - tab);
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[n++] = acc >> bits;
-		}
-	}
-	return n;
 }
 
 static int collect(void *ctx, const uint8_t *out, size_t len)
