@@ -199,9 +199,38 @@ function requireExtraCa(ca) {
 		die(`NODE_EXTRA_CA_CERTS (${extra || 'unset'}) does not hold ${ca}: start node with NODE_EXTRA_CA_CERTS=${ca} (node reads it at start; fetch has no per-request CA)`);
 }
 
+function byteLength(b) {
+	if (b == null) return 0;
+	if (typeof b === 'string') return Buffer.byteLength(b);
+	if (b.byteLength != null) return b.byteLength;
+	return 0;
+}
+
+// A fetch for the SDKs' `fetch` option that counts what goes through it
+// into m: request_bytes, response_bytes (as decoded by fetch), status and
+// the provider's X-Test-* headers.
+function countingFetch(m) {
+	return async (url, init) => {
+		m.request_bytes += byteLength(init && init.body);
+		const res = await fetch(url, init);
+		m.status = res.status;
+		m.provider = providerInfo((h) => res.headers.get(h));
+		if (!res.body) return res;
+		const counter = new TransformStream({
+			transform(chunk, ctl) {
+				m.response_bytes += chunk.byteLength;
+				ctl.enqueue(chunk);
+			},
+		});
+		return new Response(res.body.pipeThrough(counter), {
+			status: res.status, statusText: res.statusText, headers: res.headers,
+		});
+	};
+}
+
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 module.exports = {
 	parseArgs, apiOf, streamPath, buildBody, authHeaders, headerList, countSse,
-	providerInfo, emit, readCa, requireExtraCa, die, sleep, DEFAULT_MODEL,
+	providerInfo, countingFetch, emit, readCa, requireExtraCa, die, sleep, DEFAULT_MODEL,
 };

@@ -49,29 +49,7 @@ if (o.gzip) headers['X-Test-Gzip'] = '1';
 
 const m = { request_bytes: 0, response_bytes: 0, status: null, provider: null };
 
-function byteLength(b) {
-	if (b == null) return 0;
-	if (typeof b === 'string') return Buffer.byteLength(b);
-	if (b.byteLength != null) return b.byteLength;
-	return 0;
-}
-
-async function countingFetch(url, init) {
-	m.request_bytes += byteLength(init && init.body);
-	const res = await fetch(url, init);
-	m.status = res.status;
-	m.provider = c.providerInfo((h) => res.headers.get(h));
-	if (!res.body) return res;
-	const counter = new TransformStream({
-		transform(chunk, ctl) {
-			m.response_bytes += chunk.byteLength;
-			ctl.enqueue(chunk);
-		},
-	});
-	return new Response(res.body.pipeThrough(counter), {
-		status: res.status, statusText: res.statusText, headers: res.headers,
-	});
-}
+const countingFetch = c.countingFetch(m);
 
 const client = new Anthropic({
 	apiKey: 'sk-ant-test-0000000000', baseURL: o.url, fetch: countingFetch,
