@@ -116,7 +116,7 @@ DEB_PKGS := build-essential clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev 
 	libssl-dev libyaml-dev libbrotli-dev libzstd-dev libjson-c-dev \
 	libnghttp2-dev libsqlite3-dev pkg-config libclang-rt-14-dev \
 	curl openssl python3 nodejs npm iproute2 procps util-linux \
-	unicode-data time manpages manpages-dev
+	time manpages manpages-dev
 
 deps:
 	$(Q)./scripts/deps.sh $(DEB_PKGS)

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
 /*
  * Chat-format counting and provider estimates against the real usage the
- * providers reported in shared/fixtures/llm-traffic (TOLLGATE_FIXTURES or
- * ../shared/fixtures), plus small hand-made bodies.
+ * providers reported in the LLM traffic fixtures (fixtures.h: $FIXTURES,
+ * default ../shared/fixtures), plus small hand-made bodies.
  *
  * OpenAI chat requests whose messages are plain text must match
  * usage.prompt_tokens exactly; requests with tool definitions or tool
@@ -17,38 +17,15 @@
 
 #include <json-c/json.h>
 
+#include "fixtures.h"
 #include "tap.h"
 #include "tokenizer.h"
 
-static char fixdir[4096];
-
-static int have_fixtures(void)
-{
-	const char *env = getenv("TOLLGATE_FIXTURES"), *top = getenv("TOP");
-	FILE *f;
-
-	if (env)
-		snprintf(fixdir, sizeof(fixdir), "%s/llm-traffic", env);
-	else
-		snprintf(fixdir, sizeof(fixdir), "%s/../shared/fixtures/llm-traffic", top ? top : ".");
-	snprintf(fixdir + strlen(fixdir), sizeof(fixdir) - strlen(fixdir), "%s", "");
-	{
-		char p[4200];
-
-		snprintf(p, sizeof(p), "%s/INDEX.md", fixdir);
-		f = fopen(p, "r");
-	}
-	if (!f)
-		return 0;
-	fclose(f);
-	return 1;
-}
-
 static struct json_object *load_fixture(const char *name)
 {
-	char p[4200];
+	char dir[512], p[1024];
 
-	snprintf(p, sizeof(p), "%s/%s", fixdir, name);
+	snprintf(p, sizeof(p), "%s/%s", fixture_dir(dir, sizeof(dir)), name);
 	return json_object_from_file(p);
 }
 
@@ -213,7 +190,7 @@ int main(void)
 	RUN(test_chat_rules);
 	RUN(test_estimate_api);
 	if (!have_fixtures()) {
-		tap_skip("test_chat_fixtures", "shared/fixtures/llm-traffic not found (set TOLLGATE_FIXTURES)");
+		tap_skip("test_chat_fixtures", "no fixtures: set FIXTURES to the fixtures directory");
 		return tap_done();
 	}
 	RUN(test_chat_fixtures_exact);
