@@ -9,46 +9,7 @@
 #include <string.h>
 
 #include "tok_internal.h"
-
-/*
- * Length of the well-formed sequence at s[i] (1..4), or 0 if ill-formed;
- * then *sub is the length of the maximal subpart to replace (>= 1).
- */
-static size_t utf8_seq(const uint8_t *s, size_t n, size_t i, size_t *sub)
-{
-	uint8_t b = s[i], lo = 0x80, hi = 0xBF;
-	size_t need, k;
-
-	if (b < 0x80)
-		return 1;
-	if (b >= 0xC2 && b <= 0xDF)
-		need = 1;
-	else if (b >= 0xE0 && b <= 0xEF) {
-		need = 2;
-		if (b == 0xE0)
-			lo = 0xA0;
-		else if (b == 0xED)
-			hi = 0x9F;
-	} else if (b >= 0xF0 && b <= 0xF4) {
-		need = 3;
-		if (b == 0xF0)
-			lo = 0x90;
-		else if (b == 0xF4)
-			hi = 0x8F;
-	} else {
-		*sub = 1;
-		return 0;
-	}
-	for (k = 1; k <= need; k++) {
-		if (i + k >= n || s[i + k] < lo || s[i + k] > hi) {
-			*sub = k;
-			return 0;
-		}
-		lo = 0x80;
-		hi = 0xBF;
-	}
-	return need + 1;
-}
+#include "utf8.h"
 
 size_t tok_utf8_valid_prefix(const uint8_t *s, size_t n)
 {
