@@ -19,23 +19,28 @@
 typedef int (*decode_sink_fn)(void *ctx, const uint8_t *out, size_t len);
 
 struct decoder;
+struct membudget;
 
 /*
  * enc: raw Content-Encoding value, e.g. "gzip", "br", "zstd", "deflate",
  * "identity", "x-gzip", "gzip, br" (codings listed in the order they were
  * applied; decoded in reverse), case-insensitive; NULL or empty = identity.
  * max_out: cap on total decoded bytes (bomb guard); UINT64_MAX for none.
+ * mb: the budget charged for the decoder's buffers and codec windows
+ * (NULL: none); a refusal shows as ENOBUFS / -ENOBUFS.
  * Returns NULL with errno = ENOTSUP for an unknown coding or more than
- * DECODE_MAX_LAYERS codings, ENOMEM.
+ * DECODE_MAX_LAYERS codings, ENOBUFS, ENOMEM.
  */
-struct decoder *decoder__new(const char *enc, size_t enc_len, uint64_t max_out);
+struct decoder *decoder__new(const char *enc, size_t enc_len, uint64_t max_out,
+			     struct membudget *mb);
 
 /*
  * Decodes in, calling sink (may be NULL: count only) with decoded bytes as
  * they come.  Returns 0, -EBADMSG on corrupt data or bytes after the end of
  * the compressed stream, -EFBIG when max_out would be exceeded (the first
- * max_out bytes have been delivered), -ENOMEM, or a negative value the sink
- * returned.  Errors are sticky.
+ * max_out bytes have been delivered), -ENOBUFS when the budget refused
+ * memory, -ENOMEM, or a negative value the sink returned.  Errors are
+ * sticky.
  */
 int decoder__feed(struct decoder *d, const uint8_t *in, size_t len, decode_sink_fn sink, void *ctx);
 

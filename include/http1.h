@@ -73,7 +73,7 @@ struct http1_parser *http1_parser__new(enum http1_kind kind, const struct http1_
 /*
  * Consumes all of data unless an error occurs.  Returns len, or -errno:
  * -EBADMSG on garbage, -EMSGSIZE when a head exceeds HTTP1_MAX_HEAD, -EPIPE
- * after http1_parser__eof(), -ENOMEM, or the negative value a callback
+ * after http1_parser__eof(), -ENOBUFS (memory budget), -ENOMEM, or the negative value a callback
  * returned.  An error is sticky: later feeds return it again until
  * http1_parser__gap() is called (any length, even 0), which ends the message
  * in progress (truncated) and resynchronises.
@@ -94,11 +94,22 @@ ssize_t http1_parser__feed(struct http1_parser *p, const uint8_t *data, size_t l
  */
 int http1_parser__gap(struct http1_parser *p, uint64_t len);
 
+/* A gap's length when it is not known: inside a content-length body or
+ * chunk it runs to the end of it (the message ends truncated); inside a
+ * read-until-close body on_body_gap is given HTTP1_GAP_UNKNOWN. */
+#define HTTP1_GAP_UNKNOWN UINT64_MAX
+
 /* Connection closed: a read-until-close response body ends normally, any
  * other message in progress ends truncated.  Later feeds return -EPIPE. */
 int http1_parser__eof(struct http1_parser *p);
 
 void http1_parser__free(struct http1_parser *p);
+
+struct membudget;
+/* Charge the head buffer to a memory budget (set before the first feed).
+ * A head the budget has no room for fails the feed with -ENOBUFS: like
+ * any error, a gap (even of 0 bytes) resynchronises. */
+void http1_parser__set_budget(struct http1_parser *p, struct membudget *mb);
 
 struct http1_stats {
 	uint64_t messages;	/* heads reported */

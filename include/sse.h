@@ -37,9 +37,17 @@ int sse_parser__feed(struct sse_parser *p, const uint8_t *data, size_t len);
  * counted in stats.partial.  The parser is ready for a new stream after. */
 int sse_parser__finish(struct sse_parser *p);
 
+struct membudget;
+
+/* Charge the parser's buffers to a memory budget (set before the first
+ * feed).  An event the budget has no room for is dropped and counted in
+ * stats.shed; parsing goes on. */
+void sse_parser__set_budget(struct sse_parser *p, struct membudget *mb);
+
 struct sse_stats {
 	uint64_t events;	/* dispatched */
 	uint64_t oversized;	/* dropped for exceeding max_event */
+	uint64_t shed;		/* dropped: the memory budget refused their buffer */
 	uint64_t partial;	/* unterminated at finish */
 	uint64_t comments;	/* comment lines */
 };

@@ -8,6 +8,7 @@
  * its output buffer comes back full), so nothing waits for finish().
  */
 #define ZLIB_CONST
+#define ZSTD_STATIC_LINKING_ONLY	/* ZSTD_createDStream_advanced */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include <zstd_errors.h>
 #include <brotli/decode.h>
 #include "decode.h"
+#include "membudget.h"
 
 #define ZSTD_WINDOW_LOG_MAX 23		/* 8 MiB, RFC 8878 3.1.1.1.2 */
 #define ZSTD_HEADER_MAX 18		/* ZSTD_FRAMEHEADERSIZE_MAX */
@@ -42,6 +44,8 @@ struct stage {
 
 struct decoder {
 	int err;		/* sticky */
+	int refused;		/* the budget refused the codec memory */
+	struct membudget *mb;	/* charged for buffers and codec state */
 	unsigned nstages;
 	uint64_t total;		/* bytes given to the sink */
 	uint64_t max_out;
@@ -68,6 +72,51 @@ static enum coding coding_of(const char *t, size_t n)
 
 static int run_stage(struct decoder *d, unsigned i, const uint8_t *in, size_t len,
 		     decode_sink_fn sink, void *ctx);
+
+/* A codec's allocation failed: the budget's refusal, or no memory. */
+static int mem_err(const struct decoder *d)
+{
+	return d->refused ? -ENOBUFS : -ENOMEM;
+}
+
+/* The codecs allocate through the budget. */
+static void *codec_alloc(void *opaque, size_t n)
+{
+	struct decoder *d = opaque;
+	void *p = membudget_malloc(d->mb, n, MEMBUDGET_BULK);
+
+	if (!p && errno == ENOBUFS)
+		d->refused = 1;
+	return p;
+}
+
+static void codec_free(void *opaque, void *p)
+{
+	struct decoder *d = opaque;
+
+	membudget_free(d->mb, p);
+}
+
+static voidpf zlib_alloc(voidpf opaque, uInt items, uInt size)
+{
+	return codec_alloc(opaque, (size_t)items * size);	/* cannot overflow */
+}
+
+static void zlib_free(voidpf opaque, voidpf p)
+{
+	codec_free(opaque, p);
+}
+
+static int inflate_init(struct decoder *d, struct stage *s, int window_bits)
+{
+	s->z.zalloc = zlib_alloc;
+	s->z.zfree = zlib_free;
+	s->z.opaque = d;
+	if (inflateInit2(&s->z, window_bits) != Z_OK)
+		return mem_err(d);
+	s->zinit = 1;
+	return 0;
+}
 
 /* Hands len bytes to stage i, or to the sink after the last stage. */
 static int push(struct decoder *d, unsigned i, const uint8_t *in, size_t len,
@@ -127,7 +176,7 @@ static int run_inflate(struct decoder *d, unsigned i, const uint8_t *in, size_t 
 		if (rc == Z_STREAM_END)
 			s->done = 1;
 		else if (rc == Z_MEM_ERROR)
-			return -ENOMEM;
+			return mem_err(d);
 		else if (rc == Z_BUF_ERROR && !n)
 			break;			/* nothing was pending after all */
 		else if (rc != Z_OK && rc != Z_BUF_ERROR)
@@ -153,9 +202,9 @@ static int run_deflate(struct decoder *d, unsigned i, const uint8_t *in, size_t 
 		/* RFC 1950 header: CM 8, window <= 32K, check bits */
 		zlib = (s->peek[0] & 0x0f) == 8 && s->peek[0] >> 4 <= 7 &&
 		       (s->peek[0] << 8 | s->peek[1]) % 31 == 0;
-		if (inflateInit2(&s->z, zlib ? 15 : -15) != Z_OK)
-			return -ENOMEM;
-		s->zinit = 1;
+		err = inflate_init(d, s, zlib ? 15 : -15);
+		if (err)
+			return err;
 		err = run_inflate(d, i, s->peek, 2, sink, ctx);
 		if (err)
 			return err;
@@ -193,7 +242,7 @@ static int run_brotli(struct decoder *d, unsigned i, const uint8_t *in, size_t l
 			/* error codes -30..-21 are allocation failures */
 			err = BrotliDecoderGetErrorCode(s->br);
 			return err >= BROTLI_DECODER_ERROR_ALLOC_BLOCK_TYPE_TREES &&
-			       err <= BROTLI_DECODER_ERROR_ALLOC_CONTEXT_MODES ? -ENOMEM : -EBADMSG;
+			       err <= BROTLI_DECODER_ERROR_ALLOC_CONTEXT_MODES ? mem_err(d) : -EBADMSG;
 		}
 	}
 }
@@ -211,7 +260,7 @@ static int zstd_call(struct decoder *d, unsigned i, ZSTD_inBuffer *ib, decode_si
 		ob = (ZSTD_outBuffer){ s->out, DECODE_BUF_SIZE, 0 };
 		r = ZSTD_decompressStream(s->zs, &ob, ib);
 		if (ZSTD_isError(r))
-			return ZSTD_getErrorCode(r) == ZSTD_error_memory_allocation ? -ENOMEM : -EBADMSG;
+			return ZSTD_getErrorCode(r) == ZSTD_error_memory_allocation ? mem_err(d) : -EBADMSG;
 		/* 0: the frame is complete and flushed (calling again would start
 		 * waiting for the next frame) */
 		s->done = !r;
@@ -347,28 +396,26 @@ uint64_t decoder__total_out(const struct decoder *d)
 	return d->total;
 }
 
-static int stage_init(struct stage *s, enum coding c)
+static int stage_init(struct decoder *d, struct stage *s, enum coding c)
 {
 	s->coding = c;
-	s->out = malloc(DECODE_BUF_SIZE);
+	s->out = membudget_malloc(d->mb, DECODE_BUF_SIZE, MEMBUDGET_BULK);
 	if (!s->out)
-		return -ENOMEM;
+		return -errno;
 	switch (c) {
 	case C_GZIP:
-		if (inflateInit2(&s->z, 16 + 15) != Z_OK)
-			return -ENOMEM;
-		s->zinit = 1;
-		break;
+		return inflate_init(d, s, 16 + 15);
 	case C_BR:
-		s->br = BrotliDecoderCreateInstance(NULL, NULL, NULL);
+		s->br = BrotliDecoderCreateInstance(codec_alloc, codec_free, d);
 		if (!s->br)
-			return -ENOMEM;
+			return mem_err(d);
 		break;
 	case C_ZSTD:
 		s->done = 1;	/* between frames: the next byte starts one */
-		s->zs = ZSTD_createDStream();
+		s->zs = ZSTD_createDStream_advanced((ZSTD_customMem){
+			.customAlloc = codec_alloc, .customFree = codec_free, .opaque = d });
 		if (!s->zs)
-			return -ENOMEM;
+			return mem_err(d);
 		if (ZSTD_isError(ZSTD_DCtx_setParameter(s->zs, ZSTD_d_windowLogMax,
 							ZSTD_WINDOW_LOG_MAX)))
 			return -EINVAL;
@@ -379,17 +426,18 @@ static int stage_init(struct stage *s, enum coding c)
 	return 0;
 }
 
-static void stage_free(struct stage *s)
+static void stage_free(struct decoder *d, struct stage *s)
 {
 	if (s->zinit)
 		inflateEnd(&s->z);
 	if (s->br)
 		BrotliDecoderDestroyInstance(s->br);
 	ZSTD_freeDStream(s->zs);
-	free(s->out);
+	membudget_free(d->mb, s->out);
 }
 
-struct decoder *decoder__new(const char *enc, size_t enc_len, uint64_t max_out)
+struct decoder *decoder__new(const char *enc, size_t enc_len, uint64_t max_out,
+			     struct membudget *mb)
 {
 	enum coding list[DECODE_MAX_LAYERS], k;
 	const char *pos = enc, *end = enc ? enc + enc_len : NULL, *t, *c;
@@ -420,11 +468,12 @@ struct decoder *decoder__new(const char *enc, size_t enc_len, uint64_t max_out)
 	if (!d)
 		return NULL;
 	d->max_out = max_out;
+	d->mb = mb;
 	d->stage_cap = max_out > (UINT64_MAX - DECODE_BUF_SIZE) / 2 ?
 		       UINT64_MAX : 2 * max_out + DECODE_BUF_SIZE;
 	for (i = 0; i < n; i++) {
 		d->nstages++;
-		err = stage_init(&d->st[i], list[n - 1 - i]);
+		err = stage_init(d, &d->st[i], list[n - 1 - i]);
 		if (err)
 			goto err_free;
 	}
@@ -443,6 +492,6 @@ void decoder__free(struct decoder *d)
 	if (!d)
 		return;
 	for (i = 0; i < d->nstages; i++)
-		stage_free(&d->st[i]);
+		stage_free(d, &d->st[i]);
 	free(d);
 }

@@ -13,9 +13,11 @@
 #include <string.h>
 #include <strings.h>
 #include "http1.h"
+#include "membudget.h"
 
 #define CHUNK_LINE_MAX 4096	/* chunk-size line with its extensions */
 #define METHOD_MAX     32	/* longest method token accepted at a message start */
+#define HBUF_KEEP      4096	/* head buffer kept between messages */
 
 enum state {
 	ST_HEAD,	/* between messages, or inside a head */
@@ -61,6 +63,7 @@ struct http1_parser {
 	struct scan scan;
 	uint8_t *hbuf;		/* partial head, or resync look-ahead */
 	size_t hlen, hcap;
+	struct membudget *mb;	/* charged for hbuf */
 	struct http1_stats st;
 };
 
@@ -481,9 +484,9 @@ static int head_append(struct http1_parser *p, const uint8_t *d, size_t n)
 			cap *= 2;
 		if (cap > HTTP1_MAX_HEAD)
 			cap = HTTP1_MAX_HEAD;
-		b = realloc(p->hbuf, cap);
+		b = membudget_realloc(p->mb, p->hbuf, cap, MEMBUDGET_HEAD);
 		if (!b)
-			return -ENOMEM;
+			return -errno;
 		p->hbuf = b;
 		p->hcap = cap;
 	}
@@ -566,6 +569,12 @@ static ssize_t feed_head(struct http1_parser *p, const uint8_t *d, size_t n)
 		p->hlen = 0;
 		p->candidate = 0;
 		err = start_message(p, &h);
+		if (p->hcap > HBUF_KEEP) {
+			/* a large head: give the memory back between messages */
+			membudget_free(p->mb, p->hbuf);
+			p->hbuf = NULL;
+			p->hcap = 0;
+		}
 		return err ? err : (ssize_t)i;
 	}
 	err = head_append(p, d + start, n - start);
@@ -785,7 +794,8 @@ int http1_parser__gap(struct http1_parser *p, uint64_t len)
 
 	if (!len && !p->err)
 		return 0;
-	p->st.gap_bytes += len;
+	if (len != HTTP1_GAP_UNKNOWN)
+		p->st.gap_bytes += len;
 	if (p->state == ST_TUNNEL || p->state == ST_CLOSED) {
 		return 0;
 	} else if (p->err) {
@@ -851,11 +861,16 @@ struct http1_parser *http1_parser__new(enum http1_kind kind, const struct http1_
 	return p;
 }
 
+void http1_parser__set_budget(struct http1_parser *p, struct membudget *mb)
+{
+	p->mb = mb;
+}
+
 void http1_parser__free(struct http1_parser *p)
 {
 	if (!p)
 		return;
-	free(p->hbuf);
+	membudget_free(p->mb, p->hbuf);
 	free(p);
 }
 

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include "membudget.h"
 #include "sse.h"
 
 struct buf {
@@ -17,6 +18,7 @@ struct buf {
 
 struct sse_parser {
 	size_t max_event;
+	struct membudget *mb;	/* charged for the buffers */
 	sse_event_fn fn;
 	void *ctx;
 	int err;		/* sticky */
@@ -33,7 +35,7 @@ static const char bom[] = "\xef\xbb\xbf";
 
 #define FIELD_IS(s, n, lit) ((n) == sizeof(lit) - 1 && !memcmp((s), (lit), (n)))
 
-static int buf_put(struct buf *b, const char *s, size_t n)
+static int buf_put(struct membudget *mb, struct buf *b, const char *s, size_t n)
 {
 	size_t cap = b->cap ? b->cap : 256;
 	char *p;
@@ -41,9 +43,9 @@ static int buf_put(struct buf *b, const char *s, size_t n)
 	if (b->len + n + 1 > b->cap) {
 		while (cap < b->len + n + 1)
 			cap *= 2;
-		p = realloc(b->p, cap);
+		p = membudget_realloc(mb, b->p, cap, MEMBUDGET_BULK);
 		if (!p)
-			return -ENOMEM;
+			return -errno;
 		b->p = p;
 		b->cap = cap;
 	}
@@ -77,6 +79,36 @@ static void drop_event(struct sse_parser *p)
 	p->oversized = 1;
 	p->data.len = 0;
 	p->event.len = 0;
+}
+
+static void buf_release(struct sse_parser *p, struct buf *b)
+{
+	membudget_free(p->mb, b->p);
+	*b = (struct buf){ 0 };
+}
+
+/*
+ * Appends to one of the parser's buffers.  When the memory budget refuses,
+ * the event is dropped as an oversized one would be (counted apart) and
+ * its buffers are given back; a line refused is skipped to its end.  (A
+ * line being applied is not released: its bytes are being read.)
+ */
+static int put(struct sse_parser *p, struct buf *b, const char *s, size_t n)
+{
+	int err = buf_put(p->mb, b, s, n);
+
+	if (err != -ENOBUFS)
+		return err;
+	if (!p->oversized)
+		p->st.shed++;
+	p->oversized = 1;
+	buf_release(p, &p->data);
+	buf_release(p, &p->event);
+	if (b == &p->line) {
+		buf_release(p, &p->line);
+		p->skip_line = 1;
+	}
+	return 0;
 }
 
 static int dispatch(struct sse_parser *p)
@@ -131,16 +163,16 @@ static int on_line(struct sse_parser *p, const char *s, size_t n)
 		}
 	}
 	if (FIELD_IS(s, fl, "data")) {
-		err = buf_put(&p->data, v, vl);
-		return err ? err : buf_put(&p->data, "\n", 1);
+		err = put(p, &p->data, v, vl);
+		return err || p->oversized ? err : put(p, &p->data, "\n", 1);
 	}
 	if (FIELD_IS(s, fl, "event")) {
 		p->event.len = 0;
-		return buf_put(&p->event, v, vl);
+		return put(p, &p->event, v, vl);
 	}
 	if (FIELD_IS(s, fl, "id") && !memchr(v, '\0', vl)) {
 		p->id.len = 0;
-		return buf_put(&p->id, v, vl);
+		return put(p, &p->id, v, vl);
 	}
 	return 0;	/* retry, and any other field, are ignored */
 }
@@ -151,14 +183,14 @@ static int line_add(struct sse_parser *p, const char *s, size_t n)
 	if (p->skip_line || (p->line.len && p->line.p[0] == ':'))
 		return 0;
 	if (!p->line.len && n && s[0] == ':')
-		return buf_put(&p->line, s, 1);	/* a comment: only its colon matters */
+		return put(p, &p->line, s, 1);	/* a comment: only its colon matters */
 	if (!fits(p, p->line.len + n)) {
 		drop_event(p);
 		p->skip_line = 1;
 		p->line.len = 0;
 		return 0;
 	}
-	return buf_put(&p->line, s, n);
+	return put(p, &p->line, s, n);
 }
 
 static int line_end(struct sse_parser *p)
@@ -262,6 +294,11 @@ struct sse_parser *sse_parser__new(size_t max_event, sse_event_fn fn, void *ctx)
 	return p;
 }
 
+void sse_parser__set_budget(struct sse_parser *p, struct membudget *mb)
+{
+	p->mb = mb;
+}
+
 void sse_parser__stats(const struct sse_parser *p, struct sse_stats *out)
 {
 	*out = p->st;
@@ -271,9 +308,9 @@ void sse_parser__free(struct sse_parser *p)
 {
 	if (!p)
 		return;
-	free(p->line.p);
-	free(p->event.p);
-	free(p->data.p);
-	free(p->id.p);
+	buf_release(p, &p->line);
+	buf_release(p, &p->event);
+	buf_release(p, &p->data);
+	buf_release(p, &p->id);
 	free(p);
 }

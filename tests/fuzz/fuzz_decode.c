@@ -49,7 +49,7 @@ static int sink(void *ctx, const uint8_t *d, size_t n)
 static int run(const char *enc, uint64_t max_out, const uint8_t *d, size_t len, size_t cut,
 	       struct out *o)
 {
-	struct decoder *dec = decoder__new(enc, strlen(enc), max_out);
+	struct decoder *dec = decoder__new(enc, strlen(enc), max_out, NULL);
 	size_t pos, n;
 	int rc = 0;
 

@@ -207,7 +207,7 @@ static void make_text(struct sb *t, size_t n)
 static int decode(const char *enc, uint64_t max_out, const uint8_t *in, size_t len, size_t cut,
 		  struct sb *out)
 {
-	struct decoder *d = decoder__new(enc, strlen(enc), max_out);
+	struct decoder *d = decoder__new(enc, strlen(enc), max_out, NULL);
 	size_t pos, n;
 	int rc = 0;
 
@@ -320,7 +320,7 @@ static void test_identity(void)
 		check_decode(encs[i], encs[i], UINT64_MAX, &s, 0, in, sizeof(in) - 1, 1);
 		check_decode(encs[i], encs[i], 5, &s, -EFBIG, in, 5, 1);
 	}
-	d = decoder__new(NULL, 0, UINT64_MAX);
+	d = decoder__new(NULL, 0, UINT64_MAX, NULL);
 	CHECK_EQ_INT(decoder__feed(d, in, 5, collect, &out), 0);
 	CHECK_EQ_INT(decoder__finish(d, collect, &out), 0);
 	CHECK(out.len == 5 && !memcmp(out.p, in, 5), "NULL encoding");
@@ -340,7 +340,7 @@ static int remember(void *ctx, const uint8_t *out, size_t len)
 static void test_identity_zero_copy(void)
 {
 	static const uint8_t in[] = "hand me straight through";
-	struct decoder *d = decoder__new("identity", 8, UINT64_MAX);
+	struct decoder *d = decoder__new("identity", 8, UINT64_MAX, NULL);
 
 	CHECK_EQ_INT(decoder__feed(d, in, sizeof(in), remember, NULL), 0);
 	CHECK(seen_ptr == in, "identity copied the input");
@@ -357,10 +357,10 @@ static void test_coding_list(void)
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		errno = 0;
-		CHECK(!decoder__new(bad[i], strlen(bad[i]), 10) && errno == ENOTSUP, "%s", bad[i]);
+		CHECK(!decoder__new(bad[i], strlen(bad[i]), 10, NULL) && errno == ENOTSUP, "%s", bad[i]);
 	}
 	/* the length is what counts, not a NUL */
-	d = decoder__new("gzipXXX", 4, 10);
+	d = decoder__new("gzipXXX", 4, 10, NULL);
 	CHECK(d != NULL, "length ignored");
 	decoder__free(d);
 }
@@ -499,7 +499,7 @@ static int refuse(void *ctx, const uint8_t *out, size_t len)
 static void test_sink_error(void)
 {
 	struct sb text = { 0 }, z = { 0 };
-	struct decoder *d = decoder__new("gzip", 4, UINT64_MAX);
+	struct decoder *d = decoder__new("gzip", 4, UINT64_MAX, NULL);
 
 	make_text(&text, 1000);
 	make_stream(GZIP, text.p, text.len, 1, &z);
@@ -573,7 +573,7 @@ static void wrap_deflate(const struct sb *raw, int gzip, struct sb *out)
 static void check_bomb(const char *name, const char *enc, const struct sb *bomb)
 {
 	struct counter c = { 0 };
-	struct decoder *d = decoder__new(enc, strlen(enc), 1 << 20);
+	struct decoder *d = decoder__new(enc, strlen(enc), 1 << 20, NULL);
 	size_t pos = 0, n;
 	long rss;
 	int rc = 0;
@@ -593,7 +593,7 @@ static void check_bomb(const char *name, const char *enc, const struct sb *bomb)
 	/* memory stays flat while 128 MiB come out */
 	rss = max_rss_kib();
 	c = (struct counter){ 0 };
-	d = decoder__new(enc, strlen(enc), 128 << 20);
+	d = decoder__new(enc, strlen(enc), 128 << 20, NULL);
 	rc = decoder__feed(d, bomb->p, bomb->len, count_zeros, &c);
 	CHECK(rc == -EFBIG && c.bytes == 128 << 20 && !c.nonzero, "%s: rc %d, %llu bytes out",
 	      name, rc, (unsigned long long)c.bytes);
@@ -605,7 +605,7 @@ static void check_bomb(const char *name, const char *enc, const struct sb *bomb)
 static void check_bomb_whole(const char *name, const char *enc, const struct sb *bomb)
 {
 	struct counter c = { 0 };
-	struct decoder *d = decoder__new(enc, strlen(enc), UINT64_MAX);
+	struct decoder *d = decoder__new(enc, strlen(enc), UINT64_MAX, NULL);
 
 	CHECK_EQ_INT(decoder__feed(d, bomb->p, bomb->len, count_zeros, &c), 0);
 	CHECK_EQ_INT(decoder__finish(d, count_zeros, &c), 0);

@@ -15,6 +15,7 @@
 #include "fixtures.h"
 #include "tap.h"
 #include "http1.h"
+#include "membudget.h"
 #include "decode.h"
 
 /* --- growable string ---------------------------------------------------- */
@@ -964,7 +965,7 @@ static void check_wire(const char *name, enum http1_kind kind, const struct sb *
 	CHECK(body.len == want->len && !memcmp(body.p, want->p, body.len), "%s: body", name);
 	if (text) {
 		/* a gzip recording: its body gunzips to the recorded text */
-		d = decoder__new("gzip", 4, UINT64_MAX);
+		d = decoder__new("gzip", 4, UINT64_MAX, NULL);
 		CHECK(strstr(r.log.p, " ce=gzip "), "%s: %s", name, r.log.p);
 		CHECK_EQ_INT(decoder__feed(d, (const uint8_t *)body.p, body.len, collect, &decoded), 0);
 		CHECK_EQ_INT(decoder__finish(d, collect, &decoded), 0);
@@ -1037,6 +1038,59 @@ static void test_fixtures(void)
 	free(resps.p);
 }
 
+static int count_head(void *ctx, const struct http1_head *h)
+{
+	(*(int *)ctx)++;
+	return 0;
+}
+
+/*
+ * A head longer than the memory bound leaves room for: the feed fails with
+ * -ENOBUFS, a gap resynchronises, the next message is read; the bound is
+ * never passed and the head buffer is given back.  A large head's buffer
+ * is not kept between messages.
+ */
+static void test_budget(void)
+{
+	static const struct http1_callbacks cb = { .on_head = count_head };
+	static char big[9000];
+	static const char next[] = "GET /b HTTP/1.1\r\nHost: x\r\n\r\n";
+	struct membudget mb;
+	struct http1_parser *p;
+	int heads = 0;
+	size_t i, n;
+	ssize_t rc = 0;
+
+	n = snprintf(big, sizeof(big), "GET /a HTTP/1.1\r\nX-Pad: %07000d\r\n\r\n", 0);
+	membudget_init(&mb, 4096);
+	p = http1_parser__new(HTTP1_REQUEST, &cb, &heads);
+	http1_parser__set_budget(p, &mb);
+	for (i = 0; i < n && rc >= 0; i++)	/* cut: the head is buffered */
+		rc = http1_parser__feed(p, (const uint8_t *)big + i, 1);
+	CHECK_EQ_INT(rc, -ENOBUFS);
+	CHECK(mb.peak <= mb.limit && mb.refused == 1, "peak %llu refused %llu",
+	      (unsigned long long)mb.peak, (unsigned long long)mb.refused);
+	CHECK_EQ_INT(http1_parser__gap(p, 0), 0);
+	for (; i < n; i++)
+		CHECK_EQ_INT(http1_parser__feed(p, (const uint8_t *)big + i, 1), 1);
+	for (i = 0; i < sizeof(next) - 1; i++)
+		CHECK_EQ_INT(http1_parser__feed(p, (const uint8_t *)next + i, 1), 1);
+	CHECK_EQ_INT(heads, 1);
+	http1_parser__free(p);
+	CHECK_EQ_INT(mb.used, 0);
+
+	/* With room, a 7 KB head is read, and its buffer given back after. */
+	membudget_init(&mb, 1 << 20);
+	heads = 0;
+	p = http1_parser__new(HTTP1_REQUEST, &cb, &heads);
+	http1_parser__set_budget(p, &mb);
+	for (i = 0; i < n; i++)
+		CHECK_EQ_INT(http1_parser__feed(p, (const uint8_t *)big + i, 1), 1);
+	CHECK_EQ_INT(heads, 1);
+	CHECK_EQ_INT(mb.used, 0);
+	http1_parser__free(p);
+}
+
 int main(void)
 {
 	RUN(test_request_content_length);
@@ -1058,6 +1112,7 @@ int main(void)
 	RUN(test_header_fields);
 	RUN(test_callback_abort);
 	RUN(test_api_edges);
+	RUN(test_budget);
 	if (have_fixtures())
 		RUN(test_fixtures);
 	else

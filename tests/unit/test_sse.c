@@ -13,6 +13,7 @@
 #include "fixtures.h"
 #include "tap.h"
 #include "decode.h"
+#include "membudget.h"
 #include "sse.h"
 
 struct sb {
@@ -328,6 +329,38 @@ static void test_reuse_after_finish(void)
 	rec_free(&r);
 }
 
+/*
+ * Under a memory bound: an event whose buffer the bound refuses is dropped
+ * and counted as shed, later events still come, and every byte charged
+ * is given back.
+ */
+static void test_budget_shed(void)
+{
+	static char in[4096 + 64];
+	struct rec r = { 0 };
+	struct membudget mb;
+	struct sse_parser *p;
+	struct sse_stats st;
+	size_t n;
+
+	n = snprintf(in, sizeof(in), "data: %03000d\n\ndata: ok\n\n", 0);
+	membudget_init(&mb, 2048);
+	p = sse_parser__new(SIZE_MAX, rec_event, &r);
+	sse_parser__set_budget(p, &mb);
+	/* byte by byte, so the lines are buffered too */
+	for (size_t i = 0; i < n; i++)
+		CHECK_EQ_INT(sse_parser__feed(p, (const uint8_t *)in + i, 1), 0);
+	CHECK_EQ_INT(sse_parser__finish(p), 0);
+	sse_parser__stats(p, &st);
+	CHECK_EQ_INT(st.shed, 1);
+	CHECK_EQ_INT(st.events, 1);
+	CHECK(r.log.p && !strcmp(r.log.p, "EV event=[] id=[] data=[ok]\n"), "%s", r.log.p);
+	CHECK(mb.peak <= mb.limit, "peak %llu", (unsigned long long)mb.peak);
+	sse_parser__free(p);
+	CHECK_EQ_INT(mb.used, 0);
+	rec_free(&r);
+}
+
 /* --- recorded streams --------------------------------------------------- */
 
 static const char *jstr(json_object *o, const char *key)
@@ -432,7 +465,7 @@ static void test_fixture_streams(void)
 			if (b64) {
 				/* the wire bytes gunzip to the recorded text */
 				uint8_t *gz = malloc(strlen(b64));
-				struct decoder *d = decoder__new("gzip", 4, 64 << 20);
+				struct decoder *d = decoder__new("gzip", 4, 64 << 20, NULL);
 				struct sb plain = { 0 };
 				size_t gzlen = base64_decode(b64, gz);
 
@@ -467,6 +500,7 @@ int main(void)
 	RUN(test_oversized);
 	RUN(test_callback_error);
 	RUN(test_reuse_after_finish);
+	RUN(test_budget_shed);
 	if (have_fixtures())
 		RUN(test_fixture_streams);
 	else
