@@ -9,13 +9,20 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "http1.h"
 #include "record.h"
 
+struct membudget;
+
+/* exchange__gap's length when it is not known. */
+#define EXCHANGE_GAP_UNKNOWN	UINT64_MAX
+
 struct exchange_cfg {
-	uint64_t max_body;		/* request body kept for parsing */
+	uint64_t max_body;		/* decoded request body kept for parsing */
 	uint64_t max_decoded;		/* decoded bytes allowed per body (bomb cap) */
-	size_t max_pending;		/* pipelined requests awaiting a response */
+	size_t max_pending;		/* pipelined requests followed at once */
 	size_t max_sse_event;		/* one SSE event's buffered size */
+	struct membudget *mb;		/* bound on all buffers (NULL: none) */
 };
 
 /* Shared counters, owned by the caller, bumped by every exchange. */
@@ -24,11 +31,21 @@ struct exchange_stats {
 	uint64_t llm_calls;		/* records emitted */
 	uint64_t not_llm_body;		/* LLM path, body not the API's shape */
 	uint64_t http_errors;		/* parser errors (garbage) */
-	uint64_t decode_errors;
-	uint64_t body_overflows;
-	uint64_t pending_overflows;
+	uint64_t decode_errors;		/* bodies that could not be decoded, or
+					   an unknown Content-Encoding */
+	uint64_t body_overflows;	/* request bodies over max_body */
+	uint64_t pending_overflows;	/* requests beyond max_pending: metered,
+					   their response not followed */
 	uint64_t orphan_responses;	/* response with no request */
-	uint64_t truncated;
+	uint64_t truncated;		/* records cut off */
+	uint64_t shed;			/* records with a buffer shed (memory bound) */
+	uint64_t heads_shed;		/* heads the memory bound had no room for */
+	uint64_t fields_cut;		/* records with model, host or path cut */
+	uint64_t sse_events;		/* SSE events of LLM responses */
+	uint64_t sse_oversized;		/* ... dropped for their size */
+	uint64_t sse_shed;		/* ... dropped for the memory bound */
+	uint64_t sse_partial;		/* ... unterminated at the end */
+	struct http1_stats http;	/* both parsers of ended exchanges */
 };
 
 typedef void (*exchange_record_fn)(void *ctx, const struct tg_record *rec);
@@ -41,9 +58,12 @@ struct exchange *exchange__new(const struct exchange_cfg *cfg,
 /* dir: 0 = written by the process (requests), 1 = read (responses). */
 int exchange__feed(struct exchange *x, int dir, const struct tg_meta *m,
 		   const uint8_t *data, size_t len);
+/* len bytes were not captured (EXCHANGE_GAP_UNKNOWN: some, how many is
+ * not known; the message in progress cannot be followed past it). */
 int exchange__gap(struct exchange *x, int dir, const struct tg_meta *m, uint64_t len);
 /* The connection ended: finish what is in flight and emit it. */
 void exchange__close(struct exchange *x, uint64_t ts_ns);
+/* Frees the exchange; its parsers' counters go to the shared stats. */
 void exchange__free(struct exchange *x);
 
 #endif

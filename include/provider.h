@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PROVIDER_MODEL_MAX	128
+#define PROVIDER_MODEL_MAX	256
 #define PROVIDER_NAME_MAX	32
 
 enum llm_api {
@@ -30,6 +30,7 @@ struct llm_call {
 	enum llm_api api;
 	char provider[PROVIDER_NAME_MAX];	/* name reported: "openai", "groq", ... */
 	char model[PROVIDER_MODEL_MAX];		/* "" until known */
+	int model_cut;				/* the name was longer than model[] */
 	int stream;
 };
 
@@ -62,10 +63,18 @@ int provider_match(const char *host, size_t host_len,
  */
 int provider_on_request(struct llm_call *call, const uint8_t *body, size_t len);
 
-/* Length of the path part of a request-target (up to '?' or '#'). */
-size_t provider_path_len(const char *target, size_t len);
+/*
+ * The path of a request-target: in origin form ("/v1/x?k=v") up to the
+ * query or fragment; in absolute form ("https://user:key@host/v1/x") the
+ * path after the authority, which is dropped with any userinfo in it ("/"
+ * if there is no path).  Sets *plen and returns where the path starts.
+ */
+const char *provider_target_path(const char *target, size_t len, size_t *plen);
 
-/* Copy a JSON string member into dst (truncated, NUL-terminated). */
-void provider_copy_str(char *dst, size_t cap, const char *src, size_t len);
+/* Copy a string into dst (NUL-terminated).  Returns 1 when it had to be
+ * cut to fit, else 0. */
+int provider_copy_str(char *dst, size_t cap, const char *src, size_t len);
+/* Sets call->model (and call->model_cut). */
+void provider_set_model(struct llm_call *call, const char *s, size_t len);
 
 #endif

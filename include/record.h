@@ -15,6 +15,11 @@ enum tg_record_flags {
 	TG_REC_DECODE_ERROR	= 1 << 3,	/* a body could not be decoded */
 	TG_REC_BODY_OVERFLOW	= 1 << 4,	/* request body larger than the parse cap */
 	TG_REC_NO_RESPONSE	= 1 << 5,	/* connection ended before any response */
+	TG_REC_SHED		= 1 << 6,	/* a buffer was shed for the memory bound */
+	TG_REC_SSE_DROPPED	= 1 << 7,	/* SSE events dropped (oversized or shed) */
+	TG_REC_UNTRACKED	= 1 << 8,	/* too many requests pipelined: its
+						   response was not followed */
+	TG_REC_FIELD_CUT	= 1 << 9,	/* model, host or path longer than kept */
 };
 
 struct tg_meta {			/* who and when, for one captured event */

@@ -7,6 +7,13 @@
  * recognised by its path at the request head and confirmed by its body.
  * Records are emitted when the response ends, or when the connection
  * ends first: a call cut off is still a call.
+ *
+ * The queue follows at most cfg->max_pending requests.  A request beyond
+ * that is still parsed and metered, flagged untracked, and its place in
+ * the response order is kept by a count on the slot before it, so later
+ * responses still pair with their requests.  The request whose response
+ * is being read stays at the front until that response ends: nothing
+ * frees it under the response parser.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -15,6 +22,7 @@
 #include "decode.h"
 #include "exchange.h"
 #include "http1.h"
+#include "membudget.h"
 #include "sse.h"
 
 #define EXCHANGE_MAX_ERRORS 8
@@ -24,11 +32,20 @@ struct pending {
 	int llm;			/* path is an LLM API's */
 	int head_method;		/* response carries no body */
 	int req_done;
+	int queued;			/* in the queue (else: over max_pending) */
 	uint64_t req_end_ns;
 	struct decoder *dec;		/* request Content-Encoding */
-	uint8_t *body;
+	int undecodable;		/* request body decoding stopped */
+	uint8_t *body;			/* decoded body, up to max_body */
 	size_t body_len;
 	size_t body_cap;
+};
+
+/* A place in the response order. */
+struct slot {
+	struct pending *p;		/* NULL once answered */
+	uint64_t skip;			/* then this many responses of requests
+					   that were not followed */
 };
 
 struct exchange {
@@ -41,32 +58,53 @@ struct exchange {
 	struct http1_parser *resp_p;
 	const struct tg_meta *m;	/* meta of the event being fed */
 
-	struct pending **q;		/* ring of cfg->max_pending */
+	struct slot *q;			/* ring of cfg->max_pending */
 	size_t q_head;
 	size_t q_len;
 	struct pending *writing;	/* request whose body is being parsed */
 
-	/* response in progress, for q[q_head] */
+	/* response in progress, for the front slot */
 	int resp_active;
 	int resp_interim;		/* 1xx */
-	int resp_sse;
 	int resp_first_byte;
 	struct decoder *resp_dec;
+	int resp_undecodable;
 	struct sse_parser *sse;
 	unsigned errors;		/* parser errors on this connection */
 };
 
-static struct pending *q_front(struct exchange *x)
+static struct slot *q_front(struct exchange *x)
 {
-	return x->q_len ? x->q[x->q_head] : NULL;
+	return x->q_len ? &x->q[x->q_head] : NULL;
 }
 
-static void pending_free(struct pending *p)
+static struct slot *q_tail(struct exchange *x)
+{
+	return x->q_len ? &x->q[(x->q_head + x->q_len - 1) % x->cfg->max_pending] : NULL;
+}
+
+/* The request the response being read answers, NULL if none or one that
+ * was not followed. */
+static struct pending *resp_target(struct exchange *x)
+{
+	struct slot *s = q_front(x);
+
+	return s ? s->p : NULL;
+}
+
+static void q_push(struct exchange *x, struct pending *p)
+{
+	x->q[(x->q_head + x->q_len) % x->cfg->max_pending] = (struct slot){ .p = p };
+	x->q_len++;
+	p->queued = 1;
+}
+
+static void pending_free(struct exchange *x, struct pending *p)
 {
 	if (!p)
 		return;
 	decoder__free(p->dec);
-	free(p->body);
+	membudget_free(x->cfg->mb, p->body);
 	free(p);
 }
 
@@ -76,79 +114,126 @@ static void emit(struct exchange *x, struct pending *p)
 		if (p->rec.flags & (TG_REC_REQ_TRUNCATED | TG_REC_RESP_TRUNCATED |
 				    TG_REC_NO_RESPONSE))
 			x->stats->truncated++;
+		if (p->rec.flags & TG_REC_SHED)
+			x->stats->shed++;
+		if (p->rec.call.model_cut)
+			p->rec.flags |= TG_REC_FIELD_CUT;
+		if (p->rec.flags & TG_REC_FIELD_CUT)
+			x->stats->fields_cut++;
 		x->stats->llm_calls++;
 		x->on_record(x->ctx, &p->rec);
 	}
 	if (x->writing == p)
 		x->writing = NULL;
-	pending_free(p);
+	pending_free(x, p);
 }
 
-static void q_pop_emit(struct exchange *x)
+/* The front slot's response is over (emitted or skipped): drop the slot
+ * when nothing is left in it; a request waiting for room gets it. */
+static void q_answered(struct exchange *x)
 {
-	struct pending *p = q_front(x);
+	struct slot *s = q_front(x);
 
-	if (!p)
+	if (!s)
 		return;
-	x->q[x->q_head] = NULL;
+	if (s->p) {
+		struct pending *p = s->p;
+
+		s->p = NULL;
+		emit(x, p);
+	} else if (s->skip) {
+		s->skip--;
+	}
+	if (s->p || s->skip)
+		return;
 	x->q_head = (x->q_head + 1) % x->cfg->max_pending;
 	x->q_len--;
-	emit(x, p);
+	if (x->writing && !x->writing->queued)
+		q_push(x, x->writing);
 }
 
 /*
  * A body piece through its Content-Encoding decoder (or straight to the
- * sink when there is none).  A body that cannot be decoded marks its
- * record and is not looked at further; the call is still metered.
+ * sink when there is none).  A body that cannot be decoded, or whose
+ * decoder the memory bound refused, marks its record and is not looked at
+ * further; the call is still metered.
  */
-static int body_decode(struct exchange *x, struct pending *p, struct decoder *dec,
-		       const uint8_t *data, size_t len, decode_sink_fn sink, void *ctx)
+static int body_decode(struct exchange *x, struct pending *p, struct decoder **dec,
+		       int *undecodable, const uint8_t *data, size_t len,
+		       decode_sink_fn sink, void *ctx)
 {
 	int err;
 
-	if (p->rec.flags & TG_REC_DECODE_ERROR)
+	if (*undecodable)
 		return 0;
-	if (!dec)
+	if (!*dec)
 		return sink(ctx, data, len);
-	err = decoder__feed(dec, data, len, sink, ctx);
+	err = decoder__feed(*dec, data, len, sink, ctx);
 	if (err == -ENOMEM)
 		return err;
-	if (err < 0) {
+	if (err == -ENOBUFS) {
+		p->rec.flags |= TG_REC_SHED;
+	} else if (err < 0) {
 		p->rec.flags |= TG_REC_DECODE_ERROR;
 		x->stats->decode_errors++;
+	} else {
+		return 0;
 	}
+	/* give its memory back now */
+	*undecodable = 1;
+	decoder__free(*dec);
+	*dec = NULL;
 	return 0;
 }
 
 /* The body ended: a compressed stream cut short is a decode error. */
 static void body_finish(struct exchange *x, struct pending *p, struct decoder *dec,
-			decode_sink_fn sink, void *ctx)
+			int undecodable, decode_sink_fn sink, void *ctx)
 {
-	if (dec && !(p->rec.flags & TG_REC_DECODE_ERROR) && decoder__finish(dec, sink, ctx) < 0) {
+	if (dec && !undecodable && decoder__finish(dec, sink, ctx) < 0) {
 		p->rec.flags |= TG_REC_DECODE_ERROR;
 		x->stats->decode_errors++;
 	}
 }
 
+/* A decoder for a body's Content-Encoding; NULL (and the record marked)
+ * when there is none to be had. */
+static struct decoder *body_decoder(struct exchange *x, struct pending *p,
+				    const char *enc, size_t enc_len, int *undecodable)
+{
+	struct decoder *d;
+
+	if (!enc)
+		return NULL;
+	d = decoder__new(enc, enc_len, x->cfg->max_decoded, x->cfg->mb);
+	if (d)
+		return d;
+	*undecodable = 1;
+	if (errno == ENOBUFS) {
+		p->rec.flags |= TG_REC_SHED;
+	} else {
+		p->rec.flags |= TG_REC_DECODE_ERROR;
+		x->stats->decode_errors++;
+	}
+	return NULL;
+}
+
 /* --- request side -------------------------------------------------------- */
 
-static void copy_field(char *dst, size_t cap, const char *src, size_t len)
+static int copy_field(char *dst, size_t cap, const char *src, size_t len)
 {
-	provider_copy_str(dst, cap, src ? src : "", src ? len : 0);
+	return provider_copy_str(dst, cap, src ? src : "", src ? len : 0);
 }
 
 static int req_on_head(void *ctx, const struct http1_head *h)
 {
 	struct exchange *x = ctx;
 	struct pending *p;
+	const char *path, *host, *at;
+	size_t plen, hlen;
+	int cut;
 
 	x->stats->requests++;
-	if (x->q_len == x->cfg->max_pending) {
-		/* A client that never reads its responses: end the oldest. */
-		x->stats->pending_overflows++;
-		q_front(x)->rec.flags |= TG_REC_NO_RESPONSE;
-		q_pop_emit(x);
-	}
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
@@ -156,47 +241,73 @@ static int req_on_head(void *ctx, const struct http1_head *h)
 	p->rec.start_ns = x->m->ts_ns;
 	p->rec.ttft_ns = TG_TIME_UNKNOWN;
 	p->rec.duration_ns = TG_TIME_UNKNOWN;
-	copy_field(p->rec.method, sizeof(p->rec.method), h->method, h->method_len);
-	copy_field(p->rec.host, sizeof(p->rec.host), h->host, h->host_len);
-	copy_field(p->rec.path, sizeof(p->rec.path), h->target,
-		   provider_path_len(h->target, h->target_len));
+	path = provider_target_path(h->target, h->target_len, &plen);
+	host = h->host;
+	hlen = h->host_len;
+	at = host ? memrchr(host, '@', hlen) : NULL;
+	if (at) {
+		/* no userinfo in a Host either (it is not valid there, but a
+		 * client may send it, and it can hold a key) */
+		hlen -= at + 1 - host;
+		host = at + 1;
+	}
+	cut = copy_field(p->rec.method, sizeof(p->rec.method), h->method, h->method_len);
+	cut |= copy_field(p->rec.host, sizeof(p->rec.host), host, hlen);
+	cut |= copy_field(p->rec.path, sizeof(p->rec.path), path, plen);
+	if (cut)
+		p->rec.flags |= TG_REC_FIELD_CUT;
 	p->head_method = h->method_len == 4 && !memcmp(h->method, "HEAD", 4);
 	p->llm = h->method_len == 4 && !memcmp(h->method, "POST", 4) &&
-		 provider_match(h->host, h->host_len, h->target, h->target_len,
-				&p->rec.call);
-	if (p->llm && h->content_encoding) {
-		p->dec = decoder__new(h->content_encoding, h->content_encoding_len,
-				      x->cfg->max_decoded);
-		if (!p->dec)
-			p->rec.flags |= TG_REC_DECODE_ERROR;
-	}
-	x->q[(x->q_head + x->q_len) % x->cfg->max_pending] = p;
-	x->q_len++;
+		 provider_match(host, hlen, h->target, h->target_len, &p->rec.call);
+	if (p->llm)
+		p->dec = body_decoder(x, p, h->content_encoding, h->content_encoding_len,
+				      &p->undecodable);
+	if (x->q_len < x->cfg->max_pending)
+		q_push(x, p);
+	else
+		x->stats->pending_overflows++;	/* queued when there is room */
 	x->writing = p;
 	return 0;
 }
 
 static int body_append(void *ctx, const uint8_t *data, size_t len)
 {
-	struct pending *p = ctx;
-	size_t cap;
+	struct exchange *x = ctx;
+	struct pending *p = x->writing;
+	size_t cap, keep = len;
 	uint8_t *nb;
 
 	p->rec.request_bytes += len;
-	if (p->rec.flags & TG_REC_BODY_OVERFLOW)
+	if (p->rec.flags & (TG_REC_BODY_OVERFLOW | TG_REC_SHED))
 		return 0;
-	if (p->body_len + len > p->body_cap) {
+	if (p->body_len + len > x->cfg->max_body) {
+		/* keep what fits: the model may still be found in it */
+		p->rec.flags |= TG_REC_BODY_OVERFLOW;
+		x->stats->body_overflows++;
+		keep = x->cfg->max_body - p->body_len;
+	}
+	if (p->body_len + keep > p->body_cap) {
 		cap = p->body_cap ? p->body_cap : 4096;
-		while (cap < p->body_len + len)
+		while (cap < p->body_len + keep)
 			cap *= 2;
-		nb = realloc(p->body, cap);
+		if (cap > x->cfg->max_body)
+			cap = x->cfg->max_body;
+		/* The first 4 KiB may use the heads' reserve: where the model
+		 * usually is, kept even when bodies are being shed. */
+		nb = membudget_realloc(x->cfg->mb, p->body, cap,
+				       cap <= 4096 ? MEMBUDGET_HEAD : MEMBUDGET_BULK);
+		if (!nb && errno == ENOBUFS) {
+			p->rec.flags |= TG_REC_SHED;
+			return 0;
+		}
 		if (!nb)
 			return -ENOMEM;
 		p->body = nb;
 		p->body_cap = cap;
 	}
-	memcpy(p->body + p->body_len, data, len);
-	p->body_len += len;
+	if (keep)
+		memcpy(p->body + p->body_len, data, keep);
+	p->body_len += keep;
 	return 0;
 }
 
@@ -211,11 +322,7 @@ static int req_on_body(void *ctx, const uint8_t *data, size_t len)
 		p->rec.request_bytes += len;
 		return 0;
 	}
-	if (p->body_len + len > x->cfg->max_body && !(p->rec.flags & TG_REC_BODY_OVERFLOW)) {
-		p->rec.flags |= TG_REC_BODY_OVERFLOW;
-		x->stats->body_overflows++;
-	}
-	return body_decode(x, p, p->dec, data, len, body_append, p);
+	return body_decode(x, p, &p->dec, &p->undecodable, data, len, body_append, x);
 }
 
 static int req_on_body_gap(void *ctx, uint64_t len)
@@ -225,7 +332,7 @@ static int req_on_body_gap(void *ctx, uint64_t len)
 	if (x->writing) {
 		x->writing->rec.flags |= TG_REC_GAP;
 		/* The size is still exact for an identity body. */
-		if (!x->writing->dec)
+		if (!x->writing->dec && len != HTTP1_GAP_UNKNOWN)
 			x->writing->rec.request_bytes += len;
 	}
 	return 0;
@@ -238,10 +345,11 @@ static int req_on_body_gap(void *ctx, uint64_t len)
 static void scan_model(struct pending *p)
 {
 	static const char key[] = "\"model\"";
-	const char *s = (const char *)p->body, *end = s + p->body_len, *k, *q;
+	const char *s = (const char *)p->body, *end, *k, *q;
 
 	if (!s || p->rec.call.model[0])
 		return;
+	end = s + p->body_len;
 	k = memmem(s, p->body_len, key, sizeof(key) - 1);
 	if (!k)
 		return;
@@ -253,7 +361,7 @@ static void scan_model(struct pending *p)
 	k++;
 	q = memchr(k, '"', end - k);
 	if (q)
-		provider_copy_str(p->rec.call.model, sizeof(p->rec.call.model), k, q - k);
+		provider_set_model(&p->rec.call, k, q - k);
 }
 
 static int req_on_end(void *ctx, int truncated)
@@ -264,30 +372,38 @@ static int req_on_end(void *ctx, int truncated)
 
 	if (!p)
 		return 0;
-	x->writing = NULL;
 	p->req_done = 1;
 	p->req_end_ns = x->m->ts_ns;
 	if (truncated)
 		p->rec.flags |= TG_REC_REQ_TRUNCATED;
-	if (!p->llm)
-		return 0;
-	body_finish(x, p, p->dec, body_append, p);
-	if (p->rec.flags & (TG_REC_GAP | TG_REC_BODY_OVERFLOW | TG_REC_DECODE_ERROR |
-			    TG_REC_REQ_TRUNCATED)) {
-		/* Incomplete body: the path already says LLM; keep the call. */
-		scan_model(p);
-	} else {
-		err = provider_on_request(&p->rec.call, p->body, p->body_len);
-		if (err == -ENOMEM)
-			return err;
-		if (err < 0) {
-			p->llm = 0;
-			x->stats->not_llm_body++;
+	if (p->llm) {
+		body_finish(x, p, p->dec, p->undecodable, body_append, x);
+		if (p->rec.flags & (TG_REC_GAP | TG_REC_BODY_OVERFLOW | TG_REC_DECODE_ERROR |
+				    TG_REC_REQ_TRUNCATED | TG_REC_SHED)) {
+			/* Incomplete body: the path already says LLM; keep the call. */
+			scan_model(p);
+		} else {
+			err = provider_on_request(&p->rec.call, p->body, p->body_len);
+			if (err == -ENOMEM)
+				return err;
+			if (err < 0) {
+				p->llm = 0;
+				x->stats->not_llm_body++;
+			}
 		}
+		membudget_free(x->cfg->mb, p->body);
+		p->body = NULL;
+		p->body_len = p->body_cap = 0;
+		decoder__free(p->dec);
+		p->dec = NULL;
 	}
-	free(p->body);
-	p->body = NULL;
-	p->body_len = p->body_cap = 0;
+	x->writing = NULL;
+	if (!p->queued) {
+		/* Still no room: meter it now; its response will be let pass. */
+		p->rec.flags |= TG_REC_NO_RESPONSE | TG_REC_UNTRACKED;
+		q_tail(x)->skip++;
+		emit(x, p);
+	}
 	return 0;
 }
 
@@ -295,21 +411,32 @@ static int req_on_end(void *ctx, int truncated)
 
 static void resp_reset(struct exchange *x)
 {
+	struct sse_stats ss;
+
+	if (x->sse) {
+		sse_parser__stats(x->sse, &ss);
+		x->stats->sse_events += ss.events;
+		x->stats->sse_oversized += ss.oversized;
+		x->stats->sse_shed += ss.shed;
+		x->stats->sse_partial += ss.partial;
+	}
 	decoder__free(x->resp_dec);
 	sse_parser__free(x->sse);
 	x->resp_dec = NULL;
+	x->resp_undecodable = 0;
 	x->sse = NULL;
 	x->resp_active = 0;
 	x->resp_interim = 0;
-	x->resp_sse = 0;
 	x->resp_first_byte = 0;
 }
 
 static int on_sse_event(void *ctx, const struct sse_event *ev)
 {
-	struct pending *p = ctx;
+	struct exchange *x = ctx;
+	struct pending *p = resp_target(x);
 
-	p->rec.sse_events++;
+	if (p)
+		p->rec.sse_events++;
 	return 0;
 }
 
@@ -326,10 +453,10 @@ static int media_is(const char *v, size_t len, const char *type)
 static int resp_on_head(void *ctx, const struct http1_head *h)
 {
 	struct exchange *x = ctx;
-	struct pending *p = q_front(x);
+	struct pending *p = resp_target(x);
 
 	resp_reset(x);
-	if (!p) {
+	if (!x->q_len) {
 		x->stats->orphan_responses++;
 		return 0;
 	}
@@ -338,23 +465,19 @@ static int resp_on_head(void *ctx, const struct http1_head *h)
 		x->resp_interim = 1;
 		return 0;
 	}
+	if (!p)		/* a request that was not followed */
+		return 0;
 	p->rec.status = h->status;
 	if (!p->llm)
 		return p->head_method ? HTTP1_HEAD_NO_BODY : 0;
-	if (h->content_encoding) {
-		x->resp_dec = decoder__new(h->content_encoding, h->content_encoding_len,
-					   x->cfg->max_decoded);
-		if (!x->resp_dec) {
-			p->rec.flags |= TG_REC_DECODE_ERROR;
-			x->stats->decode_errors++;
-		}
-	}
+	x->resp_dec = body_decoder(x, p, h->content_encoding, h->content_encoding_len,
+				   &x->resp_undecodable);
 	if (h->content_type && media_is(h->content_type, h->content_type_len,
 					"text/event-stream")) {
-		x->resp_sse = 1;
-		x->sse = sse_parser__new(x->cfg->max_sse_event, on_sse_event, p);
+		x->sse = sse_parser__new(x->cfg->max_sse_event, on_sse_event, x);
 		if (!x->sse)
 			return -ENOMEM;
+		sse_parser__set_budget(x->sse, x->cfg->mb);
 	}
 	return p->head_method ? HTTP1_HEAD_NO_BODY : 0;
 }
@@ -362,7 +485,7 @@ static int resp_on_head(void *ctx, const struct http1_head *h)
 static int resp_sink(void *ctx, const uint8_t *data, size_t len)
 {
 	struct exchange *x = ctx;
-	struct pending *p = q_front(x);
+	struct pending *p = resp_target(x);
 
 	p->rec.response_bytes += len;
 	if (x->sse)
@@ -373,7 +496,7 @@ static int resp_sink(void *ctx, const uint8_t *data, size_t len)
 static int resp_on_body(void *ctx, const uint8_t *data, size_t len)
 {
 	struct exchange *x = ctx;
-	struct pending *p = q_front(x);
+	struct pending *p = resp_target(x);
 
 	if (!p || !x->resp_active || x->resp_interim)
 		return 0;
@@ -386,41 +509,58 @@ static int resp_on_body(void *ctx, const uint8_t *data, size_t len)
 		p->rec.response_bytes += len;
 		return 0;
 	}
-	return body_decode(x, p, x->resp_dec, data, len, resp_sink, x);
+	return body_decode(x, p, &x->resp_dec, &x->resp_undecodable, data, len, resp_sink, x);
 }
 
 static int resp_on_body_gap(void *ctx, uint64_t len)
 {
 	struct exchange *x = ctx;
-	struct pending *p = q_front(x);
+	struct pending *p = resp_target(x);
 
 	if (p && x->resp_active) {
 		p->rec.flags |= TG_REC_GAP;
-		if (!x->resp_dec)
+		if (!x->resp_dec && !x->resp_undecodable && len != HTTP1_GAP_UNKNOWN)
 			p->rec.response_bytes += len;
 	}
 	return 0;
 }
 
+/* The SSE counts of the response go on its record. */
+static void resp_flag_sse(struct exchange *x, struct pending *p)
+{
+	struct sse_stats ss;
+
+	if (!x->sse)
+		return;
+	sse_parser__stats(x->sse, &ss);
+	if (ss.oversized || ss.shed)
+		p->rec.flags |= TG_REC_SSE_DROPPED;
+	if (ss.shed)
+		p->rec.flags |= TG_REC_SHED;
+}
+
 static int resp_on_end(void *ctx, int truncated)
 {
 	struct exchange *x = ctx;
-	struct pending *p = q_front(x);
+	struct pending *p = resp_target(x);
 
-	if (!p || !x->resp_active)
+	if (!x->q_len || !x->resp_active)
 		return 0;
 	if (x->resp_interim) {
 		resp_reset(x);
 		return 0;
 	}
-	if (truncated)
-		p->rec.flags |= TG_REC_RESP_TRUNCATED;
-	body_finish(x, p, x->resp_dec, resp_sink, x);
-	if (x->sse)
-		sse_parser__finish(x->sse);
-	p->rec.duration_ns = x->m->ts_ns - p->rec.start_ns;
+	if (p) {
+		if (truncated)
+			p->rec.flags |= TG_REC_RESP_TRUNCATED;
+		body_finish(x, p, x->resp_dec, x->resp_undecodable, resp_sink, x);
+		if (x->sse)
+			sse_parser__finish(x->sse);
+		resp_flag_sse(x, p);
+		p->rec.duration_ns = x->m->ts_ns - p->rec.start_ns;
+	}
 	resp_reset(x);
-	q_pop_emit(x);
+	q_answered(x);
 	return 0;
 }
 
@@ -450,27 +590,34 @@ struct exchange *exchange__new(const struct exchange_cfg *cfg,
 	x->stats = stats;
 	x->on_record = on_record;
 	x->ctx = ctx;
-	x->q = calloc(cfg->max_pending, sizeof(*x->q));
+	x->q = calloc(cfg->max_pending ? cfg->max_pending : 1, sizeof(*x->q));
 	x->req_p = http1_parser__new(HTTP1_REQUEST, &req_cb, x);
 	x->resp_p = http1_parser__new(HTTP1_RESPONSE, &resp_cb, x);
-	if (!x->q || !x->req_p || !x->resp_p) {
+	if (!x->q || !x->req_p || !x->resp_p || !cfg->max_pending) {
 		exchange__free(x);
 		errno = ENOMEM;
 		return NULL;
 	}
+	http1_parser__set_budget(x->req_p, cfg->mb);
+	http1_parser__set_budget(x->resp_p, cfg->mb);
 	return x;
 }
 
 int exchange__feed(struct exchange *x, int dir, const struct tg_meta *m,
 		   const uint8_t *data, size_t len)
 {
-	ssize_t n;
-
 	struct http1_parser *p = dir ? x->resp_p : x->req_p;
+	ssize_t n;
 
 	x->m = m;
 	n = http1_parser__feed(p, data, len);
-	if (n < 0 && n != -ENOMEM) {
+	if (n == -ENOBUFS) {
+		/* A head the memory bound had no room for: lost, counted;
+		 * look for the next message. */
+		x->stats->heads_shed++;
+		http1_parser__gap(p, 0);
+		n = 0;
+	} else if (n < 0 && n != -ENOMEM) {
 		/* Garbage: drop to the next message start, unless this keeps
 		 * happening and the stream is not HTTP we can follow. */
 		x->stats->http_errors++;
@@ -483,12 +630,51 @@ int exchange__feed(struct exchange *x, int dir, const struct tg_meta *m,
 	return n < 0 ? (int)n : 0;
 }
 
+/*
+ * A call's bytes were lost, how many unknown, between messages: what was
+ * lost is most likely a whole message (a call blocked in SSL_read when
+ * its probe went away returns the response it waited for).  Keep the
+ * pairing right: a lost request takes its place in the response order
+ * (its response is let pass); a lost response answers the oldest request,
+ * which is metered without it.
+ */
+static void lost_between(struct exchange *x, int dir)
+{
+	struct slot *s;
+	struct pending *p;
+
+	if (!dir) {
+		if (x->writing)
+			return;		/* the gap cuts the request in progress */
+		s = q_tail(x);
+		if (s) {
+			s->skip++;
+		} else {
+			/* an empty queue: a slot for the lost request alone */
+			x->q[x->q_head] = (struct slot){ .skip = 1 };
+			x->q_len = 1;
+		}
+		return;
+	}
+	if (x->resp_active || !x->q_len)
+		return;			/* the gap cuts the response in progress */
+	p = resp_target(x);
+	if (p && !p->req_done)
+		return;			/* not asked for yet */
+	if (p)
+		p->rec.flags |= TG_REC_GAP | TG_REC_RESP_TRUNCATED;
+	q_answered(x);
+}
+
 int exchange__gap(struct exchange *x, int dir, const struct tg_meta *m, uint64_t len)
 {
 	int err;
 
 	x->m = m;
-	err = http1_parser__gap(dir ? x->resp_p : x->req_p, len);
+	if (len == EXCHANGE_GAP_UNKNOWN)
+		lost_between(x, dir);
+	err = http1_parser__gap(dir ? x->resp_p : x->req_p,
+				len == EXCHANGE_GAP_UNKNOWN ? HTTP1_GAP_UNKNOWN : len);
 	x->m = NULL;
 	return err;
 }
@@ -497,22 +683,44 @@ void exchange__close(struct exchange *x, uint64_t ts_ns)
 {
 	struct tg_meta m = { .ts_ns = ts_ns };
 	struct pending *p;
+	struct slot *s;
 
 	x->m = &m;
 	http1_parser__eof(x->req_p);
 	http1_parser__eof(x->resp_p);
 	/* Requests that never got (all of) their response. */
-	while ((p = q_front(x))) {
-		if (x->resp_active && !x->resp_interim) {
+	while ((s = q_front(x))) {
+		p = s->p;
+		if (p && x->resp_active && !x->resp_interim) {
 			p->rec.flags |= TG_REC_RESP_TRUNCATED;
 			p->rec.duration_ns = ts_ns - p->rec.start_ns;
-		} else {
+			resp_flag_sse(x, p);
+		} else if (p) {
 			p->rec.flags |= TG_REC_NO_RESPONSE;
 		}
 		resp_reset(x);
-		q_pop_emit(x);
+		s->skip = 0;
+		q_answered(x);
+	}
+	/* One that never found room: the eof above ended its body. */
+	if (x->writing) {
+		x->writing->rec.flags |= TG_REC_NO_RESPONSE;
+		emit(x, x->writing);
 	}
 	x->m = NULL;
+}
+
+static void add_http1_stats(struct http1_stats *to, const struct http1_parser *p)
+{
+	struct http1_stats s;
+
+	http1_parser__stats(p, &s);
+	to->messages += s.messages;
+	to->bad += s.bad;
+	to->resyncs += s.resyncs;
+	to->truncated += s.truncated;
+	to->gap_bytes += s.gap_bytes;
+	to->skipped += s.skipped;
 }
 
 void exchange__free(struct exchange *x)
@@ -523,9 +731,15 @@ void exchange__free(struct exchange *x)
 		return;
 	if (x->q)
 		for (i = 0; i < x->q_len; i++)
-			pending_free(x->q[(x->q_head + i) % x->cfg->max_pending]);
+			pending_free(x, x->q[(x->q_head + i) % x->cfg->max_pending].p);
+	if (x->writing && !x->writing->queued)
+		pending_free(x, x->writing);
 	free(x->q);
 	resp_reset(x);
+	if (x->req_p)
+		add_http1_stats(&x->stats->http, x->req_p);
+	if (x->resp_p)
+		add_http1_stats(&x->stats->http, x->resp_p);
 	http1_parser__free(x->req_p);
 	http1_parser__free(x->resp_p);
 	free(x);

@@ -36,22 +36,44 @@ static const struct {
 	{ "api.x.ai",				"xai" },
 };
 
-size_t provider_path_len(const char *target, size_t len)
+const char *provider_target_path(const char *target, size_t len, size_t *plen)
 {
+	const char *end = target + len, *p = target, *s;
 	size_t i;
 
-	for (i = 0; i < len; i++)
-		if (target[i] == '?' || target[i] == '#')
+	if (len && target[0] != '/') {
+		/* absolute form: scheme "://" authority [path] */
+		s = memmem(target, len, "://", 3);
+		if (s) {
+			s += 3;
+			p = memchr(s, '/', end - s);
+			if (!p) {
+				*plen = 1;
+				return "/";
+			}
+		}
+	}
+	for (i = 0; p + i < end; i++)
+		if (p[i] == '?' || p[i] == '#')
 			break;
-	return i;
+	*plen = i;
+	return p;
 }
 
-void provider_copy_str(char *dst, size_t cap, const char *src, size_t len)
+int provider_copy_str(char *dst, size_t cap, const char *src, size_t len)
 {
-	if (len >= cap)
+	int cut = len >= cap;
+
+	if (cut)
 		len = cap - 1;
 	memcpy(dst, src, len);
 	dst[len] = '\0';
+	return cut;
+}
+
+void provider_set_model(struct llm_call *call, const char *s, size_t len)
+{
+	call->model_cut = provider_copy_str(call->model, sizeof(call->model), s, len);
 }
 
 static const char *host_provider(const char *host, size_t len)
@@ -81,13 +103,13 @@ static const char *host_provider(const char *host, size_t len)
 int provider_match(const char *host, size_t host_len,
 		   const char *target, size_t target_len, struct llm_call *call)
 {
-	size_t plen = provider_path_len(target, target_len);
-	const char *name;
-	size_t i;
+	const char *path, *name;
+	size_t i, plen;
 
 	memset(call, 0, sizeof(*call));
+	path = provider_target_path(target, target_len, &plen);
 	for (i = 0; i < sizeof(providers) / sizeof(providers[0]); i++) {
-		call->api = providers[i]->match(target, plen, call);
+		call->api = providers[i]->match(path, plen, call);
 		if (call->api != LLM_API_NONE) {
 			call->prov = providers[i];
 			break;

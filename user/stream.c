@@ -4,10 +4,12 @@
  *
  * Capture numbers every byte of a connection by direction, so delivery
  * here is by offset: a jump forward is a gap of known length, a step back
- * is data seen twice.  A new connection is watched until its role is
- * clear: a client writing an HTTP/1 request is metered; a server (requests
- * arrive), HTTP/2, or anything else is handed back to be ignored in the
- * kernel.
+ * is data seen twice.  A connection is also numbered by generation: an
+ * event of a newer generation of the same (tgid, ssl) ends the old stream
+ * and starts a new one; an older generation's event is stale.  A new
+ * connection is watched until its role is clear: a client writing an
+ * HTTP/1 request is metered; a server (requests arrive), HTTP/2, or
+ * anything else is handed back to be ignored in the kernel.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -23,6 +25,7 @@ enum conn_role {
 struct conn {
 	uint32_t tgid;
 	uint64_t ssl;
+	uint64_t gen;
 	uint64_t next[2];		/* next expected offset, per direction */
 	uint64_t last_ns;
 	uint64_t watched;		/* bytes seen while ROLE_UNKNOWN */
@@ -42,6 +45,14 @@ struct stream_table {
 	size_t nbuckets;		/* power of two */
 	struct conn *lru_head, *lru_tail;	/* least recently used first */
 	struct stream_stats st;
+};
+
+const char *const stream_ignore_names[STREAM_IGNORE__MAX] = {
+	[STREAM_IGNORE_NOT_HTTP]	= "not_http",
+	[STREAM_IGNORE_SERVER]		= "server",
+	[STREAM_IGNORE_HTTP2]		= "http2",
+	[STREAM_IGNORE_SERVER_HTTP2]	= "server_http2",
+	[STREAM_IGNORE_BROKEN]		= "broken",
 };
 
 void stream_cfg_default(struct stream_cfg *cfg)
@@ -134,7 +145,8 @@ static void on_exchange_record(void *ctx, const struct tg_record *rec)
 }
 
 /* Ends a connection: what is in flight is emitted, then it is freed. */
-static void conn_end(struct stream_table *t, struct conn *c, uint64_t ts_ns)
+static void conn_end(struct stream_table *t, struct conn *c, uint64_t ts_ns,
+		     enum stream_end_why why)
 {
 	struct conn **pp;
 
@@ -151,15 +163,34 @@ static void conn_end(struct stream_table *t, struct conn *c, uint64_t ts_ns)
 		exchange__close(c->x, ts_ns);
 		exchange__free(c->x);
 	}
+	if (t->ops.on_end)
+		t->ops.on_end(t->ctx, c->tgid, c->ssl, c->gen, why);
 	t->st.conns--;
 	free(c);
 }
 
-static struct conn *conn_get(struct stream_table *t, uint32_t tgid, uint64_t ssl)
+/*
+ * The connection an event belongs to, made if new.  NULL with *err = 0
+ * for an event of an older generation (dropped), -ENOSPC when the table
+ * is full, -ENOMEM.
+ */
+static struct conn *conn_get(struct stream_table *t, const struct tg_meta *m,
+			     uint64_t ssl, uint64_t gen, int *err)
 {
-	struct conn *c = conn_find(t, tgid, ssl);
+	struct conn *c = conn_find(t, m->tgid, ssl);
 	size_t b;
 
+	*err = 0;
+	if (c && c->gen > gen) {
+		t->st.stale_events++;
+		return NULL;
+	}
+	if (c && c->gen < gen) {
+		/* The kernel lost the old entry (or its close): a new stream. */
+		t->st.conns_replaced++;
+		conn_end(t, c, m->ts_ns, STREAM_END_REPLACED);
+		c = NULL;
+	}
 	if (c) {
 		lru_unlink(t, c);
 		lru_append(t, c);
@@ -167,17 +198,21 @@ static struct conn *conn_get(struct stream_table *t, uint32_t tgid, uint64_t ssl
 	}
 	if (t->st.conns >= t->cfg.max_conns) {
 		t->st.conns_dropped++;
+		*err = -ENOSPC;
 		return NULL;
 	}
 	c = calloc(1, sizeof(*c));
-	if (!c)
+	if (!c) {
+		*err = -ENOMEM;
 		return NULL;
-	c->tgid = tgid;
+	}
+	c->tgid = m->tgid;
 	c->ssl = ssl;
-	b = hash_key(tgid, ssl, t->nbuckets);
+	c->gen = gen;
+	b = hash_key(c->tgid, ssl, t->nbuckets);
 	c->hnext = t->buckets[b];
 	t->buckets[b] = c;
-	b = hash_proc(tgid, t->nbuckets);
+	b = hash_proc(c->tgid, t->nbuckets);
 	c->pnext = t->by_proc[b];
 	t->by_proc[b] = c;
 	lru_append(t, c);
@@ -186,7 +221,7 @@ static struct conn *conn_get(struct stream_table *t, uint32_t tgid, uint64_t ssl
 	return c;
 }
 
-static void conn_ignore(struct stream_table *t, struct conn *c,
+static void conn_ignore(struct stream_table *t, struct conn *c, const struct tg_meta *m,
 			enum stream_ignore_why why)
 {
 	c->role = ROLE_IGNORED;
@@ -196,7 +231,7 @@ static void conn_ignore(struct stream_table *t, struct conn *c,
 		exchange__free(c->x);
 		c->x = NULL;
 	}
-	t->ops.on_ignore(t->ctx, c->tgid, c->ssl, why);
+	t->ops.on_ignore(t->ctx, m, c->ssl, c->gen, why);
 }
 
 static const char *const methods[] = {
@@ -221,67 +256,89 @@ static int request_start(const uint8_t *d, size_t n)
 	return partial ? -1 : 0;
 }
 
+/* 1: the HTTP/2 connection preface, 0: not, -1: too short to tell. */
 static int h2_preface(const uint8_t *d, size_t n)
 {
 	static const char pri[] = "PRI * HTTP/2.0\r\n";
 	size_t m = sizeof(pri) - 1;
 
-	return !memcmp(d, pri, n < m ? n : m);
+	if (memcmp(d, pri, n < m ? n : m))
+		return 0;
+	return n >= m ? 1 : -1;
 }
 
 /* Decide what an unknown connection is from data at a call boundary. */
-static void classify(struct stream_table *t, struct conn *c, int dir,
-		     const uint8_t *data, size_t len)
+static void classify(struct stream_table *t, struct conn *c, const struct tg_meta *m,
+		     int dir, const uint8_t *data, size_t len)
 {
 	int req = request_start(data, len);
 
 	if (dir == 1) {
-		if (req == 1)
-			conn_ignore(t, c, STREAM_IGNORE_SERVER);
+		if (req == 1) {
+			conn_ignore(t, c, m, STREAM_IGNORE_SERVER);
+			return;
+		}
+		if (h2_preface(data, len) == 1) {
+			conn_ignore(t, c, m, STREAM_IGNORE_SERVER_HTTP2);
+			return;
+		}
 	} else if (req != 0) {
 		c->x = exchange__new(&t->cfg.exchange, &t->st.ex, on_exchange_record, t);
 		if (c->x)
 			c->role = ROLE_CLIENT;
-	} else if (h2_preface(data, len)) {
-		conn_ignore(t, c, STREAM_IGNORE_HTTP2);
+	} else if (h2_preface(data, len) == 1) {
+		conn_ignore(t, c, m, STREAM_IGNORE_HTTP2);
 		return;
 	}
 	if (c->role == ROLE_UNKNOWN) {
 		c->watched += len;
 		if (c->watched > t->cfg.detect_budget)
-			conn_ignore(t, c, STREAM_IGNORE_NOT_HTTP);
+			conn_ignore(t, c, m, STREAM_IGNORE_NOT_HTTP);
 	}
 }
 
-/* Bring the direction up to `off`: a jump forward is a gap. */
+/*
+ * len bytes of the direction are missing (EXCHANGE_GAP_UNKNOWN: a lost
+ * call, length unknown): the exchange learns of it; a stream it can no
+ * longer follow is ignored.
+ */
+static int conn_gap(struct stream_table *t, struct conn *c, const struct tg_meta *m,
+		    int dir, uint64_t len)
+{
+	int err;
+
+	if (c->role != ROLE_CLIENT)
+		return 0;
+	err = exchange__gap(c->x, dir, m, len);
+	if (err < 0 && err != -ENOMEM)
+		conn_ignore(t, c, m, STREAM_IGNORE_BROKEN);
+	return err == -ENOMEM ? err : 0;
+}
+
+/* Bring the direction up to `off`: a jump forward with no gap record
+ * (records the ring had no room for) is a gap too. */
 static int catch_up(struct stream_table *t, struct conn *c, const struct tg_meta *m,
 		    int dir, uint64_t off)
 {
 	uint64_t missing = off - c->next[dir];
-	int err = 0;
 
-	t->st.gaps++;
-	t->st.gap_bytes += missing;
+	t->st.gaps_inferred++;
+	t->st.gap_bytes_inferred += missing;
 	c->next[dir] = off;
-	if (c->role == ROLE_CLIENT) {
-		err = exchange__gap(c->x, dir, m, missing);
-		if (err < 0 && err != -ENOMEM)
-			conn_ignore(t, c, STREAM_IGNORE_BROKEN);
-	}
-	return err == -ENOMEM ? err : 0;
+	return conn_gap(t, c, m, dir, missing);
 }
 
 int stream__data(struct stream_table *t, const struct tg_meta *m, uint64_t ssl,
-		 int dir, uint64_t off, const uint8_t *data, size_t len)
+		 uint64_t gen, int dir, uint64_t off, const uint8_t *data, size_t len)
 {
 	struct conn *c;
 	uint64_t skip;
 	int err;
 
 	dir = !!dir;
-	c = conn_get(t, m->tgid, ssl);
+	c = conn_get(t, m, ssl, gen, &err);
 	if (!c)
-		return -ENOSPC;
+		return err;
 	c->last_ns = m->ts_ns;
 	t->st.bytes += len;
 	if (off + len <= c->next[dir]) {
@@ -302,40 +359,54 @@ int stream__data(struct stream_table *t, const struct tg_meta *m, uint64_t ssl,
 	}
 	c->next[dir] = off + len;
 	if (c->role == ROLE_UNKNOWN)
-		classify(t, c, dir, data, len);
+		classify(t, c, m, dir, data, len);
 	if (c->role != ROLE_CLIENT)
 		return 0;
 	err = exchange__feed(c->x, dir, m, data, len);
 	if (err < 0 && err != -ENOMEM)
-		conn_ignore(t, c, STREAM_IGNORE_BROKEN);
+		conn_ignore(t, c, m, STREAM_IGNORE_BROKEN);
 	return err == -ENOMEM ? err : 0;
 }
 
 int stream__gap(struct stream_table *t, const struct tg_meta *m, uint64_t ssl,
-		int dir, uint64_t off, uint64_t len)
+		uint64_t gen, int dir, uint64_t off, uint64_t len, int lost)
 {
 	struct conn *c;
+	int err;
 
 	dir = !!dir;
-	c = conn_get(t, m->tgid, ssl);
+	c = conn_get(t, m, ssl, gen, &err);
 	if (!c)
-		return -ENOSPC;
+		return err;
 	c->last_ns = m->ts_ns;
+	if (off > c->next[dir]) {
+		err = catch_up(t, c, m, dir, off);
+		if (err)
+			return err;
+	}
+	if (lost) {
+		t->st.gaps_lost++;
+		return conn_gap(t, c, m, dir, EXCHANGE_GAP_UNKNOWN);
+	}
 	if (off + len <= c->next[dir])
 		return 0;
 	if (off < c->next[dir]) {
 		len -= c->next[dir] - off;
 		off = c->next[dir];
 	}
-	return catch_up(t, c, m, dir, off + len);
+	t->st.gaps++;
+	t->st.gap_bytes += len;
+	c->next[dir] = off + len;
+	return conn_gap(t, c, m, dir, len);
 }
 
-void stream__close(struct stream_table *t, uint32_t tgid, uint64_t ssl, uint64_t ts_ns)
+void stream__close(struct stream_table *t, uint32_t tgid, uint64_t ssl, uint64_t gen,
+		   uint64_t ts_ns)
 {
 	struct conn *c = conn_find(t, tgid, ssl);
 
-	if (c)
-		conn_end(t, c, ts_ns);
+	if (c && c->gen <= gen)
+		conn_end(t, c, ts_ns, STREAM_END_CLOSED);
 }
 
 void stream__exit(struct stream_table *t, uint32_t tgid, uint64_t ts_ns)
@@ -345,7 +416,7 @@ void stream__exit(struct stream_table *t, uint32_t tgid, uint64_t ts_ns)
 	for (; c; c = nx) {
 		nx = c->pnext;
 		if (c->tgid == tgid)
-			conn_end(t, c, ts_ns);
+			conn_end(t, c, ts_ns, STREAM_END_EXIT);
 	}
 }
 
@@ -353,8 +424,14 @@ void stream__expire(struct stream_table *t, uint64_t now_ns)
 {
 	while (t->lru_head && now_ns - t->lru_head->last_ns > t->cfg.idle_ns) {
 		t->st.expired++;
-		conn_end(t, t->lru_head, now_ns);
+		conn_end(t, t->lru_head, now_ns, STREAM_END_EXPIRED);
 	}
+}
+
+void stream__end_all(struct stream_table *t, uint64_t ts_ns)
+{
+	while (t->lru_head)
+		conn_end(t, t->lru_head, ts_ns, STREAM_END_SHUTDOWN);
 }
 
 void stream__stats(const struct stream_table *t, struct stream_stats *out)
@@ -366,8 +443,7 @@ void stream__free(struct stream_table *t, uint64_t ts_ns)
 {
 	if (!t)
 		return;
-	while (t->lru_head)
-		conn_end(t, t->lru_head, ts_ns);
+	stream__end_all(t, ts_ns);
 	free(t->buckets);
 	free(t->by_proc);
 	free(t);

@@ -15,17 +15,21 @@
 #include <string.h>
 #include <strings.h>
 #include <json-c/json.h>
+#include <zlib.h>
+#include "membudget.h"
 #include "stream.h"
 #include "fixtures.h"
 #include "tap.h"
 
-#define MAX_RECS 16
+#define MAX_RECS 80
 
 struct sink {
 	struct tg_record recs[MAX_RECS];
 	int nrecs;
 	int nignored;
 	enum stream_ignore_why why;
+	int nended;
+	enum stream_end_why end_why;
 };
 
 static void on_record(void *ctx, const struct tg_record *r)
@@ -37,7 +41,8 @@ static void on_record(void *ctx, const struct tg_record *r)
 	s->nrecs++;
 }
 
-static void on_ignore(void *ctx, uint32_t tgid, uint64_t ssl, enum stream_ignore_why why)
+static void on_ignore(void *ctx, const struct tg_meta *m, uint64_t ssl, uint64_t gen,
+		      enum stream_ignore_why why)
 {
 	struct sink *s = ctx;
 
@@ -45,7 +50,16 @@ static void on_ignore(void *ctx, uint32_t tgid, uint64_t ssl, enum stream_ignore
 	s->why = why;
 }
 
-static const struct stream_ops ops = { on_record, on_ignore };
+static void on_end(void *ctx, uint32_t tgid, uint64_t ssl, uint64_t gen,
+		   enum stream_end_why why)
+{
+	struct sink *s = ctx;
+
+	s->nended++;
+	s->end_why = why;
+}
+
+static const struct stream_ops ops = { on_record, on_ignore, on_end };
 
 struct buf {
 	uint8_t *p;
@@ -233,7 +247,7 @@ static void feed(struct stream_table *t, int dir, uint64_t *off, const struct bu
 		if (split > pos && split < pos + n)
 			n = split - pos;
 		m = meta((*ts)++);
-		stream__data(t, &m, 0x1000, dir, *off, b->p + pos, n);
+		stream__data(t, &m, 0x1000, 1, dir, *off, b->p + pos, n);
 		*off += n;
 		pos += n;
 	}
@@ -249,6 +263,41 @@ static struct stream_table *table(struct sink *s)
 	return stream__new(&cfg, &ops, s);
 }
 
+/* Synthetic traffic, for the tests that need no fixture. */
+#define RESP_JSON "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+#define RESP_SSE_HEAD "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n" \
+	"Transfer-Encoding: chunked\r\n\r\n"
+
+/* A chat completion request for `model` to `target` (a rotating static
+ * buffer: the tests are single-threaded and use it at once). */
+static const char *req_to(const char *target, const char *model)
+{
+	static char b[4][8192];
+	static int k;
+	char body[4096];
+
+	k = (k + 1) % 4;
+	snprintf(body, sizeof(body),
+		 "{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", model);
+	snprintf(b[k], sizeof(b[k]), "POST %s HTTP/1.1\r\nHost: api.openai.com\r\n"
+		 "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+		 target, strlen(body), body);
+	return b[k];
+}
+
+static const char *req_chat(const char *model)
+{
+	return req_to("/v1/chat/completions", model);
+}
+
+static uint64_t feed_str(struct stream_table *t, int dir, uint64_t off, const char *str)
+{
+	struct tg_meta m = meta(1);
+
+	stream__data(t, &m, 0x1000, 1, dir, off, (const uint8_t *)str, strlen(str));
+	return off + strlen(str);
+}
+
 /* One exchange on a fresh connection; returns the sink. */
 static void run_exchange(struct fixture *f, const struct buf *resp, size_t req_split,
 			 size_t resp_split, size_t step, struct sink *s)
@@ -258,7 +307,7 @@ static void run_exchange(struct fixture *f, const struct buf *resp, size_t req_s
 
 	feed(t, 0, &woff, &f->req, req_split, step, &ts);
 	feed(t, 1, &roff, resp, resp_split, step, &ts);
-	stream__close(t, 42, 0x1000, ts);
+	stream__close(t, 42, 0x1000, 1, ts);
 	stream__free(t, ts);
 }
 
@@ -403,25 +452,31 @@ static struct fixture *find(const char *name)
 	return NULL;
 }
 
+/* A fixture the test needs: missing is a failure, not a pass. */
+#define NEED(f, name) do {						\
+	(f) = find(name);						\
+	CHECK((f) != NULL, "fixture %s missing", name);			\
+	if (!(f))							\
+		return;							\
+} while (0)
+
 /* A gap inside the request body: framing holds, the call is still metered. */
 static void test_gap_in_request_body(void)
 {
-	struct fixture *f = find("openai-chat-03.json");
 	struct tg_meta m = meta(1);
 	struct stream_table *t;
+	struct fixture *f;
 	struct sink s;
 	size_t head, cut;
 	uint64_t roff = 0, ts = 10;
 
-	CHECK(f != NULL, "fixture missing");
-	if (!f)
-		return;
+	NEED(f, "openai-chat-03.json");
 	t = table(&s);
 	head = f->req.len - f->req_body_len;
 	cut = head + 200;
-	stream__data(t, &m, 0x1000, 0, 0, f->req.p, cut);
+	stream__data(t, &m, 0x1000, 1, 0, 0, f->req.p, cut);
 	/* 1000 bytes lost, then the rest at its true offset */
-	stream__data(t, &m, 0x1000, 0, cut + 1000, f->req.p + cut + 1000,
+	stream__data(t, &m, 0x1000, 1, 0, cut + 1000, f->req.p + cut + 1000,
 		     f->req.len - cut - 1000);
 	feed(t, 1, &roff, &f->resp, 0, 0, &ts);
 	CHECK_EQ_INT(s.nrecs, 1);
@@ -437,24 +492,23 @@ static void test_gap_in_request_body(void)
 /* An explicit gap event (per-call copy cap) inside the request body. */
 static void test_gap_event(void)
 {
-	struct fixture *f = find("anthropic-messages-07.json");
 	struct tg_meta m = meta(1);
 	struct stream_table *t;
+	struct fixture *f;
 	struct sink s;
 	size_t cut;
 	uint64_t roff = 0, ts = 10;
 
-	if (!f)
-		return;
+	NEED(f, "anthropic-messages-07.json");
 	t = table(&s);
 	/* 3000 bytes of the body not copied (this body names its model last) */
 	cut = f->req.len - f->req_body_len + 100;
 	CHECK(cut + 3000 < f->req.len, "fixture too short");
 	if (cut + 3000 >= f->req.len)
 		return;
-	stream__data(t, &m, 0x1000, 0, 0, f->req.p, cut);
-	stream__gap(t, &m, 0x1000, 0, cut, 3000);
-	stream__data(t, &m, 0x1000, 0, cut + 3000, f->req.p + cut + 3000, f->req.len - cut - 3000);
+	stream__data(t, &m, 0x1000, 1, 0, 0, f->req.p, cut);
+	stream__gap(t, &m, 0x1000, 1, 0, cut, 3000, 0);
+	stream__data(t, &m, 0x1000, 1, 0, cut + 3000, f->req.p + cut + 3000, f->req.len - cut - 3000);
 	feed(t, 1, &roff, &f->resp, 0, 0, &ts);
 	CHECK_EQ_INT(s.nrecs, 1);
 	if (s.nrecs == 1) {
@@ -467,18 +521,17 @@ static void test_gap_event(void)
 /* The client goes away mid-response: the call is still metered, cut off. */
 static void test_cut_off_response(void)
 {
-	struct fixture *f = find("openai-chat-stream-01.json");
 	struct stream_table *t;
+	struct fixture *f;
 	struct tg_meta m;
 	struct sink s;
 	uint64_t woff = 0, ts = 10;
 
-	if (!f)
-		return;
+	NEED(f, "openai-chat-stream-01.json");
 	t = table(&s);
 	feed(t, 0, &woff, &f->req, 0, 0, &ts);
 	m = meta(ts++);
-	stream__data(t, &m, 0x1000, 1, 0, f->resp_chunked.p, f->resp_chunked.len / 2);
+	stream__data(t, &m, 0x1000, 1, 1, 0, f->resp_chunked.p, f->resp_chunked.len / 2);
 	CHECK_EQ_INT(s.nrecs, 0);
 	stream__exit(t, 42, ts);
 	CHECK_EQ_INT(s.nrecs, 1);
@@ -495,22 +548,14 @@ static void test_no_response(void)
 {
 	struct sink s;
 	struct stream_table *t = table(&s);
-	uint64_t woff = 0, ts = 1;
 
-	feed(t, 0, &woff, &fx[0].req, 0, 0, &ts);
-	stream__free(t, ts);
+	feed_str(t, 0, 0, req_chat("gpt-4o"));
+	stream__free(t, 2);
 	CHECK_EQ_INT(s.nrecs, 1);
 	if (s.nrecs == 1)
 		CHECK(s.recs[0].flags & TG_REC_NO_RESPONSE, "flags %#x", s.recs[0].flags);
 }
 
-static uint64_t feed_str(struct stream_table *t, int dir, uint64_t off, const char *str)
-{
-	struct tg_meta m = meta(1);
-
-	stream__data(t, &m, 0x1000, dir, off, (const uint8_t *)str, strlen(str));
-	return off + strlen(str);
-}
 
 static void test_server_ignored(void)
 {
@@ -548,7 +593,7 @@ static void test_not_http_ignored(void)
 	for (i = 0; i < (int)sizeof(junk); i++)
 		junk[i] = (uint8_t)(i * 7 + 3);
 	for (i = 0; i < 64 && !s.nignored; i++) {
-		stream__data(t, &m, 0x1000, 0, off, junk, sizeof(junk));
+		stream__data(t, &m, 0x1000, 1, 0, off, junk, sizeof(junk));
 		off += sizeof(junk);
 	}
 	CHECK_EQ_INT(s.nignored, 1);
@@ -561,15 +606,15 @@ static void test_join_mid_stream(void)
 {
 	struct sink s;
 	struct stream_table *t = table(&s);
-	uint64_t woff = 0, roff = 0, ts = 1;
 	struct tg_meta m = meta(1);
 
-	stream__data(t, &m, 0x1000, 0, 0, (const uint8_t *)"\"tail of a body\"}", 17);
-	woff = 17;
-	feed(t, 0, &woff, &fx[0].req, 0, 0, &ts);
-	feed(t, 1, &roff, &fx[0].resp, 0, 0, &ts);
+	stream__data(t, &m, 0x1000, 1, 0, 0, (const uint8_t *)"\"tail of a body\"}", 17);
+	feed_str(t, 0, 17, req_chat("gpt-4o"));
+	feed_str(t, 1, 0, RESP_JSON);
 	CHECK_EQ_INT(s.nrecs, 1);
-	stream__free(t, ts);
+	if (s.nrecs == 1)
+		CHECK(!strcmp(s.recs[0].call.model, "gpt-4o"), "model %s", s.recs[0].call.model);
+	stream__free(t, 2);
 }
 
 static void test_non_llm_not_recorded(void)
@@ -599,18 +644,33 @@ static void test_garbage_never_crashes(void)
 	unsigned seed = 1;
 	int i, j;
 
+	struct stream_stats st;
+
 	off = feed_str(t, 0, 0, "POST /v1/chat/completions HTTP/1.1\r\n");
 	for (i = 0; i < 200; i++) {
 		for (j = 0; j < (int)sizeof(junk); j++)
 			junk[j] = (uint8_t)(rand_r(&seed) >> 7);
-		stream__data(t, &m, 0x1000, i & 1, i & 1 ? roff : off, junk, sizeof(junk));
+		stream__data(t, &m, 0x1000, 1, i & 1, i & 1 ? roff : off, junk, sizeof(junk));
 		if (i & 1)
 			roff += sizeof(junk);
 		else
 			off += sizeof(junk);
 	}
+	/* The garbage was seen as such: errors counted, bytes skipped. */
+	stream__stats(t, &st);
+	CHECK(st.ex.http_errors > 0, "no parse errors counted");
+	CHECK_EQ_INT(s.nrecs, 0);
+	/* A new connection of the same process is followed as ever. */
+	off = 0;
+	stream__data(t, &m, 0x2000, 1, 0, 0, (const uint8_t *)req_chat("gpt-4o"),
+		     strlen(req_chat("gpt-4o")));
+	stream__data(t, &m, 0x2000, 1, 1, 0, (const uint8_t *)RESP_JSON, strlen(RESP_JSON));
+	CHECK_EQ_INT(s.nrecs, 1);
+	if (s.nrecs == 1)
+		CHECK(!strcmp(s.recs[0].call.model, "gpt-4o") && s.recs[0].status == 200,
+		      "model '%s' status %d", s.recs[0].call.model, s.recs[0].status);
 	stream__free(t, 2);
-	CHECK(1, "survived");
+	CHECK_EQ_INT(s.nrecs, 1);
 }
 
 static void test_provider_paths(void)
@@ -664,23 +724,411 @@ static void test_provider_paths(void)
 	}
 }
 
+/* --- defects the review found ------------------------------------------- */
+
+static const struct tg_record *rec_of(const struct sink *s, const char *model)
+{
+	int i;
+
+	for (i = 0; i < s->nrecs && i < MAX_RECS; i++)
+		if (!strcmp(s->recs[i].call.model, model))
+			return &s->recs[i];
+	return NULL;
+}
+
+/*
+ * One LLM call whose SSE response is being read, then 64 more requests
+ * pipelined (one more than are followed), then an event of the first
+ * response: it belongs to the first request, which must still be there
+ * (it was freed under the SSE parser once); the later responses pair
+ * with their own requests.
+ */
+static void test_pipeline_overflow(void)
+{
+	static struct sink s;
+	struct stream_table *t = table(&s);
+	struct stream_stats st;
+	const struct tg_record *r;
+	char model[32], resp[128];
+	uint64_t w = 0, rd = 0;
+	int i;
+
+	w = feed_str(t, 0, w, req_chat("m-0"));
+	rd = feed_str(t, 1, rd, RESP_SSE_HEAD);
+	for (i = 1; i <= 64; i++) {
+		snprintf(model, sizeof(model), "m-%d", i);
+		w = feed_str(t, 0, w, req_chat(model));
+	}
+	rd = feed_str(t, 1, rd, "9\r\ndata: x\n\n\r\n0\r\n\r\n");
+	for (i = 1; i <= 64; i++) {
+		snprintf(resp, sizeof(resp), "HTTP/1.1 %d X\r\nContent-Length: 2\r\n\r\n{}", 200 + i);
+		rd = feed_str(t, 1, rd, resp);
+	}
+	stream__stats(t, &st);
+	stream__free(t, 2);
+	CHECK_EQ_INT(s.nrecs, 65);
+	r = rec_of(&s, "m-0");
+	CHECK(r && r->status == 200 && r->sse_events == 1 && !r->flags, "first call: %d %u %#x",
+	      r ? r->status : -1, r ? r->sse_events : 0, r ? r->flags : 0);
+	for (i = 1; i < 64; i++) {
+		snprintf(model, sizeof(model), "m-%d", i);
+		r = rec_of(&s, model);
+		CHECK(r && r->status == 200 + i && !r->flags, "%s: status %d flags %#x", model,
+		      r ? r->status : -1, r ? r->flags : 0);
+	}
+	r = rec_of(&s, "m-64");
+	CHECK(r && (r->flags & TG_REC_UNTRACKED) && !r->status, "the request not followed: %#x",
+	      r ? r->flags : 0);
+	CHECK_EQ_INT(st.ex.pending_overflows, 1);
+	CHECK_EQ_INT(st.ex.orphan_responses, 0);
+}
+
+/* A gzip request body of `mib` MiB once decoded, model first. */
+static uint8_t *gzip_body(size_t mib, size_t *len)
+{
+	static const char head[] = "{\"model\":\"gpt-bomb\",\"messages\":[{\"role\":\"user\",\"content\":\"";
+	size_t cap = 1 << 20, i;
+	uint8_t *out = malloc(cap), *chunk = malloc(1 << 20);
+	z_stream z = { 0 };
+
+	memset(chunk, 'a', 1 << 20);
+	deflateInit2(&z, 9, Z_DEFLATED, 16 + 15, 9, Z_DEFAULT_STRATEGY);
+	z.next_out = out;
+	z.avail_out = cap;
+	z.next_in = (Bytef *)head;
+	z.avail_in = sizeof(head) - 1;
+	deflate(&z, Z_NO_FLUSH);
+	for (i = 0; i < mib; i++) {
+		z.next_in = chunk;
+		z.avail_in = 1 << 20;
+		deflate(&z, Z_NO_FLUSH);
+	}
+	deflate(&z, Z_FINISH);
+	*len = cap - z.avail_out;
+	deflateEnd(&z);
+	free(chunk);
+	return out;
+}
+
+/*
+ * 16 connections each in the middle of a gzip POST that decodes to far
+ * more than the body cap: what they buffer together stays under the
+ * memory bound, what is refused is counted, and every call is still
+ * metered, flagged.
+ */
+static void test_memory_bound(void)
+{
+	static struct sink s;
+	struct stream_table *t;
+	struct stream_cfg cfg;
+	struct membudget mb;
+	struct tg_meta m = meta(1);
+	char head[512];
+	uint8_t *body;
+	size_t blen, hlen;
+	int i, shed = 0;
+
+	body = gzip_body(200, &blen);
+	CHECK(blen > 100000 && blen < 400000, "gzip body %zu bytes", blen);
+	membudget_init(&mb, 64 << 20);
+	stream_cfg_default(&cfg);
+	cfg.exchange.mb = &mb;
+	memset(&s, 0, sizeof(s));
+	t = stream__new(&cfg, &ops, &s);
+	for (i = 0; i < 16; i++) {
+		hlen = snprintf(head, sizeof(head), "POST /v1/chat/completions HTTP/1.1\r\n"
+				"Host: api.openai.com\r\nContent-Encoding: gzip\r\n"
+				"Content-Length: %zu\r\n\r\n", blen);
+		stream__data(t, &m, 0x1000 + i, 1, 0, 0, (const uint8_t *)head, hlen);
+		/* all but the end: the body is never finished */
+		stream__data(t, &m, 0x1000 + i, 1, 0, hlen, body, blen - 100);
+		CHECK(mb.used <= mb.limit, "connection %d: %llu buffered", i,
+		      (unsigned long long)mb.used);
+	}
+	CHECK(mb.peak <= mb.limit, "peak %llu over %llu", (unsigned long long)mb.peak,
+	      (unsigned long long)mb.limit);
+	CHECK(mb.refused > 0, "nothing refused");
+	stream__free(t, 2);
+	CHECK_EQ_INT(mb.used, 0);
+	CHECK_EQ_INT(s.nrecs, 16);
+	for (i = 0; i < s.nrecs && i < MAX_RECS; i++) {
+		CHECK(s.recs[i].flags & TG_REC_REQ_TRUNCATED, "record %d flags %#x", i,
+		      s.recs[i].flags);
+		/* a call shed before its body could be read has no model: it is
+		 * still metered, at the default price */
+		CHECK(!strcmp(s.recs[i].call.model, "gpt-bomb") ||
+		      (!s.recs[i].call.model[0] && (s.recs[i].flags & TG_REC_SHED)),
+		      "record %d model '%s' flags %#x", i, s.recs[i].call.model, s.recs[i].flags);
+		shed += !!(s.recs[i].flags & TG_REC_SHED);
+	}
+	CHECK(shed > 0, "no record says it was shed");
+
+	/* The body cap counts decoded bytes: with room to spare, a body is
+	 * kept up to the cap, no further. */
+	membudget_init(&mb, 1ull << 30);
+	stream_cfg_default(&cfg);
+	cfg.exchange.mb = &mb;
+	cfg.exchange.max_body = 1 << 20;
+	memset(&s, 0, sizeof(s));
+	t = stream__new(&cfg, &ops, &s);
+	hlen = snprintf(head, sizeof(head), "POST /v1/chat/completions HTTP/1.1\r\n"
+			"Host: x\r\nContent-Encoding: gzip\r\nContent-Length: %zu\r\n\r\n", blen);
+	stream__data(t, &m, 0x1000, 1, 0, 0, (const uint8_t *)head, hlen);
+	stream__data(t, &m, 0x1000, 1, 0, hlen, body, blen);
+	CHECK(mb.peak < (2 << 20), "peak %llu for a 1 MiB cap", (unsigned long long)mb.peak);
+	stream__data(t, &m, 0x1000, 1, 1, 0, (const uint8_t *)RESP_JSON, strlen(RESP_JSON));
+	stream__free(t, 2);
+	CHECK_EQ_INT(s.nrecs, 1);
+	if (s.nrecs == 1) {
+		CHECK(s.recs[0].flags & TG_REC_BODY_OVERFLOW, "flags %#x", s.recs[0].flags);
+		CHECK_EQ_INT(s.recs[0].request_bytes, (200ull << 20) + 58);	/* + the JSON head */
+		CHECK(!strcmp(s.recs[0].call.model, "gpt-bomb"), "model '%s'", s.recs[0].call.model);
+	}
+	free(body);
+}
+
+/*
+ * The kernel lost a connection's entry (eviction, a dropped close) and the
+ * address is reused: a new generation is a new stream, never spliced onto
+ * the old one; an event of the old generation after that is stale.
+ */
+static void test_generations(void)
+{
+	struct sink s;
+	struct stream_table *t = table(&s);
+	struct tg_meta m = meta(1);
+	struct stream_stats st;
+	const char *req = req_chat("gen-1");
+
+	/* generation 1: a head and half a body */
+	stream__data(t, &m, 0x1000, 1, 0, 0, (const uint8_t *)req, strlen(req) - 10);
+	/* generation 2 on the same address, from its first byte */
+	req = req_chat("gen-2");
+	stream__data(t, &m, 0x1000, 2, 0, 0, (const uint8_t *)req, strlen(req));
+	CHECK_EQ_INT(s.nended, 1);
+	CHECK_EQ_INT(s.end_why, STREAM_END_REPLACED);
+	/* a late event of generation 1 changes nothing */
+	stream__data(t, &m, 0x1000, 1, 0, strlen(req) - 10, (const uint8_t *)"0123456789", 10);
+	stream__data(t, &m, 0x1000, 2, 1, 0, (const uint8_t *)RESP_JSON, strlen(RESP_JSON));
+	/* a close of generation 1 does not end generation 2 */
+	stream__close(t, 42, 0x1000, 1, 3);
+	stream__stats(t, &st);
+	CHECK_EQ_INT(st.conns, 1);
+	CHECK_EQ_INT(st.conns_replaced, 1);
+	CHECK_EQ_INT(st.stale_events, 1);
+	CHECK_EQ_INT(st.gaps_inferred, 0);
+	stream__free(t, 4);
+	CHECK_EQ_INT(s.nrecs, 2);
+	if (s.nrecs == 2) {
+		CHECK(!strcmp(s.recs[0].call.model, "gen-1") &&
+		      (s.recs[0].flags & TG_REC_REQ_TRUNCATED), "gen-1: %s %#x",
+		      s.recs[0].call.model, s.recs[0].flags);
+		CHECK(!strcmp(s.recs[1].call.model, "gen-2") && s.recs[1].status == 200 &&
+		      !s.recs[1].flags, "gen-2: %s %d %#x", s.recs[1].call.model,
+		      s.recs[1].status, s.recs[1].flags);
+	}
+}
+
+/*
+ * A call whose bytes were lost without a count (TG_GAP_LOST) in the middle
+ * of a request body: the request ends cut, flagged, and the next request
+ * at the same offset is found, not spliced onto the first.
+ */
+static void test_lost_call(void)
+{
+	struct sink s;
+	struct stream_table *t = table(&s);
+	struct tg_meta m = meta(1);
+	struct stream_stats st;
+	const char *req = req_chat("lost-1");
+	uint64_t w = strlen(req) - 20, r;
+
+	stream__data(t, &m, 0x1000, 1, 0, 0, (const uint8_t *)req, w);
+	stream__gap(t, &m, 0x1000, 1, 0, w, 0, 1);
+	w = feed_str(t, 0, w, req_chat("lost-2"));
+	r = feed_str(t, 1, 0, RESP_JSON);
+	feed_str(t, 1, r, "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}");
+	stream__stats(t, &st);
+	CHECK_EQ_INT(st.gaps_lost, 1);
+	stream__free(t, 2);
+	CHECK_EQ_INT(s.nrecs, 2);
+	if (s.nrecs == 2) {
+		CHECK(s.recs[0].flags & TG_REC_GAP, "first: flags %#x", s.recs[0].flags);
+		CHECK(!strcmp(s.recs[1].call.model, "lost-2") && s.recs[1].status == 201 &&
+		      !s.recs[1].flags, "second: %s %d %#x", s.recs[1].call.model,
+		      s.recs[1].status, s.recs[1].flags);
+	}
+}
+
+/*
+ * A lost call between messages: a lost response answers the oldest
+ * request, which is metered without it; a lost request keeps its place,
+ * so the responses after it still pair with their own requests.
+ */
+static void test_lost_between_messages(void)
+{
+	struct sink s;
+	struct stream_table *t = table(&s);
+	struct tg_meta m = meta(1);
+	uint64_t w, r;
+
+	w = feed_str(t, 0, 0, req_chat("one"));
+	stream__gap(t, &m, 0x1000, 1, 1, 0, 0, 1);		/* its response, lost */
+	w = feed_str(t, 0, w, req_chat("two"));
+	r = feed_str(t, 1, 0, "HTTP/1.1 202 OK\r\nContent-Length: 2\r\n\r\n{}");
+	stream__gap(t, &m, 0x1000, 1, 0, w, 0, 1);		/* a request, lost */
+	w = feed_str(t, 0, w, req_chat("four"));
+	r = feed_str(t, 1, r, "HTTP/1.1 203 OK\r\nContent-Length: 2\r\n\r\n{}");
+	r = feed_str(t, 1, r, "HTTP/1.1 204 OK\r\n\r\n");
+	stream__free(t, 2);
+	CHECK_EQ_INT(s.nrecs, 3);
+	CHECK(rec_of(&s, "one") && !rec_of(&s, "one")->status &&
+	      (rec_of(&s, "one")->flags & TG_REC_GAP), "one");
+	CHECK(rec_of(&s, "two") && rec_of(&s, "two")->status == 202, "two: %d",
+	      rec_of(&s, "two") ? rec_of(&s, "two")->status : -1);
+	CHECK(rec_of(&s, "four") && rec_of(&s, "four")->status == 204, "four: %d",
+	      rec_of(&s, "four") ? rec_of(&s, "four")->status : -1);
+}
+
+/* After an idle expiry the kernel's entry is dropped too: the connection
+ * used again is a new generation from offset 0, and no gap is counted. */
+static void test_expired_reuse(void)
+{
+	struct sink s;
+	struct stream_table *t = table(&s);
+	struct tg_meta m = meta(1);
+	struct stream_stats st;
+	uint64_t w, r;
+
+	w = feed_str(t, 0, 0, req_chat("a"));
+	r = feed_str(t, 1, 0, RESP_JSON);
+	stream__expire(t, 1 + 301ull * 1000000000ull);
+	CHECK_EQ_INT(s.nended, 1);
+	CHECK_EQ_INT(s.end_why, STREAM_END_EXPIRED);
+	stream__data(t, &m, 0x1000, 2, 0, 0, (const uint8_t *)req_chat("b"), strlen(req_chat("b")));
+	stream__data(t, &m, 0x1000, 2, 1, 0, (const uint8_t *)RESP_JSON, strlen(RESP_JSON));
+	stream__stats(t, &st);
+	CHECK_EQ_INT(st.gaps_inferred + st.gaps, 0);
+	CHECK_EQ_INT(st.expired, 1);
+	stream__free(t, 2);
+	CHECK_EQ_INT(s.nrecs, 2);
+	CHECK(w && r, "fed");
+}
+
+/* An absolute-form target loses its userinfo, query and authority. */
+static void test_userinfo_stripped(void)
+{
+	struct sink s;
+	struct stream_table *t = table(&s);
+
+	char req[8192];
+	uint64_t w;
+
+	w = feed_str(t, 0, 0, req_to("https://user:sk-SECRET@api.openai.com/v1/chat/completions"
+				     "?key=AIzaSECRET", "gpt-4o"));
+	snprintf(req, sizeof(req), "POST /v1/chat/completions HTTP/1.1\r\n"
+		 "Host: k:sk-SECRET@api.openai.com\r\n%s", strstr(req_chat("gpt-4o"), "Content-Type"));
+	feed_str(t, 0, w, req);
+	feed_str(t, 1, 0, RESP_JSON);
+	stream__free(t, 2);
+	CHECK_EQ_INT(s.nrecs, 2);
+	if (s.nrecs == 2) {
+		CHECK(!strcmp(s.recs[0].path, "/v1/chat/completions"), "path '%s'", s.recs[0].path);
+		CHECK(!strcmp(s.recs[0].call.model, "gpt-4o"), "model '%s'", s.recs[0].call.model);
+		CHECK(!strcmp(s.recs[1].host, "api.openai.com"), "host '%s'", s.recs[1].host);
+		CHECK(!strcmp(s.recs[1].call.provider, "openai"), "provider '%s'",
+		      s.recs[1].call.provider);
+	}
+}
+
+/* A model name longer than kept is cut, and the record says so. */
+static void test_model_cut(void)
+{
+	struct sink s;
+	struct stream_table *t = table(&s);
+	struct stream_stats st;
+	char model[400];
+
+	memset(model, 'm', 300);
+	model[300] = '\0';
+	feed_str(t, 0, 0, req_chat(model));
+	feed_str(t, 1, 0, RESP_JSON);
+	stream__stats(t, &st);
+	stream__free(t, 2);
+	CHECK_EQ_INT(s.nrecs, 1);
+	if (s.nrecs == 1) {
+		CHECK(s.recs[0].flags & TG_REC_FIELD_CUT, "flags %#x", s.recs[0].flags);
+		CHECK_EQ_INT(strlen(s.recs[0].call.model), PROVIDER_MODEL_MAX - 1);
+	}
+	CHECK_EQ_INT(st.ex.fields_cut, 1);
+}
+
+/* A request body in a coding we cannot read is a decode error, counted;
+ * the call is still metered. */
+static void test_unknown_request_encoding(void)
+{
+	struct sink s;
+	struct stream_table *t = table(&s);
+	struct stream_stats st;
+
+	feed_str(t, 0, 0, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+		 "Content-Encoding: snappy\r\nContent-Length: 4\r\n\r\nabcd");
+	feed_str(t, 1, 0, RESP_JSON);
+	stream__stats(t, &st);
+	stream__free(t, 2);
+	CHECK_EQ_INT(st.ex.decode_errors, 1);
+	CHECK_EQ_INT(s.nrecs, 1);
+	if (s.nrecs == 1)
+		CHECK(s.recs[0].flags & TG_REC_DECODE_ERROR, "flags %#x", s.recs[0].flags);
+}
+
+/* An HTTP/2 preface read, not written: we are an h2 server. */
+static void test_server_http2_ignored(void)
+{
+	struct sink s;
+	struct stream_table *t = table(&s);
+
+	feed_str(t, 1, 0, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+	CHECK_EQ_INT(s.nignored, 1);
+	CHECK_EQ_INT(s.why, STREAM_IGNORE_SERVER_HTTP2);
+	stream__free(t, 2);
+}
+
+/* An SSE event over the cap is dropped, counted, and the record says so. */
+static void test_sse_oversized_flagged(void)
+{
+	struct sink s;
+	struct stream_table *t;
+	struct stream_cfg cfg;
+	struct stream_stats st;
+	char ev[512];
+	uint64_t r;
+
+	stream_cfg_default(&cfg);
+	cfg.exchange.max_sse_event = 64;
+	memset(&s, 0, sizeof(s));
+	t = stream__new(&cfg, &ops, &s);
+	feed_str(t, 0, 0, req_chat("sse"));
+	r = feed_str(t, 1, 0, RESP_SSE_HEAD);
+	snprintf(ev, sizeof(ev), "%x\r\ndata: %0200d\n\ndata: small\n\n\r\n0\r\n\r\n", 222, 0);
+	feed_str(t, 1, r, ev);
+	stream__stats(t, &st);
+	stream__free(t, 2);
+	CHECK_EQ_INT(st.ex.sse_oversized, 1);
+	CHECK_EQ_INT(st.ex.sse_events, 1);
+	CHECK_EQ_INT(s.nrecs, 1);
+	if (s.nrecs == 1) {
+		CHECK(s.recs[0].flags & TG_REC_SSE_DROPPED, "flags %#x", s.recs[0].flags);
+		CHECK_EQ_INT(s.recs[0].sse_events, 1);
+	}
+}
+
 int main(void)
 {
 	int i;
 
-	load_all();
-	if (!nfx) {
-		tap_skip("exchange_fixtures", "no fixtures found (set FIXTURES)");
-		return 0;
-	}
+	/* Synthetic traffic: no fixture needed. */
 	RUN(test_provider_paths);
-	RUN(test_fixtures_whole);
-	RUN(test_fixtures_every_split);
-	RUN(test_fixtures_byte_at_a_time);
-	RUN(test_keep_alive_pipelined);
-	RUN(test_gap_in_request_body);
-	RUN(test_gap_event);
-	RUN(test_cut_off_response);
 	RUN(test_no_response);
 	RUN(test_server_ignored);
 	RUN(test_http2_ignored);
@@ -688,6 +1136,31 @@ int main(void)
 	RUN(test_join_mid_stream);
 	RUN(test_non_llm_not_recorded);
 	RUN(test_garbage_never_crashes);
+	RUN(test_pipeline_overflow);
+	RUN(test_memory_bound);
+	RUN(test_generations);
+	RUN(test_lost_call);
+	RUN(test_lost_between_messages);
+	RUN(test_expired_reuse);
+	RUN(test_userinfo_stripped);
+	RUN(test_model_cut);
+	RUN(test_unknown_request_encoding);
+	RUN(test_server_http2_ignored);
+	RUN(test_sse_oversized_flagged);
+
+	/* Recorded provider traffic. */
+	load_all();
+	if (!have_fixtures()) {
+		tap_skip("exchange_fixtures", "no recorded traffic (set FIXTURES to shared/fixtures)");
+		return tap_done();
+	}
+	RUN(test_fixtures_whole);
+	RUN(test_fixtures_every_split);
+	RUN(test_fixtures_byte_at_a_time);
+	RUN(test_keep_alive_pipelined);
+	RUN(test_gap_in_request_body);
+	RUN(test_gap_event);
+	RUN(test_cut_off_response);
 	for (i = 0; i < nfx; i++)
 		fixture_free(&fx[i]);
 	free(fx);

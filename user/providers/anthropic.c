@@ -24,9 +24,8 @@ static int anthropic_on_request(struct llm_call *call, void *o)
 		return -EBADMSG;
 	if (json_object_object_get_ex(obj, "model", &v) &&
 	    json_object_is_type(v, json_type_string))
-		provider_copy_str(call->model, sizeof(call->model),
-				  json_object_get_string(v),
-				  json_object_get_string_len(v));
+		provider_set_model(call, json_object_get_string(v),
+				   json_object_get_string_len(v));
 	call->stream = json_object_object_get_ex(obj, "stream", &v) &&
 		       json_object_get_boolean(v);
 	return 0;

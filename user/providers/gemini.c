@@ -38,7 +38,7 @@ static enum llm_api gemini_match(const char *path, size_t len, struct llm_call *
 	start = memrchr(path, '/', colon - path);
 	start = start ? start + 1 : path;
 	if (colon > start)
-		provider_copy_str(call->model, sizeof(call->model), start, colon - start);
+		provider_set_model(call, start, colon - start);
 	call->stream = verbs[i].api == LLM_API_STREAM_GENERATE;
 	return verbs[i].api;
 }

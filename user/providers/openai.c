@@ -27,7 +27,7 @@ static void azure_deployment(const char *path, size_t len, struct llm_call *call
 	p += sizeof(key) - 1;
 	end = memchr(p, '/', path + len - p);
 	if (end && end > p)
-		provider_copy_str(call->model, sizeof(call->model), p, end - p);
+		provider_set_model(call, p, end - p);
 }
 
 static enum llm_api openai_match(const char *path, size_t len, struct llm_call *call)
@@ -62,9 +62,8 @@ static int openai_on_request(struct llm_call *call, void *o)
 	}
 	if (json_object_object_get_ex(obj, "model", &v) &&
 	    json_object_is_type(v, json_type_string))
-		provider_copy_str(call->model, sizeof(call->model),
-				  json_object_get_string(v),
-				  json_object_get_string_len(v));
+		provider_set_model(call, json_object_get_string(v),
+				   json_object_get_string_len(v));
 	if (shape && !json_object_object_get_ex(obj, shape, NULL))
 		return -EBADMSG;
 	/* A responses request needs input, a stored prompt or a model. */
