@@ -3,11 +3,14 @@
  * TLS plaintext capture: uprobes on OpenSSL's SSL_read/SSL_write family,
  * plus the process lifecycle events userspace needs to place the probes.
  *
- * Entry probes save the arguments per thread; return probes copy what was
- * actually transferred, in chunks, into the `events` ring buffer.  Calls
- * nested inside another probed call on the same thread (SSL_write_ex ->
- * SSL_write in some builds) are folded into the outer one, so every byte
- * is reported once.  Bytes that are not copied become TG_EV_GAP records.
+ * Entry probes save the arguments per thread (task-local storage); return
+ * probes copy what was actually transferred, in chunks, straight into
+ * records reserved in the `events` ring buffer.  Calls nested inside
+ * another probed call on the same thread (SSL_write_ex -> SSL_write in
+ * some builds) are folded into the outer one, so every byte is reported
+ * once.  Bytes that are not copied become TG_EV_GAP records; a call whose
+ * bytes are lost without a count becomes a TG_GAP_LOST gap, so userspace
+ * never splices a stream across a hole.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -23,15 +26,31 @@ const volatile __u32 self_tgid = 0;
 const volatile __u8 want_fork = 0;	/* scoped attach needs fork/cgroup events */
 
 __u64 ev_seq = 0;
+__u64 conn_gen = 0;
 
-#define MAX_FRAMES 4
+#define MAX_FRAMES 8	/* a power of two */
+/* A call returning to within this many bytes of an outer probed
+ * function's start was made by that function: a nested call to fold. */
+#define FOLD_SPAN 4096
+
+/*
+ * The stack pointer a return probe sees, less this, is the one the entry
+ * probe saw: x86 pops the return address, arm64 keeps it in a register.
+ */
+#if defined(__TARGET_ARCH_x86)
+#define RET_SP_ADJ 8
+#else
+#define RET_SP_ADJ 0
+#endif
 
 /* One probed call in progress on a thread. */
 struct frame {
 	__u64 ssl;
 	__u64 buf;
 	__u64 out;	/* size_t * of the _ex variants, 0 otherwise */
-	__u32 depth;	/* the same call seen again from inside itself */
+	__u64 sp;	/* stack pointer at entry: which call this is */
+	__u64 ip;	/* the function's address */
+	__u32 epoch;	/* the process's attach epoch at entry */
 	__u8 dir;
 	__u8 ex;
 	__u8 ignored;	/* userspace has no use for this connection */
@@ -39,10 +58,21 @@ struct frame {
 };
 
 /*
- * Calls in progress, innermost last.  A call can be made from inside
- * another: SSL_write_ex -> SSL_write within the library (same SSL, same
- * direction, same buffer: folded, reported once), or a different call
- * from a callback (node writes from inside SSL_read: a frame of its own).
+ * Calls in progress on one thread, innermost last.  A call can be made
+ * from inside another: SSL_write_ex -> SSL_write within the library (same
+ * SSL, direction and buffer, called from the outer function's own code:
+ * folded, reported once by the outer call), or a different call from a
+ * callback (node writes from inside SSL_read: a frame of its own).
+ *
+ * A frame whose return never ran (the process left the scope mid-call, a
+ * longjmp) is stale.  It is recognised and dropped, with a TG_GAP_LOST for
+ * its connection, as soon as one of these shows: the process was attached
+ * again since (its epoch moved on: a return probe attached after a call
+ * began still fires, and must not be paired with an old frame), a new
+ * call at the same depth or shallower (the stale call cannot still be a
+ * caller), a new call on the same SSL in the same direction that is not
+ * folded (an SSL object does not run two of those at once), or SSL_free
+ * of its SSL.
  */
 struct ssl_args {
 	struct frame f[MAX_FRAMES];
@@ -52,12 +82,21 @@ struct ssl_args {
 
 struct conn_state {
 	__u64 off[2];	/* bytes seen so far, per direction */
+	__u64 gen;
 };
 
+/* Frame i (masked so the verifier sees the bound: the barrier keeps the
+ * compiler from folding the mask into an earlier check). */
+static __always_inline struct frame *frame_at(struct ssl_args *st, __u32 i)
+{
+	asm volatile("" : "+r"(i));
+	return &st->f[i & (MAX_FRAMES - 1)];
+}
+
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct ssl_args);
 } ssl_args SEC(".maps");
 
@@ -68,12 +107,29 @@ struct {
 	__type(value, struct conn_state);
 } conns SEC(".maps");
 
-/* Connections userspace has judged not to be LLM traffic. */
+/* Scoped attach: tgid -> how many times userspace has attached it.  A
+ * process never attached per process (global mode) is epoch 0. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u32);
+} epochs SEC(".maps");
+
+static __always_inline __u32 epoch_of(__u32 tgid)
+{
+	__u32 *e = bpf_map_lookup_elem(&epochs, &tgid);
+
+	return e ? *e : 0;
+}
+
+/* Connections userspace has judged not to be LLM traffic: the value is
+ * the generation it judged, so a reused key is not ignored by mistake. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct tg_conn_key);
-	__type(value, __u8);
+	__type(value, __u64);
 } ignore SEC(".maps");
 
 struct {
@@ -85,13 +141,6 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 << 10);
 } proc_events SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct tg_ev_data);
-} scratch SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -122,67 +171,33 @@ static __always_inline void fill_hdr(struct tg_ev_hdr *h, __u16 type, __u16 len)
 	h->cgroup_id = bpf_get_current_cgroup_id();
 }
 
-static __always_inline int ssl_enter(struct pt_regs *ctx, __u8 dir, __u8 ex)
+/* The kernel's entry for a connection, made on first use with a new
+ * generation. */
+static __always_inline struct conn_state *conn_get(struct tg_conn_key *key)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)id;
-	struct tg_conn_key key = {};
-	struct ssl_args *st, zero = {};
-	struct frame *top;
-	__u64 buf = PT_REGS_PARM2(ctx);
-	__u32 n;
+	struct conn_state *cs = bpf_map_lookup_elem(&conns, key), zst = {};
 
-	if ((id >> 32) == self_tgid)
-		return 0;
-	key.tgid = id >> 32;
-	key.ssl = PT_REGS_PARM1(ctx);
-	st = bpf_map_lookup_elem(&ssl_args, &tid);
-	if (!st) {
-		if (bpf_map_update_elem(&ssl_args, &tid, &zero, BPF_NOEXIST) &&
-		    !bpf_map_lookup_elem(&ssl_args, &tid)) {
-			count(TG_CNT_ARGS_FULL, 1);
-			return 0;
-		}
-		st = bpf_map_lookup_elem(&ssl_args, &tid);
-		if (!st)
-			return 0;
-	}
-	n = st->n;
-	if (n > 0 && n <= MAX_FRAMES) {
-		top = &st->f[(n - 1) & (MAX_FRAMES - 1)];
-		if (top->ssl == key.ssl && top->dir == dir && top->buf == buf) {
-			top->depth++;
-			count(TG_CNT_NESTED, 1);
-			return 0;
-		}
-	}
-	if (n >= MAX_FRAMES) {
-		/* Deeper than any real caller: the stack is stale; start over. */
-		count(TG_CNT_ARGS_FULL, 1);
-		n = 0;
-	}
-	/* Every call gets a frame, so that returns pop the right one. */
-	top = &st->f[n & (MAX_FRAMES - 1)];
-	top->ssl = key.ssl;
-	top->buf = buf;
-	top->out = ex ? PT_REGS_PARM4(ctx) : 0;
-	top->depth = 1;
-	top->dir = dir;
-	top->ex = ex;
-	top->ignored = !!bpf_map_lookup_elem(&ignore, &key);
-	st->n = n + 1;
-	if (top->ignored)
-		count(TG_CNT_IGNORED_CALLS, 1);
-	return 0;
+	if (cs)
+		return cs;
+	zst.gen = __sync_fetch_and_add(&conn_gen, 1) + 1;
+	if (!bpf_map_update_elem(&conns, key, &zst, BPF_NOEXIST))
+		count(TG_CNT_CONNS_NEW, 1);
+	return bpf_map_lookup_elem(&conns, key);
 }
 
-static __always_inline void emit_gap(__u64 ssl, __u64 off, __u64 len,
+static __always_inline void emit_gap(__u64 ssl, __u64 gen, __u64 off, __u64 len,
 				     __u8 dir, __u8 reason)
 {
 	struct tg_ev_gap *g;
 
 	count(TG_CNT_GAPS, 1);
 	count(TG_CNT_GAP_BYTES, len);
+	if (reason == TG_GAP_CAP)
+		count(TG_CNT_GAP_BYTES_CAP, len);
+	else if (reason == TG_GAP_FAULT)
+		count(TG_CNT_GAP_BYTES_FAULT, len);
+	else if (reason == TG_GAP_RINGBUF)
+		count(TG_CNT_GAP_BYTES_RINGBUF, len);
 	g = bpf_ringbuf_reserve(&events, sizeof(*g), 0);
 	if (!g) {
 		/* Userspace still sees the hole through the next offset. */
@@ -191,6 +206,7 @@ static __always_inline void emit_gap(__u64 ssl, __u64 off, __u64 len,
 	}
 	fill_hdr(&g->hdr, TG_EV_GAP, 0);
 	g->ssl = ssl;
+	g->gen = gen;
 	g->offset = off;
 	g->length = len;
 	g->dir = dir;
@@ -199,132 +215,336 @@ static __always_inline void emit_gap(__u64 ssl, __u64 off, __u64 len,
 	bpf_ringbuf_submit(g, 0);
 }
 
+/*
+ * A call on this connection is lost and we cannot say how many bytes it
+ * moved.  The offset does not advance; the record tells userspace to stop
+ * trusting the stream's framing there.
+ */
+static __always_inline void lose_call(__u32 tgid, __u64 ssl, __u8 dir, __u32 why)
+{
+	struct tg_conn_key key = { .tgid = tgid, .ssl = ssl };
+	struct conn_state *cs = conn_get(&key);
+
+	count(TG_CNT_LOST_CALLS, 1);
+	count(why, 1);
+	if (cs)
+		emit_gap(ssl, cs->gen, cs->off[dir & 1], 0, dir, TG_GAP_LOST);
+}
+
+/* The return address a call will go back to, read at its entry. */
+static __always_inline __u64 ret_addr(struct pt_regs *ctx)
+{
+#if defined(__TARGET_ARCH_x86)
+	__u64 ra = 0;
+
+	bpf_probe_read_user(&ra, sizeof(ra), (void *)PT_REGS_SP(ctx));
+	return ra;
+#else
+	return PT_REGS_RET(ctx);
+#endif
+}
+
+/* A frame found stale: its call's bytes are lost. */
+static __always_inline void drop_stale(__u32 tgid, struct frame *f)
+{
+	if (!f->ignored)
+		lose_call(tgid, f->ssl, f->dir, TG_CNT_STALE_FRAMES);
+}
+
+static __always_inline int ssl_enter(struct pt_regs *ctx, __u8 dir, __u8 ex)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, n, i;
+	struct tg_conn_key key = { .tgid = tgid };
+	struct conn_state *cs;
+	struct ssl_args *st;
+	struct frame *top;
+	__u64 buf = PT_REGS_PARM2(ctx), sp = PT_REGS_SP(ctx), *ig;
+	__u32 epoch;
+
+	if (tgid == self_tgid)
+		return 0;
+	key.ssl = PT_REGS_PARM1(ctx);
+	epoch = epoch_of(tgid);
+	st = bpf_task_storage_get(&ssl_args, bpf_get_current_task_btf(), 0,
+				  BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!st) {
+		lose_call(tgid, key.ssl, dir, TG_CNT_NO_FRAME);
+		return 0;
+	}
+	n = st->n;
+	if (n > MAX_FRAMES)
+		n = 0;
+	/* Frames of an earlier epoch, or at this call's depth or deeper,
+	 * belong to calls that ended without their return probe. */
+	for (i = 0; i < MAX_FRAMES && n > 0; i++) {
+		top = frame_at(st, n - 1);
+		if (top->sp > sp && top->epoch == epoch)
+			break;
+		drop_stale(tgid, top);
+		n--;
+	}
+	if (n > 0) {
+		top = frame_at(st, n - 1);
+		if (top->ssl == key.ssl && top->dir == dir) {
+			if (top->buf == buf && ret_addr(ctx) - top->ip < FOLD_SPAN) {
+				st->n = n;
+				count(TG_CNT_NESTED, 1);
+				return 0;
+			}
+			drop_stale(tgid, top);
+			n--;
+		}
+	}
+	if (n >= MAX_FRAMES) {
+		st->n = n;
+		lose_call(tgid, key.ssl, dir, TG_CNT_NO_FRAME);
+		return 0;
+	}
+	/* Every call gets a frame, so that returns pop the right one. */
+	top = frame_at(st, n);
+	top->ssl = key.ssl;
+	top->buf = buf;
+	top->out = ex ? PT_REGS_PARM4(ctx) : 0;
+	top->sp = sp;
+	top->ip = PT_REGS_IP(ctx);
+	top->epoch = epoch;
+	top->dir = dir;
+	top->ex = ex;
+	top->ignored = 0;
+	ig = bpf_map_lookup_elem(&ignore, &key);
+	if (ig) {
+		cs = bpf_map_lookup_elem(&conns, &key);
+		top->ignored = cs && cs->gen == *ig;
+	}
+	st->n = n + 1;
+	if (top->ignored)
+		count(TG_CNT_IGNORED_CALLS, 1);
+	return 0;
+}
+
 struct copy_ctx {
 	__u64 ssl;
+	__u64 gen;
 	__u64 buf;
 	__u64 off;
 	__u64 copy;	/* bytes to copy in all */
 	__u8 dir;
+	__u8 stop;	/* the ring is full: the rest is one gap */
 };
 
-static long copy_chunk(__u32 i, void *arg)
-{
-	struct copy_ctx *c = arg;
-	__u32 zero = 0;
-	struct tg_ev_data *e;
-	__u64 pos = (__u64)i * TG_CHUNK_MAX;
-	__u64 len;
+#define DATA_HDR offsetof(struct tg_ev_data, data)
 
-	if (pos >= c->copy)
-		return 1;
-	len = c->copy - pos;
-	if (len > TG_CHUNK_MAX)
-		len = TG_CHUNK_MAX;
-	e = bpf_map_lookup_elem(&scratch, &zero);
-	if (!e)
-		return 1;
-	if (bpf_probe_read_user(e->data, len, (void *)(c->buf + pos))) {
-		emit_gap(c->ssl, c->off + pos, len, c->dir, TG_GAP_FAULT);
-		return 0;
+/*
+ * A data record with room for at least len bytes (len <= TG_CHUNK_MAX),
+ * in one of the power-of-two sizes: the verifier wants constant sizes,
+ * and a small write should not take a 16 KiB slot of the ring.
+ */
+#define RESERVE_CLASS(room)						\
+	if (len <= (room)) {						\
+		e = bpf_ringbuf_reserve(&events, DATA_HDR + (room), 0);	\
+		if (!e)							\
+			return -1;					\
+		/* the bound checked on the register that is passed */	\
+		n = len;						\
+		asm volatile("" : "+r"(n));				\
+		if (n > (room))						\
+			goto fault;					\
+		if (bpf_probe_read_user(e->data, n, (void *)src))	\
+			goto fault;					\
+		goto filled;						\
 	}
+
+static __always_inline int copy_one(struct copy_ctx *c, __u64 pos, __u64 len)
+{
+	struct tg_ev_data *e;
+	__u64 src = c->buf + pos, n;
+
+	RESERVE_CLASS(128)
+	RESERVE_CLASS(256)
+	RESERVE_CLASS(512)
+	RESERVE_CLASS(1024)
+	RESERVE_CLASS(2048)
+	RESERVE_CLASS(4096)
+	RESERVE_CLASS(8192)
+	RESERVE_CLASS(16384)
+	return -1;
+fault:
+	bpf_ringbuf_discard(e, 0);
+	return -2;
+filled:
 	fill_hdr(&e->hdr, TG_EV_DATA, (__u16)len);
 	e->ssl = c->ssl;
+	e->gen = c->gen;
 	e->offset = c->off + pos;
 	e->dir = c->dir;
 	__builtin_memset(e->pad, 0, sizeof(e->pad));
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	if (bpf_ringbuf_output(&events, e,
-			       offsetof(struct tg_ev_data, data) + len, 0)) {
-		count(TG_CNT_RINGBUF_DROPS, 1);
-		count(TG_CNT_GAP_BYTES, len);
-		return 0;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+_Static_assert(TG_CHUNK_MAX == 16384 && TG_CHUNK_MIN == 128, "reserve classes");
+
+static long copy_chunk(__u32 i, void *arg)
+{
+	struct copy_ctx *c = arg;
+	__u64 pos = (__u64)i * TG_CHUNK_MAX, len;
+	int r;
+
+	if (pos >= c->copy)
+		return 1;
+	len = c->copy - pos > TG_CHUNK_MAX ? TG_CHUNK_MAX : c->copy - pos;
+	r = copy_one(c, pos, len);
+	if (r == -2) {
+		emit_gap(c->ssl, c->gen, c->off + pos, len, c->dir, TG_GAP_FAULT);
+	} else if (r < 0) {
+		/* No room in the ring: the rest of the call is one gap. */
+		emit_gap(c->ssl, c->gen, c->off + pos, c->copy - pos, c->dir, TG_GAP_RINGBUF);
+		c->stop = 1;
+		return 1;
+	} else {
+		count(TG_CNT_BYTES, len);
 	}
-	count(TG_CNT_BYTES, len);
 	return 0;
 }
 
 static __always_inline int ssl_leave(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)id;
-	struct tg_conn_key key = {};
-	struct conn_state *cs, zst = {};
+	__u32 tgid = id >> 32, i, n;
+	struct tg_conn_key key = { .tgid = tgid };
+	struct conn_state *cs;
 	struct ssl_args *st;
 	struct frame *top, a;
 	struct copy_ctx c = {};
 	int ret = (int)PT_REGS_RC(ctx);	/* every probed function returns int */
-	__u64 n = 0, copy;
+	__u64 sp = PT_REGS_SP(ctx) - RET_SP_ADJ, len = 0, copy;
+	__u32 epoch;
 
-	st = bpf_map_lookup_elem(&ssl_args, &tid);
-	if (!st || st->n == 0 || st->n > MAX_FRAMES)
+	if (tgid == self_tgid)
 		return 0;
-	top = &st->f[(st->n - 1) & (MAX_FRAMES - 1)];
-	if (top->depth > 1) {
-		top->depth--;
+	st = bpf_task_storage_get(&ssl_args, bpf_get_current_task_btf(), 0, 0);
+	if (!st)
+		return 0;
+	epoch = epoch_of(tgid);
+	n = st->n;
+	if (n > MAX_FRAMES)
+		n = 0;
+	/* Frames of an earlier epoch, or deeper than the call returning now,
+	 * ended without a return. */
+	for (i = 0; i < MAX_FRAMES && n > 0; i++) {
+		top = frame_at(st, n - 1);
+		if (top->sp >= sp && top->epoch == epoch)
+			break;
+		drop_stale(tgid, top);
+		n--;
+	}
+	st->n = n;
+	if (n == 0) {
+		count(TG_CNT_UNMATCHED, 1);
 		return 0;
 	}
+	top = frame_at(st, n - 1);
+	if (top->sp != sp)
+		return 0;	/* an inner call folded into this frame */
 	a = *top;
-	st->n--;
+	st->n = n - 1;
 	if (a.ignored)
 		return 0;
 
 	if (a.ex) {
 		if (ret != 1 || !a.out)
 			return 0;
-		if (bpf_probe_read_user(&n, sizeof(n), (void *)a.out))
+		if (bpf_probe_read_user(&len, sizeof(len), (void *)a.out)) {
+			lose_call(tgid, a.ssl, a.dir, TG_CNT_LEN_UNKNOWN);
 			return 0;
+		}
 	} else {
 		if (ret <= 0)
 			return 0;
-		n = ret;
+		len = ret;
 	}
-	if (!n)
+	if (!len)
 		return 0;
 
-	key.tgid = id >> 32;
 	key.ssl = a.ssl;
-	cs = bpf_map_lookup_elem(&conns, &key);
-	if (!cs) {
-		bpf_map_update_elem(&conns, &key, &zst, BPF_NOEXIST);
-		cs = bpf_map_lookup_elem(&conns, &key);
-		if (!cs)
-			return 0;
-	}
+	cs = conn_get(&key);
+	if (!cs)
+		return 0;
 	c.off = cs->off[a.dir & 1];
-	cs->off[a.dir & 1] += n;
+	cs->off[a.dir & 1] += len;
 	count(TG_CNT_CALLS, 1);
 
-	copy = n < call_cap ? n : call_cap;
+	copy = len < call_cap ? len : call_cap;
 	c.ssl = a.ssl;
+	c.gen = cs->gen;
 	c.buf = a.buf;
 	c.copy = copy;
 	c.dir = a.dir;
 	bpf_loop((copy + TG_CHUNK_MAX - 1) / TG_CHUNK_MAX, copy_chunk, &c, 0);
-	if (n > copy)
-		emit_gap(a.ssl, c.off + copy, n - copy, a.dir, TG_GAP_CAP);
+	if (len > copy)
+		emit_gap(a.ssl, c.gen, c.off + copy, len - copy, a.dir, TG_GAP_CAP);
 	return 0;
+}
+
+/* The SSL is being freed: calls of it still on this thread's stack will
+ * not return; their bytes are lost. */
+static __always_inline void forget_frames(__u32 tgid, __u64 ssl)
+{
+	struct ssl_args *st;
+	struct frame *f;
+	__u32 i, j = 0, n;
+
+	st = bpf_task_storage_get(&ssl_args, bpf_get_current_task_btf(), 0, 0);
+	if (!st)
+		return;
+	n = st->n;
+	if (n > MAX_FRAMES)
+		n = 0;
+	for (i = 0; i < MAX_FRAMES; i++) {
+		if (i >= n)
+			break;
+		f = frame_at(st, i);
+		if (f->ssl == ssl) {
+			drop_stale(tgid, f);
+			continue;
+		}
+		if (j != i)
+			*frame_at(st, j) = *f;
+		j++;
+	}
+	st->n = j;
 }
 
 static __always_inline int ssl_free(void *ssl)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct tg_conn_key key = { .tgid = id >> 32, .ssl = (__u64)ssl };
+	struct conn_state *cs;
 	struct tg_ev_close *e;
-	int seen;
+	__u64 gen;
 
 	if ((id >> 32) == self_tgid || !ssl)
 		return 0;
-	seen = !bpf_map_delete_elem(&conns, &key);
-	seen |= !bpf_map_delete_elem(&ignore, &key);
-	if (!seen)
+	forget_frames(id >> 32, (__u64)ssl);
+	bpf_map_delete_elem(&ignore, &key);
+	cs = bpf_map_lookup_elem(&conns, &key);
+	if (!cs)
 		return 0;
+	gen = cs->gen;
+	if (!bpf_map_delete_elem(&conns, &key))
+		count(TG_CNT_CONNS_FREED, 1);
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
+		/* The next connection on this address has a new generation:
+		 * userspace ends this one then. */
 		count(TG_CNT_RINGBUF_DROPS, 1);
 		return 0;
 	}
 	fill_hdr(&e->hdr, TG_EV_CLOSE, 0);
 	e->ssl = (__u64)ssl;
+	e->gen = gen;
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }
@@ -376,11 +596,9 @@ int BPF_PROG(tp_exec, struct task_struct *p)
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(tp_exit, struct task_struct *p)
 {
-	__u32 tid = BPF_CORE_READ(p, pid);
 	struct tg_ev_proc *e;
 
-	bpf_map_delete_elem(&ssl_args, &tid);
-	if (tid != BPF_CORE_READ(p, tgid))
+	if (BPF_CORE_READ(p, pid) != BPF_CORE_READ(p, tgid))
 		return 0;	/* a thread, not the process */
 	e = proc_reserve(TG_EV_EXIT);
 	if (e)
@@ -402,6 +620,9 @@ int BPF_PROG(tp_fork, struct task_struct *parent, struct task_struct *child)
 		return 0;
 	e->hdr.tgid = BPF_CORE_READ(child, tgid);
 	e->hdr.tid = e->hdr.tgid;
+	/* clone3(CLONE_INTO_CGROUP) places the child elsewhere than its parent. */
+	e->hdr.cgroup_id = BPF_CORE_READ(child, cgroups, dfl_cgrp, kn, id);
+	e->reserved[0] = bpf_get_current_cgroup_id();	/* the parent's */
 	e->ppid = BPF_CORE_READ(parent, tgid);
 	bpf_ringbuf_submit(e, 0);
 	return 0;

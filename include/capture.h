@@ -35,18 +35,29 @@ struct capture_bpf;
 /* Why this machine cannot capture (not root, no BTF), or NULL if it can. */
 const char *capture_unsupported(void);
 
-struct capture *capture__open(const struct capture_cfg *cfg,
-			      const struct capture_handlers *h, void *ctx);
+struct capture *capture__new(const struct capture_cfg *cfg,
+			     const struct capture_handlers *h, void *ctx);
 struct capture_bpf *capture__skel(struct capture *c);
 /* Waits up to timeout_ms for events and handles them.  Returns the number
  * handled or -errno (-EINTR on a signal). */
 int capture__poll(struct capture *c, int timeout_ms);
 /* Handles every event already in the rings, without waiting. */
 int capture__drain(struct capture *c);
-/* Stop copying a connection's data in the kernel. */
-int capture__ignore(struct capture *c, uint32_t tgid, uint64_t ssl);
+/* Handles what is in the data ring only: safe from inside on_proc, which
+ * runs while the process ring is being read. */
+int capture__drain_data(struct capture *c);
+/* Stop copying generation `gen` of a connection in the kernel. */
+int capture__ignore(struct capture *c, uint32_t tgid, uint64_t ssl, uint64_t gen);
+/* The connection is gone with its process: drop the kernel's entries.
+ * Returns 1 when an entry was there. */
+int capture__forget(struct capture *c, uint32_t tgid, uint64_t ssl);
 /* Sums of the per-CPU counters (enum tg_counter). */
 int capture__counters(struct capture *c, uint64_t out[TG_CNT__MAX]);
-void capture__close(struct capture *c);
+/* Entries in the kernel's connection table now (walks it: not for a hot
+ * path). */
+uint64_t capture__conns_live(struct capture *c);
+/* Counter names, for logs and metrics. */
+extern const char *const capture_counter_names[TG_CNT__MAX];
+void capture__free(struct capture *c);
 
 #endif

@@ -15,6 +15,9 @@
 
 /* Largest piece of plaintext one ring-buffer record carries. */
 #define TG_CHUNK_MAX		16384u
+/* Smallest data record's room: data records come in power-of-two sizes
+ * from this to TG_CHUNK_MAX, reserved in the ring and filled in place. */
+#define TG_CHUNK_MIN		128u
 /* Default cap of bytes copied from one SSL_read/SSL_write call. */
 #define TG_CALL_CAP_DEFAULT	(1u << 20)
 #define TG_COMM_LEN		16
@@ -49,6 +52,10 @@ enum tg_gap_reason {
 	TG_GAP_CAP	= 1,	/* call larger than the per-call copy cap */
 	TG_GAP_FAULT	= 2,	/* bpf_probe_read_user failed */
 	TG_GAP_RINGBUF	= 3,	/* ring buffer full, chunk dropped */
+	TG_GAP_LOST	= 4,	/* a call's bytes were lost and their number is
+				   unknown (its return was missed, its byte count
+				   unreadable, no room to follow it): length is 0,
+				   the stream cannot be spliced across it */
 };
 
 struct tg_ev_hdr {
@@ -69,19 +76,27 @@ struct tg_conn_key {
 	__u64 ssl;
 };
 
+/*
+ * An SSL address is reused by malloc once the object is freed, and the
+ * kernel's entry for a connection can be lost (LRU eviction, a dropped
+ * CLOSE record).  Every kernel entry therefore gets a generation, unique
+ * for the life of the BPF object: (tgid, ssl, gen) names one connection.
+ */
 struct tg_ev_data {
 	struct tg_ev_hdr hdr;
 	__u64 ssl;
+	__u64 gen;
 	__u64 offset;		/* stream offset of data[0] in this direction */
 	__u8 dir;		/* enum tg_dir */
 	__u8 pad[7];
 	char comm[TG_COMM_LEN];
-	__u8 data[TG_CHUNK_MAX];	/* hdr.len bytes valid */
+	__u8 data[];		/* hdr.len bytes valid (the record may be larger) */
 };
 
 struct tg_ev_gap {
 	struct tg_ev_hdr hdr;
 	__u64 ssl;
+	__u64 gen;
 	__u64 offset;		/* stream offset where the gap starts */
 	__u64 length;		/* bytes not copied */
 	__u8 dir;
@@ -92,14 +107,16 @@ struct tg_ev_gap {
 struct tg_ev_close {
 	struct tg_ev_hdr hdr;
 	__u64 ssl;
+	__u64 gen;
 };
 
-/* EXIT, EXEC, FORK, LINKMAP and CGROUP share one shape. */
+/* EXIT, EXEC, FORK, LINKMAP and CGROUP share one shape.  FORK: hdr.tgid
+ * and hdr.cgroup_id are the child's. */
 struct tg_ev_proc {
 	struct tg_ev_hdr hdr;
 	__u32 ppid;		/* FORK: parent tgid */
 	__u32 pad;
-	__u64 reserved[2];
+	__u64 reserved[2];	/* FORK: [0] is the parent's cgroup id */
 	char name[TG_NAME_LEN];	/* EXEC: comm */
 };
 
@@ -107,12 +124,22 @@ struct tg_ev_proc {
 enum tg_counter {
 	TG_CNT_CALLS,		/* SSL read/write calls that returned data */
 	TG_CNT_BYTES,		/* plaintext bytes copied */
-	TG_CNT_GAP_BYTES,	/* bytes not copied (cap, fault, ring full) */
-	TG_CNT_GAPS,		/* gap events emitted */
+	TG_CNT_GAPS,		/* gaps, whether or not their record got through */
+	TG_CNT_GAP_BYTES,	/* bytes not copied, all causes */
+	TG_CNT_GAP_BYTES_CAP,	/*   of which over the per-call cap */
+	TG_CNT_GAP_BYTES_FAULT,	/*   unreadable user memory */
+	TG_CNT_GAP_BYTES_RINGBUF, /* ring buffer full */
 	TG_CNT_RINGBUF_DROPS,	/* records the ring buffer had no room for */
 	TG_CNT_IGNORED_CALLS,	/* calls skipped because the connection is ignored */
 	TG_CNT_NESTED,		/* inner calls folded into an outer one */
-	TG_CNT_ARGS_FULL,	/* per-thread argument table full */
+	TG_CNT_LOST_CALLS,	/* calls lost whole (TG_GAP_LOST), all causes: */
+	TG_CNT_STALE_FRAMES,	/*   their return never ran (found stale later) */
+	TG_CNT_NO_FRAME,	/*   no per-thread storage, or calls nested too deep */
+	TG_CNT_LEN_UNKNOWN,	/*   _ex byte count unreadable */
+	TG_CNT_UNMATCHED,	/* returns with no call in progress (not counted lost:
+				   their connection is unknown) */
+	TG_CNT_CONNS_NEW,	/* kernel connection entries created */
+	TG_CNT_CONNS_FREED,	/* ... deleted by SSL_free */
 	TG_CNT_PROC_DROPS,	/* process events lost (ring full) */
 	TG_CNT__MAX,
 };

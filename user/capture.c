@@ -14,14 +14,37 @@
 
 _Static_assert(sizeof(struct tg_ev_hdr) == 40, "tg_ev_hdr layout");
 _Static_assert(sizeof(struct tg_conn_key) == 16, "tg_conn_key layout");
-_Static_assert(offsetof(struct tg_ev_data, data) == 80, "tg_ev_data layout");
-_Static_assert(sizeof(struct tg_ev_gap) == 72, "tg_ev_gap layout");
-_Static_assert(sizeof(struct tg_ev_close) == 48, "tg_ev_close layout");
+_Static_assert(offsetof(struct tg_ev_data, data) == 88, "tg_ev_data layout");
+_Static_assert(sizeof(struct tg_ev_data) == 88, "tg_ev_data layout");
+_Static_assert(sizeof(struct tg_ev_gap) == 80, "tg_ev_gap layout");
+_Static_assert(sizeof(struct tg_ev_close) == 56, "tg_ev_close layout");
 _Static_assert(sizeof(struct tg_ev_proc) == 128, "tg_ev_proc layout");
+
+const char *const capture_counter_names[TG_CNT__MAX] = {
+	[TG_CNT_CALLS]			= "ssl_calls",
+	[TG_CNT_BYTES]			= "bytes_copied",
+	[TG_CNT_GAPS]			= "gaps",
+	[TG_CNT_GAP_BYTES]		= "gap_bytes",
+	[TG_CNT_GAP_BYTES_CAP]		= "gap_bytes_cap",
+	[TG_CNT_GAP_BYTES_FAULT]	= "gap_bytes_fault",
+	[TG_CNT_GAP_BYTES_RINGBUF]	= "gap_bytes_ringbuf",
+	[TG_CNT_RINGBUF_DROPS]		= "ringbuf_drops",
+	[TG_CNT_IGNORED_CALLS]		= "ignored_calls",
+	[TG_CNT_NESTED]			= "nested_calls",
+	[TG_CNT_LOST_CALLS]		= "lost_calls",
+	[TG_CNT_STALE_FRAMES]		= "stale_frames",
+	[TG_CNT_NO_FRAME]		= "no_frame",
+	[TG_CNT_LEN_UNKNOWN]		= "len_unknown",
+	[TG_CNT_UNMATCHED]		= "unmatched_returns",
+	[TG_CNT_CONNS_NEW]		= "kernel_conns_new",
+	[TG_CNT_CONNS_FREED]		= "kernel_conns_freed",
+	[TG_CNT_PROC_DROPS]		= "proc_event_drops",
+};
 
 struct capture {
 	struct capture_bpf *skel;
-	struct ring_buffer *rb;
+	struct ring_buffer *rb;		/* both rings, for poll */
+	struct ring_buffer *rb_data;	/* the data ring alone */
 	struct bpf_link *links[8];
 	size_t nlinks;
 	struct capture_handlers h;
@@ -32,6 +55,7 @@ struct capture {
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	char buf[1024];
+	const char *msg = buf;
 	size_t n;
 
 	if (level == LIBBPF_DEBUG && log_get_level() < LOG_DEBUG)
@@ -40,13 +64,11 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	n = strlen(buf);
 	if (n && buf[n - 1] == '\n')
 		buf[n - 1] = '\0';
-	log_msg(level == LIBBPF_WARN ? LOG_WARN : LOG_DEBUG, "libbpf: %s", buf);
+	/* Most of libbpf's messages name it already. */
+	if (!strncmp(msg, "libbpf: ", 8))
+		msg += 8;
+	log_msg(level == LIBBPF_WARN ? LOG_WARN : LOG_DEBUG, "libbpf: %s", msg);
 	return 0;
-}
-
-void log_hook_libbpf(void)
-{
-	libbpf_set_print(libbpf_print);
 }
 
 const char *capture_unsupported(void)
@@ -67,7 +89,7 @@ static int on_event(void *ctx, void *data, size_t size)
 		return 0;
 	switch (hdr->type) {
 	case TG_EV_DATA:
-		if (size >= offsetof(struct tg_ev_data, data) + hdr->len &&
+		if (size >= sizeof(struct tg_ev_data) + hdr->len &&
 		    hdr->len <= TG_CHUNK_MAX)
 			c->h.on_data(c->ctx, data);
 		break;
@@ -87,8 +109,8 @@ static int on_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-struct capture *capture__open(const struct capture_cfg *cfg,
-			      const struct capture_handlers *h, void *ctx)
+struct capture *capture__new(const struct capture_cfg *cfg,
+			     const struct capture_handlers *h, void *ctx)
 {
 	struct capture *c = calloc(1, sizeof(*c));
 	struct bpf_program *progs[4];
@@ -99,13 +121,13 @@ struct capture *capture__open(const struct capture_cfg *cfg,
 		return NULL;
 	c->h = *h;
 	c->ctx = ctx;
-	log_hook_libbpf();
+	libbpf_set_print(libbpf_print);
 	c->ncpus = libbpf_num_possible_cpus();
 	c->skel = capture_bpf__open();
 	if (!c->skel) {
 		err = -errno;
 		log_error("cannot open the BPF object: %s", strerror(-err));
-		goto fail;
+		goto err_free;
 	}
 	c->skel->rodata->call_cap = cfg->call_cap;
 	c->skel->rodata->self_tgid = getpid();
@@ -115,11 +137,11 @@ struct capture *capture__open(const struct capture_cfg *cfg,
 	bpf_program__set_expected_attach_type(c->skel->progs.uretprobe_ssl, TG_BPF_TRACE_UPROBE_MULTI);
 	err = bpf_map__set_max_entries(c->skel->maps.events, cfg->ringbuf_bytes);
 	if (err)
-		goto fail;
+		goto err_free;
 	err = capture_bpf__load(c->skel);
 	if (err) {
 		log_error("cannot load the BPF programs: %s", strerror(-err));
-		goto fail;
+		goto err_free;
 	}
 	progs[0] = c->skel->progs.tp_exec;
 	progs[1] = c->skel->progs.tp_exit;
@@ -131,21 +153,23 @@ struct capture *capture__open(const struct capture_cfg *cfg,
 			err = -errno;
 			log_error("cannot attach %s: %s", bpf_program__name(progs[i]),
 				  strerror(-err));
-			goto fail;
+			goto err_free;
 		}
 		c->nlinks++;
 	}
 	c->rb = ring_buffer__new(bpf_map__fd(c->skel->maps.events), on_event, c, NULL);
-	if (!c->rb) {
+	c->rb_data = ring_buffer__new(bpf_map__fd(c->skel->maps.events), on_event, c, NULL);
+	if (!c->rb || !c->rb_data) {
 		err = -errno;
-		goto fail;
+		goto err_free;
 	}
 	err = ring_buffer__add(c->rb, bpf_map__fd(c->skel->maps.proc_events), on_event, c);
 	if (err)
-		goto fail;
+		goto err_free;
 	return c;
-fail:
-	capture__close(c);
+err_free:
+	/* capture__free releases whatever part was made. */
+	capture__free(c);
 	errno = -err;
 	return NULL;
 }
@@ -165,14 +189,42 @@ int capture__drain(struct capture *c)
 	return ring_buffer__consume(c->rb);
 }
 
-int capture__ignore(struct capture *c, uint32_t tgid, uint64_t ssl)
+int capture__drain_data(struct capture *c)
+{
+	return ring_buffer__consume(c->rb_data);
+}
+
+int capture__ignore(struct capture *c, uint32_t tgid, uint64_t ssl, uint64_t gen)
 {
 	struct tg_conn_key k = { .tgid = tgid, .ssl = ssl };
-	__u8 one = 1;
+	__u64 g = gen;
 
-	if (bpf_map_update_elem(bpf_map__fd(c->skel->maps.ignore), &k, &one, BPF_ANY))
+	if (bpf_map_update_elem(bpf_map__fd(c->skel->maps.ignore), &k, &g, BPF_ANY))
 		return -errno;
 	return 0;
+}
+
+int capture__forget(struct capture *c, uint32_t tgid, uint64_t ssl)
+{
+	struct tg_conn_key k = { .tgid = tgid, .ssl = ssl };
+
+	bpf_map_delete_elem(bpf_map__fd(c->skel->maps.ignore), &k);
+	return !bpf_map_delete_elem(bpf_map__fd(c->skel->maps.conns), &k);
+}
+
+uint64_t capture__conns_live(struct capture *c)
+{
+	int fd = bpf_map__fd(c->skel->maps.conns);
+	struct tg_conn_key k, next;
+	uint64_t n = 0;
+	void *prev = NULL;
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		n++;
+		k = next;
+		prev = &k;
+	}
+	return n;
 }
 
 int capture__counters(struct capture *c, uint64_t out[TG_CNT__MAX])
@@ -194,13 +246,14 @@ int capture__counters(struct capture *c, uint64_t out[TG_CNT__MAX])
 	return 0;
 }
 
-void capture__close(struct capture *c)
+void capture__free(struct capture *c)
 {
 	size_t i;
 
 	if (!c)
 		return;
 	ring_buffer__free(c->rb);
+	ring_buffer__free(c->rb_data);
 	for (i = 0; i < c->nlinks; i++)
 		bpf_link__destroy(c->links[i]);
 	capture_bpf__destroy(c->skel);
