@@ -17,11 +17,25 @@
 
 struct capture_bpf;
 
+/* TLS that processes use and tollgate does not see yet. */
+enum attach_unseen {
+	ATTACH_UNSEEN_GNUTLS,
+	ATTACH_UNSEEN_NSS,
+	ATTACH_UNSEEN_GO,		/* Go's crypto/tls */
+	ATTACH_UNSEEN__MAX,
+};
+
 struct attach_stats {
 	uint64_t targets;		/* files that carry OpenSSL */
+	uint64_t targets_full;		/* such files not probed: table full */
+	uint64_t negatives;		/* files known not to carry it, cached now */
+	uint64_t negative_evictions;	/* ... pushed out of the cache */
 	uint64_t links;			/* uprobes attached now */
 	uint64_t failures;		/* attach attempts that failed */
+	uint64_t gone;			/* ... because the process had ended */
 	uint64_t pids;			/* processes probed (scoped mode) */
+	uint64_t epoch_errors;		/* attach epochs the kernel map had no room for */
+	uint64_t unseen[ATTACH_UNSEEN__MAX];	/* processes named, by TLS */
 };
 
 struct attacher;
@@ -29,8 +43,10 @@ struct attacher;
 struct attacher *attacher__new(struct capture_bpf *skel, char *const *globs, size_t nglobs);
 /* Probe what is already running. */
 int attacher__scan(struct attacher *a);
-/* An EXEC, EXIT, FORK, MMAP or CGROUP event from the kernel. */
-void attacher__on_proc(struct attacher *a, const struct tg_ev_proc *e);
+/* An EXEC, EXIT, FORK, LINKMAP or CGROUP event from the kernel.  Returns
+ * 1 when a process probed so far has left the scope (what it does from now
+ * on is not seen: its connections should end there), else 0. */
+int attacher__on_proc(struct attacher *a, const struct tg_ev_proc *e);
 /* 1 if this process is one the scope covers (always 1 without a scope). */
 int attacher__in_scope(struct attacher *a, pid_t pid);
 void attacher__stats(const struct attacher *a, struct attach_stats *out);

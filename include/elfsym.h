@@ -15,7 +15,7 @@ enum ssl_fn {
 	SSL_FN__MAX,
 };
 
-extern const char *const ssl_fn_names[SSL_FN__MAX];
+extern const char *const elfsym_ssl_fn_names[SSL_FN__MAX];
 
 struct ssl_syms {
 	uint64_t off[SSL_FN__MAX];	/* file offset for a uprobe, 0 = absent */
@@ -27,6 +27,10 @@ struct ssl_syms {
  * are there, -ENOENT when they are not, or another -errno.
  */
 int elfsym_ssl(const char *path, struct ssl_syms *out);
+
+/* 1 for a Go executable (a .go.buildinfo or .gopclntab section: stripped
+ * ones too), whose crypto/tls tollgate does not see yet. */
+int elfsym_is_go(const char *path);
 
 /* File offsets of the named functions (0 where absent).  The names must
  * share their first letter.  Returns 0 or -errno. */

@@ -13,8 +13,10 @@ int proc_read_exe(pid_t pid, char *buf, size_t cap);
 int proc_read_cgroup(pid_t pid, char *buf, size_t cap);
 
 enum proc_lib_kind {
-	PROC_LIB_SSL,		/* libssl* */
+	PROC_LIB_SSL,		/* libssl* (OpenSSL) */
 	PROC_LIB_LDSO,		/* the dynamic linker, ld-linux* / ld-musl* */
+	PROC_LIB_GNUTLS,	/* libgnutls*: TLS tollgate does not see yet */
+	PROC_LIB_NSS,		/* NSS's libssl3.so: likewise */
 };
 
 /* The kind of a library by its file name, or -1 for other files. */
@@ -22,10 +24,12 @@ int proc_lib_kind(const char *path);
 
 /*
  * Calls fn once for every distinct executable mapping of the process that
- * is a libssl or the dynamic linker, with a path that opens that file from
- * this mount namespace (/proc/PID/root/...).  Returns 0 or -errno.
+ * is one of enum proc_lib_kind, with a path that opens that file from this
+ * mount namespace (/proc/PID/root/...) and its name as the process sees
+ * it.  Returns 0 or -errno.
  */
-typedef int (*proc_lib_fn)(void *ctx, pid_t pid, const char *path, enum proc_lib_kind kind);
+typedef int (*proc_lib_fn)(void *ctx, pid_t pid, const char *path, const char *name,
+			   enum proc_lib_kind kind);
 int proc_for_each_lib(pid_t pid, proc_lib_fn fn, void *ctx);
 
 /* Calls fn for every process id in /proc. */

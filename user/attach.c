@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <glob.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,16 +12,20 @@
 #include <unistd.h>
 #include <sys/syscall.h>
 #include <linux/bpf.h>
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "attach.h"
 #include "capture.h"
 #include "capture.skel.h"
 #include "cgroup.h"
 #include "elfsym.h"
+#include "escape.h"
 #include "log.h"
 #include "procinfo.h"
 
-#define MAX_TARGETS	4096
+#define MAX_TARGETS	4096		/* files that carry OpenSSL, and dynamic linkers */
+#define NEG_CACHE	4096		/* files that do not: a cache, entries replaced */
+#define NOTED_PIDS	4096		/* processes named for unseen TLS, direct-mapped */
 #define LINKS_PER	2		/* uprobe_multi: entries (and SSL_free), returns */
 #define PID_BUCKETS	1024
 
@@ -34,13 +39,14 @@ static const char *const lib_dirs[] = {
 	"/usr/local/lib64",
 };
 
+/* A file that carries OpenSSL, or a dynamic linker. */
 struct target {
 	dev_t dev;
 	ino_t ino;
 	int fd;				/* O_PATH: attach through /proc/self/fd/N */
-	char name[256];			/* where it was found, for logs */
+	char name[256];			/* the file as the process saw it, for logs */
 	struct ssl_syms syms;
-	int has_ssl;			/* carries OpenSSL (else a negative entry) */
+	int has_ssl;			/* carries OpenSSL */
 	int is_lib;			/* a libssl, not an executable */
 	int is_ldso;			/* the dynamic linker: one global probe */
 	int glinks[LINKS_PER];		/* link fds, global mode */
@@ -60,6 +66,13 @@ struct tracked {			/* a process in scope */
 	pid_t pid;
 	struct pid_target *targets;
 	struct tracked *next;
+};
+
+/* A file known not to carry OpenSSL: what TLS it shows, if any. */
+struct negative {
+	dev_t dev;
+	ino_t ino;
+	int unseen;			/* enum attach_unseen, or -1 */
 };
 
 /*
@@ -86,10 +99,19 @@ struct attacher {
 	size_t nglobs;
 	pid_t self;
 	struct target *targets;
-	size_t nentries;		/* targets, with and without OpenSSL */
+	size_t ntargets;
+	struct negative neg[NEG_CACHE];	/* direct-mapped by (dev, ino) */
+	pid_t noted[ATTACH_UNSEEN__MAX][NOTED_PIDS];
 	struct tracked *pids[PID_BUCKETS];
+	uint32_t epoch;			/* attaches of processes so far */
 	struct attach_stats st;
 	struct reaper reaper;
+};
+
+static const char *const unseen_names[ATTACH_UNSEEN__MAX] = {
+	[ATTACH_UNSEEN_GNUTLS]	= "GnuTLS",
+	[ATTACH_UNSEEN_NSS]	= "NSS",
+	[ATTACH_UNSEEN_GO]	= "Go's crypto/tls",
 };
 
 /* Probes go through the target's O_PATH fd: the same inode whatever
@@ -214,7 +236,7 @@ static size_t attach_target(struct attacher *a, struct target *t, pid_t pid, int
 	};
 	uint64_t offs[5], cookies[5];
 	uint32_t i, n = 0, nrw;
-	char path[64];
+	char path[64], name[512];
 	int r, e;
 
 	for (i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
@@ -227,23 +249,25 @@ static size_t attach_target(struct attacher *a, struct target *t, pid_t pid, int
 	path_of(t, path, sizeof(path));
 	r = multi_link(bpf_program__fd(a->skel->progs.uretprobe_ssl), path, offs, cookies,
 		       nrw, pid, 1);
-	if (r < 0)
-		goto fail;
-	e = multi_link(bpf_program__fd(a->skel->progs.uprobe_ssl), path, offs, cookies,
-		       n, pid, 0);
-	if (e < 0) {
+	if (r >= 0) {
+		e = multi_link(bpf_program__fd(a->skel->progs.uprobe_ssl), path, offs, cookies,
+			       n, pid, 0);
+		if (e >= 0) {
+			out[0] = r;
+			out[1] = e;
+			a->st.links += 2;
+			return 2;
+		}
 		close(r);
 		r = e;
-		goto fail;
 	}
-	out[0] = r;
-	out[1] = e;
-	a->st.links += 2;
-	return 2;
-fail:
+	if (r == -ESRCH) {
+		a->st.gone++;	/* it ended before we got to it: nothing lost */
+		return 0;
+	}
 	a->st.failures++;
-	if (r != -ESRCH)
-		log_warn("cannot probe %s (pid %d): %s", t->name, pid, strerror(-r));
+	log_warn("cannot probe %s (pid %d): %s", escape_str(name, sizeof(name), t->name),
+		 pid, strerror(-r));
 	return 0;
 }
 
@@ -260,25 +284,53 @@ static void attach_ldso(struct attacher *a, struct target *t)
 	t->ldso_link = bpf_program__attach_uprobe_opts(a->skel->progs.uprobe_dl_debug_state,
 						       -1, path, off, &opts);
 	if (!t->ldso_link) {
+		char esc[512];
+
 		a->st.failures++;
-		log_warn("cannot probe _dl_debug_state in %s: %s", t->name, strerror(errno));
+		log_warn("cannot probe _dl_debug_state in %s: %s",
+			 escape_str(esc, sizeof(esc), t->name), strerror(errno));
 		return;
 	}
 	a->st.links++;
 }
 
+static struct negative *neg_slot(struct attacher *a, dev_t dev, ino_t ino)
+{
+	uint64_t h = ((uint64_t)dev * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)ino * 0xc2b2ae3d27d4eb4full);
+
+	return &a->neg[(h >> 32) % NEG_CACHE];
+}
+
+/* Remembers a file without OpenSSL; the entry it replaces is counted. */
+static void neg_put(struct attacher *a, dev_t dev, ino_t ino, int unseen)
+{
+	struct negative *n = neg_slot(a, dev, ino);
+
+	if (n->ino)
+		a->st.negative_evictions++;
+	else
+		a->st.negatives++;
+	*n = (struct negative){ .dev = dev, .ino = ino, .unseen = unseen };
+}
+
 /*
- * The target for the file at `path`, created the first time it is seen:
- * an OpenSSL carrier is probed for everyone when there is no scope; the
- * dynamic linker always is.  NULL if it cannot be read.
+ * The target for the file at `path` (named `name` in logs), created the
+ * first time it is seen: an OpenSSL carrier is probed for everyone when
+ * there is no scope; the dynamic linker always is.  NULL for a file that
+ * does not carry OpenSSL, or cannot be read; then *unseen says which TLS
+ * it shows that tollgate does not see (-1: none).
  */
-static struct target *target_get(struct attacher *a, const char *path, int kind)
+static struct target *target_get(struct attacher *a, const char *path, const char *name,
+				 int kind, int *unseen)
 {
 	struct target *t;
-	char self[64];
+	struct negative *n;
+	char self[64], esc[512];
+	struct ssl_syms syms;
 	struct stat sb;
 	int fd;
 
+	*unseen = -1;
 	fd = open(path, O_PATH | O_CLOEXEC);
 	if (fd < 0)
 		return NULL;
@@ -292,7 +344,25 @@ static struct target *target_get(struct attacher *a, const char *path, int kind)
 			return t;
 		}
 	}
-	if (a->nentries >= MAX_TARGETS) {
+	n = neg_slot(a, sb.st_dev, sb.st_ino);
+	if (n->ino == sb.st_ino && n->dev == sb.st_dev) {
+		*unseen = n->unseen;
+		close(fd);
+		return NULL;
+	}
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	if (kind != TARGET_LDSO && elfsym_ssl(self, &syms)) {
+		/* Not an OpenSSL carrier: remembered, the fd is not needed. */
+		if (kind == TARGET_EXE && elfsym_is_go(self))
+			*unseen = ATTACH_UNSEEN_GO;
+		neg_put(a, sb.st_dev, sb.st_ino, *unseen);
+		close(fd);
+		return NULL;
+	}
+	if (a->ntargets >= MAX_TARGETS) {
+		if (!a->st.targets_full++)
+			log_warn("more than %d files carry OpenSSL: %s and later ones are not "
+				 "probed", MAX_TARGETS, escape_str(esc, sizeof(esc), name));
 		close(fd);
 		return NULL;
 	}
@@ -306,23 +376,18 @@ static struct target *target_get(struct attacher *a, const char *path, int kind)
 	t->fd = fd;
 	t->is_lib = kind == TARGET_LIB;
 	t->is_ldso = kind == TARGET_LDSO;
-	snprintf(t->name, sizeof(t->name), "%s", path);
+	snprintf(t->name, sizeof(t->name), "%s", name);
 	t->next = a->targets;
 	a->targets = t;
-	a->nentries++;
+	a->ntargets++;
 	if (t->is_ldso) {
 		attach_ldso(a, t);
 		return t;
 	}
-	t->has_ssl = !elfsym_ssl(path_of(t, self, sizeof(self)), &t->syms);
-	if (!t->has_ssl) {
-		/* A negative entry: remembered, the fd is not needed. */
-		close(t->fd);
-		t->fd = -1;
-		return t;
-	}
+	t->syms = syms;
+	t->has_ssl = 1;
 	a->st.targets++;
-	log_info("OpenSSL found in %s", t->name);	/* the path it was opened by */
+	log_info("OpenSSL found in %s", escape_str(esc, sizeof(esc), t->name));
 	if (!a->nglobs)
 		t->nglinks = attach_target(a, t, -1, t->glinks);
 	return t;
@@ -351,6 +416,25 @@ static struct tracked *tracked_get(struct attacher *a, pid_t pid)
 		a->st.pids++;
 	}
 	return *pp;
+}
+
+/*
+ * The process is being attached (again): calls it has in progress began
+ * under other probes, and their frames are stale from now on.
+ */
+static void epoch_next(struct attacher *a, pid_t pid)
+{
+	uint32_t key = pid, val = ++a->epoch;
+
+	if (bpf_map_update_elem(bpf_map__fd(a->skel->maps.epochs), &key, &val, BPF_ANY))
+		a->st.epoch_errors++;
+}
+
+static void epoch_forget(struct attacher *a, pid_t pid)
+{
+	uint32_t key = pid;
+
+	bpf_map_delete_elem(bpf_map__fd(a->skel->maps.epochs), &key);
 }
 
 static void tracked_drop(struct attacher *a, pid_t pid)
@@ -389,6 +473,23 @@ static void tracked_add_target(struct attacher *a, struct tracked *tr, struct ta
 	tr->targets = pt;
 }
 
+/* After exec the old executable is gone from the process: its probes go
+ * too (libraries stay probed, for a dlopen to come). */
+static void tracked_drop_exes(struct attacher *a, struct tracked *tr)
+{
+	struct pid_target **pp = &tr->targets, *pt;
+
+	while ((pt = *pp)) {
+		if (pt->t->is_lib) {
+			pp = &pt->next;
+			continue;
+		}
+		*pp = pt->next;
+		links_destroy(a, pt->links, &pt->nlinks);
+		free(pt);
+	}
+}
+
 static int never_touch(struct attacher *a, pid_t pid)
 {
 	return pid <= 1 || pid == a->self;
@@ -411,30 +512,100 @@ int attacher__in_scope(struct attacher *a, pid_t pid)
 	return 0;
 }
 
+/*
+ * A process whose TLS tollgate cannot see is named once in the log (per
+ * process and kind), and counted: never silently missed.
+ */
+static void note_unseen(struct attacher *a, pid_t pid, int kind, const char *name)
+{
+	pid_t *slot;
+	char comm[64] = "", esc[512], escc[128];
+
+	if (kind < 0 || kind >= ATTACH_UNSEEN__MAX)
+		return;
+	slot = &a->noted[kind][(unsigned)pid % NOTED_PIDS];
+	if (*slot == pid)
+		return;
+	*slot = pid;
+	a->st.unseen[kind]++;
+	proc_read_comm(pid, comm, sizeof(comm));
+	log_warn("pid %d (%s) uses %s (%s): tollgate does not see that TLS yet, its LLM "
+		 "calls are not metered", pid, escape_str(escc, sizeof(escc), comm),
+		 unseen_names[kind], escape_str(esc, sizeof(esc), name));
+}
+
 /* --- discovery ----------------------------------------------------------- */
 
+/* What one look at a process found. */
 struct lib_ctx {
 	struct attacher *a;
 	struct tracked *tr;		/* scoped: the process to probe */
+	int openssl;			/* it carries an OpenSSL we probe */
+	char unseen[ATTACH_UNSEEN__MAX][256];	/* TLS we do not see: a file of each */
 };
 
-static int on_lib(void *ctx, pid_t pid, const char *path, enum proc_lib_kind kind)
+static void saw_unseen(struct lib_ctx *lc, int kind, const char *name)
+{
+	if (kind >= 0 && kind < ATTACH_UNSEEN__MAX && !lc->unseen[kind][0])
+		snprintf(lc->unseen[kind], sizeof(lc->unseen[kind]), "%.255s", name);
+}
+
+/*
+ * Names the process if it has TLS we do not see and no OpenSSL we do (a
+ * process that maps both, like curl whose dependencies pull in GnuTLS,
+ * is most likely on OpenSSL).
+ */
+static void note_process(struct lib_ctx *lc, pid_t pid)
+{
+	int k;
+
+	if (lc->openssl)
+		return;
+	for (k = 0; k < ATTACH_UNSEEN__MAX; k++)
+		if (lc->unseen[k][0])
+			note_unseen(lc->a, pid, k, lc->unseen[k]);
+}
+
+static int on_lib(void *ctx, pid_t pid, const char *path, const char *name,
+		  enum proc_lib_kind kind)
 {
 	struct lib_ctx *lc = ctx;
-	struct target *t = target_get(lc->a, path,
-				      kind == PROC_LIB_LDSO ? TARGET_LDSO : TARGET_LIB);
+	struct target *t;
+	int unseen;
 
+	switch (kind) {
+	case PROC_LIB_GNUTLS:
+		saw_unseen(lc, ATTACH_UNSEEN_GNUTLS, name);
+		return 0;
+	case PROC_LIB_NSS:
+		saw_unseen(lc, ATTACH_UNSEEN_NSS, name);
+		return 0;
+	default:
+		break;
+	}
+	t = target_get(lc->a, path, name, kind == PROC_LIB_LDSO ? TARGET_LDSO : TARGET_LIB,
+		       &unseen);
+	if (t && t->has_ssl)
+		lc->openssl = 1;
 	if (t && lc->tr)
 		tracked_add_target(lc->a, lc->tr, t);
 	return 0;
 }
 
-static struct target *exe_target(struct attacher *a, pid_t pid)
+static struct target *exe_target(struct lib_ctx *lc, pid_t pid)
 {
-	char path[64];
+	char path[64], name[PATH_MAX];
+	struct target *t;
+	int unseen;
 
 	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
-	return target_get(a, path, TARGET_EXE);
+	if (proc_read_exe(pid, name, sizeof(name)))
+		snprintf(name, sizeof(name), "%s", path);
+	t = target_get(lc->a, path, name, TARGET_EXE, &unseen);
+	if (t && t->has_ssl)
+		lc->openssl = 1;
+	saw_unseen(lc, unseen, name);
+	return t;
 }
 
 /* Everything a process carries: its libssl mappings, its dynamic linker
@@ -445,9 +616,16 @@ static void probe_process(struct attacher *a, pid_t pid, struct tracked *tr)
 	struct target *t;
 
 	proc_for_each_lib(pid, on_lib, &lc);
-	t = exe_target(a, pid);
+	t = exe_target(&lc, pid);
 	if (t && tr)
 		tracked_add_target(a, tr, t);
+	note_process(&lc, pid);
+}
+
+/* A process out of scope: its libraries are learnt, nothing is probed. */
+static void learn_process(struct attacher *a, pid_t pid)
+{
+	proc_for_each_lib(pid, on_lib, &(struct lib_ctx){ .a = a });
 }
 
 /*
@@ -465,6 +643,7 @@ static void track(struct attacher *a, pid_t pid)
 	if (!tr)
 		return;
 	log_debug("pid %d is in scope", pid);
+	epoch_next(a, pid);
 	probe_process(a, pid, tr);
 	for (t = a->targets; t; t = t->next)
 		if (t->is_lib)
@@ -485,7 +664,7 @@ static void scan_one(void *ctx, pid_t pid)
 	if (attacher__in_scope(a, pid))
 		track(a, pid);
 	else
-		proc_for_each_lib(pid, on_lib, &(struct lib_ctx){ .a = a });
+		learn_process(a, pid);
 }
 
 /* The libssl and dynamic linker files installed on the host. */
@@ -495,6 +674,7 @@ static void scan_lib_dirs(struct attacher *a)
 	char pat[512];
 	glob_t g;
 	size_t i, j, k;
+	int unseen;
 
 	for (i = 0; i < sizeof(lib_dirs) / sizeof(lib_dirs[0]); i++) {
 		for (j = 0; j < sizeof(patterns) / sizeof(patterns[0]); j++) {
@@ -502,7 +682,8 @@ static void scan_lib_dirs(struct attacher *a)
 			if (glob(pat, 0, NULL, &g))
 				continue;
 			for (k = 0; k < g.gl_pathc; k++)
-				target_get(a, g.gl_pathv[k], j ? TARGET_LDSO : TARGET_LIB);
+				target_get(a, g.gl_pathv[k], g.gl_pathv[k],
+					   j ? TARGET_LDSO : TARGET_LIB, &unseen);
 			globfree(&g);
 		}
 	}
@@ -514,14 +695,14 @@ int attacher__scan(struct attacher *a)
 	return proc_for_each_pid(scan_one, a);
 }
 
-void attacher__on_proc(struct attacher *a, const struct tg_ev_proc *e)
+int attacher__on_proc(struct attacher *a, const struct tg_ev_proc *e)
 {
 	pid_t pid = e->hdr.tgid;
 	struct tracked *tr, *parent;
 	struct pid_target *pt;
 
 	if (never_touch(a, pid))
-		return;
+		return 0;
 	switch (e->hdr.type) {
 	case TG_EV_EXEC:
 		/* The kernel has mapped the executable and its dynamic linker. */
@@ -529,26 +710,41 @@ void attacher__on_proc(struct attacher *a, const struct tg_ev_proc *e)
 			probe_process(a, pid, NULL);
 			break;
 		}
+		/* The new image is checked against the scope afresh. */
 		tr = *tracked_slot(a, pid);
-		if (tr)
+		if (!attacher__in_scope(a, pid)) {
+			tracked_drop(a, pid);
+			learn_process(a, pid);
+			return tr != NULL;
+		} else if (tr) {
+			tracked_drop_exes(a, tr);
 			probe_process(a, pid, tr);
-		else if (attacher__in_scope(a, pid))
+		} else {
 			track(a, pid);
-		else
-			proc_for_each_lib(pid, on_lib, &(struct lib_ctx){ .a = a });
+		}
 		break;
 	case TG_EV_LINKMAP:
-		/* Libraries loaded at start-up or by dlopen (the executable was
-		 * seen at exec): probed for everyone without a scope, for this
-		 * process if it is in scope, else only learnt. */
+		/* Libraries loaded at start-up or by dlopen: probed for
+		 * everyone without a scope, for this process if it is in
+		 * scope, else only learnt. */
 		tr = a->nglobs ? *tracked_slot(a, pid) : NULL;
-		proc_for_each_lib(pid, on_lib, &(struct lib_ctx){ .a = a, .tr = tr });
+		if (!a->nglobs || tr)
+			probe_process(a, pid, tr);
+		else
+			learn_process(a, pid);
 		break;
 	case TG_EV_FORK:
 		if (!a->nglobs)
 			break;
 		parent = *tracked_slot(a, e->ppid);
-		if (!parent)
+		/* clone3(CLONE_INTO_CGROUP) can start the child in another
+		 * cgroup than its parent's: into the scope, or out of it. */
+		if (!parent) {
+			if (e->hdr.cgroup_id != e->reserved[0] && attacher__in_scope(a, pid))
+				track(a, pid);
+			break;
+		}
+		if (e->hdr.cgroup_id != e->reserved[0] && !attacher__in_scope(a, pid))
 			break;
 		/* The child runs the parent's image until it execs. */
 		tr = tracked_get(a, pid);
@@ -563,14 +759,18 @@ void attacher__on_proc(struct attacher *a, const struct tg_ev_proc *e)
 		if (attacher__in_scope(a, pid)) {
 			if (!*tracked_slot(a, pid))
 				track(a, pid);
-		} else {
+		} else if (*tracked_slot(a, pid)) {
 			tracked_drop(a, pid);
+			return 1;
 		}
 		break;
 	case TG_EV_EXIT:
 		tracked_drop(a, pid);
+		if (a->nglobs)
+			epoch_forget(a, pid);
 		break;
 	}
+	return 0;
 }
 
 struct attacher *attacher__new(struct capture_bpf *skel, char *const *globs, size_t nglobs)
@@ -610,8 +810,7 @@ void attacher__free(struct attacher *a)
 			bpf_link__destroy(t->ldso_link);
 			a->st.links--;
 		}
-		if (t->fd >= 0)
-			close(t->fd);
+		close(t->fd);
 		free(t);
 	}
 	reaper_stop(&a->reaper);

@@ -7,7 +7,7 @@
 #include <unistd.h>
 #include "elfsym.h"
 
-const char *const ssl_fn_names[SSL_FN__MAX] = {
+const char *const elfsym_ssl_fn_names[SSL_FN__MAX] = {
 	[SSL_FN_WRITE]		= "SSL_write",
 	[SSL_FN_WRITE_EX]	= "SSL_write_ex",
 	[SSL_FN_READ]		= "SSL_read",
@@ -99,9 +99,38 @@ out_elf:
 
 int elfsym_ssl(const char *path, struct ssl_syms *out)
 {
-	int err = elfsym_find(path, ssl_fn_names, SSL_FN__MAX, out->off);
+	int err = elfsym_find(path, elfsym_ssl_fn_names, SSL_FN__MAX, out->off);
 
 	if (err)
 		return err;
 	return out->off[SSL_FN_WRITE] && out->off[SSL_FN_READ] ? 0 : -ENOENT;
+}
+
+int elfsym_is_go(const char *path)
+{
+	Elf_Scn *scn = NULL;
+	const char *name;
+	size_t shstrndx;
+	GElf_Shdr sh;
+	int fd, go = 0;
+	Elf *elf;
+
+	if (elf_version(EV_CURRENT) == EV_NONE)
+		return 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (!elf || elf_kind(elf) != ELF_K_ELF || elf_getshdrstrndx(elf, &shstrndx))
+		goto out_elf;
+	while (!go && (scn = elf_nextscn(elf, scn))) {
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		name = elf_strptr(elf, shstrndx, sh.sh_name);
+		go = name && (!strcmp(name, ".go.buildinfo") || !strcmp(name, ".gopclntab"));
+	}
+out_elf:
+	elf_end(elf);
+	close(fd);
+	return go;
 }

@@ -80,8 +80,12 @@ int proc_lib_kind(const char *path)
 	const char *base = strrchr(path, '/');
 
 	base = base ? base + 1 : path;
+	if (!strncmp(base, "libssl3.so", 10))
+		return PROC_LIB_NSS;
 	if (!strncmp(base, "libssl", 6))
 		return PROC_LIB_SSL;
+	if (!strncmp(base, "libgnutls", 9) && strstr(base, ".so"))
+		return PROC_LIB_GNUTLS;
 	if ((!strncmp(base, "ld-linux", 8) || !strncmp(base, "ld-musl", 7)) &&
 	    strstr(base, ".so"))
 		return PROC_LIB_LDSO;
@@ -120,7 +124,7 @@ int proc_for_each_lib(pid_t pid, proc_lib_fn fn, void *ctx)
 		if (nseen < sizeof(seen) / sizeof(seen[0]))
 			strcpy(seen[nseen++], file);
 		snprintf(full, sizeof(full), "/proc/%d/root%s", pid, file);
-		err = fn(ctx, pid, full, kind);
+		err = fn(ctx, pid, full, file, kind);
 		if (err)
 			break;
 	}
