@@ -12,8 +12,6 @@ void log_set_level(enum log_level lvl);
 enum log_level log_get_level(void);
 void log_msg(enum log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-/* Route libbpf's own messages through log_msg. */
-void log_hook_libbpf(void);
 
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)

@@ -13,10 +13,13 @@ struct trace_opts {
 	size_t nglobs;
 	uint64_t call_cap;
 	uint64_t ringbuf_bytes;
+	uint64_t max_buffer;		/* bound on what connections buffer */
+	uint64_t idle_ns;		/* connection idle expiry; 0: default */
 	const char *ready_file;		/* created once probes are in place */
 };
 
-/* Parses trace options.  0 to go on, 1 after --help, -EINVAL on misuse. */
+/* Parses trace options (argv[0] names the command in messages).  0 to go
+ * on, 1 after --help, -EINVAL on misuse. */
 int trace_parse(int argc, char **argv, struct trace_opts *o);
 int trace_loop(const struct trace_opts *o);
 

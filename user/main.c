@@ -48,11 +48,11 @@ int cmd_run(int argc, char **argv)
 		{}
 	};
 	const char *policy = "/etc/tollgate/default.yaml";
-	char *targv[64], err[512];
+	char *targv[2 * 64 + 2], err[512];
 	int targc = 0, c;
 	struct trace_opts o;
 
-	targv[targc++] = "trace";
+	targv[targc++] = argv[0];
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "p:c:vh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -60,10 +60,12 @@ int cmd_run(int argc, char **argv)
 			policy = optarg;
 			break;
 		case 'c':
-			if (targc < 60) {
-				targv[targc++] = "--cgroup";
-				targv[targc++] = optarg;
+			if (targc + 2 >= (int)(sizeof(targv) / sizeof(targv[0]))) {
+				fprintf(stderr, "%s: --cgroup: at most 64\n", argv[0]);
+				return 2;
 			}
+			targv[targc++] = "--cgroup";
+			targv[targc++] = optarg;
 			break;
 		case 'v':
 			log_set_level(LOG_DEBUG);
@@ -77,7 +79,7 @@ int cmd_run(int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		log_error("run: unexpected argument '%s'", argv[optind]);
+		fprintf(stderr, "%s: unexpected argument '%s'\n", argv[0], argv[optind]);
 		return 2;
 	}
 	if (policy_check_yaml(policy, err, sizeof(err))) {
@@ -114,6 +116,7 @@ static int cmd_help(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	static char prog[64];
 	size_t i;
 
 	if (argc < 2) {
@@ -124,9 +127,14 @@ int main(int argc, char **argv)
 		return cmd_help(0, NULL);
 	if (!strcmp(argv[1], "--version"))
 		return cmd_version(0, NULL);
-	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		if (!strcmp(argv[1], cmds[i].name))
-			return cmds[i].fn(argc - 1, argv + 1);
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		if (strcmp(argv[1], cmds[i].name))
+			continue;
+		/* getopt and our messages name the command as it was typed */
+		snprintf(prog, sizeof(prog), "tollgate %s", cmds[i].name);
+		argv[1] = prog;
+		return cmds[i].fn(argc - 1, argv + 1);
+	}
 	log_error("unknown command '%s' (see 'tollgate help')", argv[1]);
 	return 2;
 }
