@@ -8,6 +8,7 @@
 #   make bench    capture-overhead and tokenizer benchmarks
 #   V=1           show the commands
 
+SHELL        := /bin/bash
 BUILD        ?= build
 CC           ?= gcc
 CLANG        ?= clang
@@ -101,12 +102,12 @@ $(BUILD)/asan/tests/%: tests/%.c $(ASAN_OBJS) tests/unit/tap.h tests/unit/fixtur
 $(BUILD)/fuzz/%.o: %.c
 	$(call msg,CC-FUZZ,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CLANG) $(filter-out -Werror,$(BASE_CFLAGS)) -fsanitize=fuzzer-no-link,address,undefined -g -O1 -c $< -o $@
+	$(Q)$(CLANG) $(filter-out -Werror,$(BASE_CFLAGS)) -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -g -O1 -c $< -o $@
 
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJS)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CLANG) $(filter-out -Werror -MMD -MP,$(BASE_CFLAGS)) -fsanitize=fuzzer,address,undefined -g -O1 -o $@ $^ $(LDLIBS)
+	$(Q)$(CLANG) $(filter-out -Werror -MMD -MP,$(BASE_CFLAGS)) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g -O1 -o $@ $^ $(LDLIBS)
 
 $(BUILD):
 	$(Q)mkdir -p $@
@@ -129,12 +130,27 @@ run: check-root deps all
 
 unit: $(UNIT_BINS)
 
-test: check-root deps all unit $(FUZZ_BINS)
+# Programs the integration tests run (not part of the agent).
+INTEG_HELPERS := $(patsubst tests/integ/helpers/%.c,$(BUILD)/integ/%,$(wildcard tests/integ/helpers/*.c))
+
+$(BUILD)/integ/%: tests/integ/helpers/%.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -o $@ $<
+
+test: check-root deps all unit $(FUZZ_BINS) $(INTEG_HELPERS)
 	$(Q)BUILD=$(BUILD) ./tests/run.sh
 
+# New inputs go to FUZZ_OUT (a fresh temp dir by default), never into the
+# committed corpus, which stays small and curated: copy an input there by
+# hand when it earns its place.
 fuzz: $(FUZZ_BINS)
-	$(Q)for f in $(FUZZ_BINS); do n=$$(basename $$f); \
-		$$f -max_total_time=$${FUZZ_SECONDS:-60} tests/fuzz/corpus/$${n#fuzz_} || exit 1; done
+	$(Q)out=$${FUZZ_OUT:-$$(mktemp -d /tmp/tollgate-fuzz.XXXXXX)}; \
+	for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p $$out/$$n; \
+		$$f -max_total_time=$${FUZZ_SECONDS:-60} -rss_limit_mb=2048 $$out/$$n \
+			tests/fuzz/corpus/$${n#fuzz_} 2>&1 | grep -E '^Done|ERROR|SUMMARY' ; \
+		[ $${PIPESTATUS[0]} = 0 ] || exit 1; done; \
+	echo "fuzz: new inputs in $$out"
 
 bench: check-root deps all
 	$(Q)./bench/run.sh

@@ -40,19 +40,40 @@ run() {		# $1 = name, rest = command
 	tally "$name" "$rc" < "$log/$name.out"
 }
 
-for t in $(find "$BUILD/asan/tests" -type f -perm -u+x -name 'test_*' 2>/dev/null | sort); do
-	run "unit-$(basename "$t")" "$t"
+# The tests are what the sources say, not what happens to be built: a
+# test whose program is missing (it failed to build) is a failure.
+missing() {	# $1 = name, $2 = the program that should be there
+	fail=$((fail + 1))
+	echo "== $1"
+	echo "  FAIL $1: $2 is missing (did it build?)"
+}
+
+[ -x "$BUILD/tollgate" ] || missing tollgate "$BUILD/tollgate"
+
+for src in tests/unit/test_*.c; do
+	t=$BUILD/asan/${src%.c}
+	n=unit-$(basename "$t")
+	if [ -x "$t" ]; then run "$n" "$t"; else missing "$n" "$t"; fi
 done
 
-for f in $(find "$BUILD/fuzz" -maxdepth 1 -type f -perm -u+x -name 'fuzz_*' 2>/dev/null | sort); do
-	n=$(basename "$f")
+for src in tests/fuzz/fuzz_*.c; do
+	n=$(basename "${src%.c}")
+	f=$BUILD/fuzz/$n
 	corpus=tests/fuzz/corpus/${n#fuzz_}
+	if [ ! -x "$f" ]; then missing "$n" "$f"; continue; fi
+	# New inputs go to a scratch corpus; the committed one is only read.
 	run "$n" bash -c "mkdir -p '$log/$n.corpus' && '$f' -max_total_time=${FUZZ_SECONDS:-10} -timeout=10 -rss_limit_mb=2048 '$log/$n.corpus' '$corpus' >'$log/$n.fuzzlog' 2>&1 && echo 'PASS $n' || { tail -n 40 '$log/$n.fuzzlog'; echo 'FAIL $n: libFuzzer found a crash'; exit 1; }"
 done
 
-for t in $(ls tests/integ/test_* 2>/dev/null | sort); do
+for t in tests/integ/test_*; do
+	[ -x "$t" ] || { missing "integ-$(basename "${t%.*}")" "$t (executable)"; continue; }
 	run "integ-$(basename "${t%.*}")" "$t"
 done
 
+if [ $((pass + fail + skip)) = 0 ]; then
+	echo "  FAIL run.sh: no test ran"
+	fail=1
+fi
+if [ "$fail" = 0 ]; then rm -rf "$log"; else echo "# test logs kept in $log"; fi
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" = 0 ]

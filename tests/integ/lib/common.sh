@@ -66,11 +66,12 @@ tg_require_root_btf() {
 	fi
 }
 
-# SKIP (exit 0) unless build/tollgate exists.
+# FAIL (exit 1) unless build/tollgate exists: a missing agent is a broken
+# build, not a machine that lacks something.
 tg_require_bin() {
 	local name=${1:-$TG_TEST}
 	if [ ! -x "$TG_BIN" ]; then
-		skip "$name" "$TG_BIN not built"; exit 0
+		fail "$name" "$TG_BIN is missing (make)"; exit 1
 	fi
 }
 
@@ -167,8 +168,8 @@ tg_cgroup_cleanup() {
 #   or curl --cacert "$TG_CA")
 # The provider runs in test cgroup "provider-<shell pid>" when root, so a
 # tracer scoped to other test cgroups never sees its (server-side) SSL calls;
-# its comm is "tg-provider".  Certificates are cached in
-# ${TG_CERTDIR:-/tmp/tollgate-test-certs} across runs.
+# its comm is "tg-provider".  Its CA and certificate are made afresh in the
+# private temp dir (never in a fixed /tmp path another user could plant).
 tg_setup() {
 	TG_TMP=$(mktemp -d /tmp/tollgate-integ.XXXXXX) || return 1
 	export TG_TMP
@@ -177,7 +178,7 @@ tg_setup() {
 	trap 'exit 143' TERM
 	unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy
 	export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
-	local certdir=${TG_CERTDIR:-/tmp/tollgate-test-certs}
+	local certdir=$TG_TMP/certs
 	local pf=$TG_TMP/provider.port
 	local run=("$TG_PY" "$TG_LIB/provider.py" --certdir "$certdir" --portfile "$pf")
 	[ -n "${TG_PROVIDER_VERBOSE:-}" ] && run+=(--verbose)
@@ -286,7 +287,10 @@ tg_trace_wait_ready() {
 	return 1
 }
 
-# Stop the tracer: SIGINT (let it flush), then SIGKILL after 5 s.
+# Stop the tracer: SIGINT (let it flush), then SIGKILL after 5 s.  Sets
+# TG_TRACE_RC to its exit status (137 when it had to be killed) and returns
+# it: a crash or a hang at shutdown is a failure.
+TG_TRACE_RC=
 tg_trace_stop() {
 	[ -n "$TG_TRACE_PID" ] || return 0
 	kill -INT "$TG_TRACE_PID" 2>/dev/null
@@ -297,8 +301,56 @@ tg_trace_stop() {
 	done
 	kill -KILL "$TG_TRACE_PID" 2>/dev/null
 	wait "$TG_TRACE_PID" 2>/dev/null
+	TG_TRACE_RC=$?
 	TG_TRACE_PID=
-	return 0
+	return $TG_TRACE_RC
+}
+
+# Value of counter KEY on the "tollgate: GROUP: k=v ..." line of FILE (the
+# tracer's stderr; the last such line when there are several), or empty.
+tg_counter() {	# FILE GROUP KEY
+	sed -n "s/^tollgate: $2: //p" "$1" | tail -n 1 | tr ' ' '\n' | sed -n "s/^$3=//p"
+}
+
+# Checks counters after the tracer has stopped: each COND is GROUP.KEY OP N
+# with OP one of = >= <= >.  Prints the conditions that do not hold (and
+# returns 1), nothing when all do.
+tg_counters_hold() {	# FILE COND...
+	local file=$1 c bad=0 key op want got; shift
+	for c in "$@"; do
+		if [[ $c =~ ^([a-z_]+)\.([a-z0-9_]+)(>=|<=|=|>)([0-9]+)$ ]]; then
+			key=${BASH_REMATCH[1]}.${BASH_REMATCH[2]} op=${BASH_REMATCH[3]} want=${BASH_REMATCH[4]}
+			got=$(tg_counter "$file" "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}")
+		else
+			echo "bad condition $c"; bad=1; continue
+		fi
+		if [ -z "$got" ]; then
+			echo "$key missing"; bad=1; continue
+		fi
+		case $op in
+		=)  [ "$got" -eq "$want" ] ;;
+		">=") [ "$got" -ge "$want" ] ;;
+		"<=") [ "$got" -le "$want" ] ;;
+		">") [ "$got" -gt "$want" ] ;;
+		esac || { echo "$key=$got, want $op$want"; bad=1; }
+	done
+	return $bad
+}
+
+# Secrets the tests plant: API keys in every provider's form, the prompt
+# filler.  None may appear in anything tollgate writes.
+TG_SECRETS='sk-test-\|sk-ant-\|AIza\|SECRET\|lorem ipsum\|Authorization\|x-api-key\|x-goog-api-key'
+
+# Fails NAME if a planted secret is in any of FILES.
+tg_no_secrets() {	# NAME FILE...
+	local name=$1; shift
+	local hit
+	hit=$(grep -il -- "$TG_SECRETS" "$@" 2>/dev/null)
+	if [ -n "$hit" ]; then
+		fail "$name" "a key, header or prompt text was written to $hit: $(grep -io -- "$TG_SECRETS" "$@" | sort -u | tr '\n' ' ')"
+	else
+		pass "$name"
+	fi
 }
 
 # Assertions on jsonl records: tests/integ/lib/check_records.py, see its --help.

@@ -75,6 +75,7 @@ import gzip
 import http.server
 import json
 import os
+import stat
 import random
 import signal
 import socket
@@ -125,7 +126,11 @@ def log(msg):
 def ensure_certs(certdir):
     """Create ca.pem/ca.key/server.pem/server.key in certdir unless present.
     A lock file makes concurrent starts on one directory safe."""
-    os.makedirs(certdir, exist_ok=True)
+    os.makedirs(certdir, mode=0o700, exist_ok=True)
+    st = os.lstat(certdir)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
+        # someone else's directory could hold a CA of their choosing
+        raise SystemExit("provider: %s is not a private directory of ours" % certdir)
     need = ["ca.pem", "server.pem", "server.key"]
     with open(os.path.join(certdir, ".lock"), "w") as lk:
         fcntl.flock(lk, fcntl.LOCK_EX)
