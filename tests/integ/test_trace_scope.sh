@@ -68,6 +68,75 @@ tg_check "$OUT" --wait 10 --quiet --match pid="$mover" --match model=scoped-move
 	--match cgroup=/tollgate-test/in/a --expect-count 1 \
 	&& pass scope_moved_in || fail scope_moved_in "$(cat "$TG_TMP/moved.out")"
 
+# clone3(CLONE_INTO_CGROUP): a child started straight into another cgroup
+# is in scope or not by where it starts, not by its parent
+CLONE=$TG_BUILD/integ/clone_into
+if [ -x "$CLONE" ]; then
+	out=$(tg_in_cgroup in/a "$CLONE" "$(tg_cgroup_dir out)" "$TG_PY" "$TG_CLIENTS/py_http.py" \
+		"$TG_URL" --model cloned-out)
+	pid=$(tg_json "$out" pid)
+	sleep 1
+	[ "$(tg_json "$out" status)" = 200 ] && tg_check "$OUT" --quiet --match model=cloned-out \
+		--expect-count 0 && pass scope_clone_into_out \
+		|| fail scope_clone_into_out "$out / $(tg_check "$OUT" --match model=cloned-out 2>&1 | tail -n 1)"
+	out=$(tg_in_cgroup out "$CLONE" "$(tg_cgroup_dir in/a)" "$TG_PY" "$TG_CLIENTS/py_http.py" \
+		"$TG_URL" --model cloned-in)
+	pid=$(tg_json "$out" pid)
+	tg_check "$OUT" --wait 10 --quiet --match pid="$pid" --match model=cloned-in \
+		--match cgroup=/tollgate-test/in/a --expect-count 1 && pass scope_clone_into_in \
+		|| fail scope_clone_into_in "$out / $(tg_check "$OUT" --match model=cloned-in 2>&1 | tail -n 1)"
+else
+	fail scope_clone_into "$CLONE is missing (make test builds it)"
+fi
+
+# A process leaves the scope with a call in flight and comes back: what it
+# did in between is not seen, so its connections end when it leaves (the
+# call in flight is metered, cut off) and start afresh when it is back;
+# no response is paired with a request it does not answer.  Blocking, the
+# first SSL_read is waiting when the process leaves and its return probe
+# never runs: that stale frame must not swallow or mispair later calls.
+# With a socket timeout, python waits in poll() and calls SSL_read later.
+stale_case() {	# NAME extra py_http options...
+	local name=$1; shift
+	"$TG_PY" "$TG_CLIENTS/py_http.py" "$TG_URL" --model "$name" --repeat 3 \
+		--header 'X-Test-Delay-Ms: 1500' "$@" > "$TG_TMP/$name.out" &
+	local p=$!
+	echo "$p" > "$(tg_cgroup_dir in/a)/cgroup.procs"
+	sleep 0.7		# request 1 sent, its response awaited
+	echo "$p" > "$(tg_cgroup_dir out)/cgroup.procs"
+	sleep 1.5		# response 1 read out of scope, request 2 sent
+	echo "$p" > "$(tg_cgroup_dir in/a)/cgroup.procs"
+	wait "$p"
+	if [ "$(tg_json "$(cat "$TG_TMP/$name.out")" statuses)" = "[200, 200, 200]" ] &&
+		tg_check "$OUT" --wait 10 --quiet --match pid="$p" --match model="$name" \
+		--match status=200 --match capture=complete --expect-count 1 &&
+		tg_check "$OUT" --quiet --match pid="$p" --match model="$name" \
+		--match capture=cut_off --match 'status!=200' --expect-count 1; then
+		pass "$name"
+	else
+		fail "$name" "$(cat "$TG_TMP/$name.out") / $(tg_check "$OUT" --match pid="$p" 2>&1 | tail -n 4)"
+	fi
+}
+stale_case scope_left_mid_call
+stale_case scope_left_blocked_in_read --blocking
+
+# A node wrapper that runs children: every one of them is probed for what
+# it maps, and nothing fails on the way
+tg_in_cgroup in/a "$TG_NODE" -e '
+	const { execFileSync } = require("child_process");
+	for (let i = 0; i < 10; i++) execFileSync("/bin/true");
+	execFileSync(process.argv[1], [process.argv[2], process.argv[3], "--model", "node-child"]);
+' "$TG_NODE" "$TG_CLIENTS/node_https.js" "$TG_URL" > "$TG_TMP/wrapper.out"
+tg_check "$OUT" --wait 10 --quiet --match model=node-child --expect-count 1 \
+	&& pass scope_node_wrapper || fail scope_node_wrapper "$(cat "$TG_TMP/wrapper.out")"
+
 tg_trace_stop
-grep -q 'scoped_pids=' "$OUT.err" && pass scope_counters || fail scope_counters "no counters"
+[ "$TG_TRACE_RC" = 0 ] && pass scope_exit_status || fail scope_exit_status "exit $TG_TRACE_RC"
+if why=$(tg_counters_hold "$OUT.err" probes.failures=0 probes.scoped_pids\>=0 \
+	counters.stale_frames\>=1 counters.ringbuf_drops=0 agent.scope_exits\>=2 \
+	connections.dropped=0 http.orphan_responses=0); then
+	pass scope_counters
+else
+	fail scope_counters "$(echo $why)"
+fi
 tg_finish

@@ -3,8 +3,9 @@
 whose ssl module uses the system libssl.so.3).
 
     py_http.py URL [CA] [--path P] [--model M] [--stream] [--include-usage]
-               [--events N] [--body-bytes N] [--repeat K] [--dlopen-delay SEC]
-               [--header 'K: V']... [--gzip] [--req-chunked] [--timeout SEC]
+               [--events N] [--body-bytes N] [--repeat K] [--pause SEC]
+               [--dlopen-delay SEC] [--header 'K: V']... [--gzip] [--req-chunked]
+               [--absolute USERINFO] [--timeout SEC]
 
 URL is the provider's base URL (https://127.0.0.1:PORT), CA the CA file
 (default: --ca or $TG_CA).  Prints one JSON line:
@@ -20,6 +21,9 @@ libssl.so.3 is mapped (dlopen of _ssl) SEC seconds after the process started.
 --events N asks the provider for N content events (X-Test-Events).
 --body-bytes N pads the prompt so the JSON body is exactly N bytes.
 --req-chunked sends the request body with Transfer-Encoding: chunked.
+--pause SEC waits between --repeat requests (on the same connection).
+--absolute USERINFO sends the request-target in absolute form with that
+userinfo: https://USERINFO@HOST:PORT/path (as a proxy-style client may).
 Run it with /usr/bin/python3 (the python3 on PATH may be a pyenv build with
 its own OpenSSL).
 """
@@ -151,6 +155,10 @@ def main():
     ap.add_argument("--gzip", action="store_true", help="ask for a gzip body (X-Test-Gzip)")
     ap.add_argument("--req-chunked", action="store_true")
     ap.add_argument("--timeout", type=float, default=60)
+    ap.add_argument("--pause", type=float, default=0)
+    ap.add_argument("--blocking", action="store_true",
+                    help="no socket timeout: SSL_read itself waits for the response")
+    ap.add_argument("--absolute", metavar="USERINFO")
     a = ap.parse_args()
     if not a.url:
         ap.error("no base URL (argument or TG_URL)")
@@ -169,6 +177,9 @@ def main():
         ap.error("URL must be https://")
     base = u.path.rstrip("/")
     path = base + stream_path(a.path, a.stream)
+    target = path
+    if a.absolute:
+        target = "https://%s@%s:%d%s" % (a.absolute, u.hostname, u.port or 443, path)
     ctx = ssl.create_default_context(cafile=ca)
     connects = [0]
 
@@ -177,7 +188,8 @@ def main():
             connects[0] += 1
             super().connect()
 
-    conn = Conn(u.hostname, u.port or 443, context=ctx, timeout=a.timeout)
+    conn = Conn(u.hostname, u.port or 443, context=ctx,
+                timeout=None if a.blocking else a.timeout)
     headers = {"Content-Type": "application/json", "Accept": "application/json",
                "User-Agent": "tollgate-test-py_http/1"}
     headers.update(auth_headers(path))
@@ -196,14 +208,16 @@ def main():
     out = {"status": None, "response_bytes": 0, "request_bytes": 0, "events": 0,
            "requests": 0, "connections": 0, "statuses": [], "pid": os.getpid()}
     ok = True
-    for _ in range(max(1, a.repeat)):
+    for n in range(max(1, a.repeat)):
+        if n and a.pause:
+            time.sleep(a.pause)
         try:
             if a.req_chunked:
-                conn.request("POST", path, body=iter([body[i:i + 16384]
-                                                      for i in range(0, len(body), 16384)]),
+                conn.request("POST", target, body=iter([body[i:i + 16384]
+                                                        for i in range(0, len(body), 16384)]),
                              headers=headers, encode_chunked=True)
             else:
-                conn.request("POST", path, body=body, headers=headers)
+                conn.request("POST", target, body=body, headers=headers)
             out["request_bytes"] += len(body)
             resp = conn.getresponse()
             raw = bytearray()
