@@ -9,16 +9,16 @@ tg_require_root_btf
 tg_require_bin
 
 # --- options: misuse is refused with the command's name, nothing wraps ----
-msg=$("$TG_BIN" trace --call-cap 17179869185G 2>&1); rc=$?
+msg=$(timeout 10 "$TG_BIN" trace --call-cap 17179869185G 2>&1); rc=$?
 [ $rc = 2 ] && grep -q '^tollgate trace: --call-cap: expected 1 to 1G' <<<"$msg" \
 	&& pass call_cap_overflow_refused || fail call_cap_overflow_refused "exit $rc: $msg"
-msg=$("$TG_BIN" trace --ringbuf 18446744073709551616 2>&1); rc=$?
+msg=$(timeout 10 "$TG_BIN" trace --ringbuf 18446744073709551616 2>&1); rc=$?
 [ $rc = 2 ] && grep -q 'expected a power of two' <<<"$msg" \
 	&& pass ringbuf_overflow_refused || fail ringbuf_overflow_refused "exit $rc: $msg"
-msg=$("$TG_BIN" trace --no-such-option 2>&1); rc=$?
+msg=$(timeout 10 "$TG_BIN" trace --no-such-option 2>&1); rc=$?
 [ $rc = 2 ] && grep -q "^tollgate trace: unrecognized option '--no-such-option'" <<<"$msg" \
 	&& pass option_error_names_command || fail option_error_names_command "exit $rc: $msg"
-msg=$("$TG_BIN" run --policy /nonexistent extra 2>&1); rc=$?
+msg=$(timeout 10 "$TG_BIN" run --policy /nonexistent extra 2>&1); rc=$?
 [ $rc = 2 ] && grep -q "^tollgate run: unexpected argument 'extra'" <<<"$msg" \
 	&& pass run_error_names_command || fail run_error_names_command "exit $rc: $msg"
 
