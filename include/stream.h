@@ -36,8 +36,6 @@ enum stream_ignore_why {
 	STREAM_IGNORE__MAX,
 };
 
-extern const char *const stream_ignore_names[STREAM_IGNORE__MAX];
-
 /* Why a connection ended. */
 enum stream_end_why {
 	STREAM_END_CLOSED,		/* SSL_free */

@@ -47,14 +47,6 @@ struct stream_table {
 	struct stream_stats st;
 };
 
-const char *const stream_ignore_names[STREAM_IGNORE__MAX] = {
-	[STREAM_IGNORE_NOT_HTTP]	= "not_http",
-	[STREAM_IGNORE_SERVER]		= "server",
-	[STREAM_IGNORE_HTTP2]		= "http2",
-	[STREAM_IGNORE_SERVER_HTTP2]	= "server_http2",
-	[STREAM_IGNORE_BROKEN]		= "broken",
-};
-
 void stream_cfg_default(struct stream_cfg *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
