@@ -156,6 +156,23 @@ else
 	fail http2_named "the HTTP/2 client failed: $h2"
 fi
 
+# --- 4,200 distinct executables later, a new libssl is still probed ------
+# (files without OpenSSL once filled the table of probe targets for good)
+mkdir -p "$TG_TMP/bins" "$TG_TMP/lib"
+for i in $(seq 1 4200); do cp /bin/true "$TG_TMP/bins/t$i"; done
+for i in $(seq 1 4200); do "$TG_TMP/bins/t$i"; done
+cp "$(readlink -f /lib/x86_64-linux-gnu/libssl.so.3)" "$TG_TMP/lib/libssl.so.3"
+# (the first call may race the probe of a library first seen at its dlopen:
+# a known gap; the second is after it)
+out=$(LD_LIBRARY_PATH=$TG_TMP/lib "$TG_PY" "$TG_CLIENTS/py_http.py" "$TG_URL" --model new-libssl \
+	--repeat 2 --pause 0.5)
+pid=$(tg_json "$out" pid)
+tg_check "$OUT" --wait 10 --quiet --match pid="$pid" --match model=new-libssl --min-count 1 &&
+	grep -q "OpenSSL found in $TG_TMP/lib/libssl.so.3" "$OUT.err" \
+	&& pass new_libssl_after_many_binaries \
+	|| fail new_libssl_after_many_binaries "$out / $(grep 'OpenSSL found' "$OUT.err" | tail -n 2)"
+rm -rf "$TG_TMP/bins"
+
 # --- bodies that decode to gigabytes stay under the memory bound ---------
 tpid=$TG_TRACE_PID
 before=$(awk '/^VmRSS/ { print $2 }' "/proc/$tpid/status")
@@ -184,6 +201,7 @@ tg_trace_stop
 [ "$TG_TRACE_RC" = 0 ] && pass hardening_exit_status || fail hardening_exit_status "exit $TG_TRACE_RC"
 if why=$(tg_counters_hold "$OUT.err" connections.inferred_gaps=0 connections.stream_gaps=0 \
 	connections.expired\>=1 connections.ignored_http2\>=1 connections.ignored_server_http2\>=1 \
+	probes.targets_full=0 probes.negative_evictions\>=100 \
 	unmetered.http2_procs\>=1 unmetered.gnutls_procs\>=1 counters.ringbuf_drops=0); then
 	pass hardening_counters
 else
