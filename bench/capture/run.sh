@@ -20,6 +20,9 @@
 #                    > /dev/null: scoped to a cgroup the loop is not in (a
 #                    python3 that has libssl mapped sleeps there, so the scope
 #                    is not empty)
+#   tollgate-base    $TOLLGATE_BASE trace --format jsonl > /dev/null: another
+#                    build (an earlier commit's), to compare a change in the
+#                    same interleaved run; only when TOLLGATE_BASE is set
 # A configuration that cannot run (no bpftrace, no build/tollgate, tollgate
 # exits) is reported as n/a with the reason; the others still run.
 #
@@ -36,8 +39,9 @@ SECS=${BENCH_SECONDS:-3}
 REPS=${BENCH_REPS:-3}
 KINDS=${BENCH_KINDS:-generic llm}
 SIZES=${BENCH_SIZES:-1024 65536}
-CONFIGS=${BENCH_CONFIGS:-none bpftrace tollgate tollgate-scoped}
 TOLLGATE=${TOLLGATE:-$BUILD/tollgate}
+TOLLGATE_BASE=${TOLLGATE_BASE:-}
+CONFIGS=${BENCH_CONFIGS:-none bpftrace tollgate tollgate-scoped${TOLLGATE_BASE:+ tollgate-base}}
 TOLLGATE_ARGS=${TOLLGATE_ARGS:-}
 LIBSSL=${LIBSSL:-/lib/x86_64-linux-gnu/libssl.so.3}
 LOOP=$BUILD/bench/tls_loop
@@ -134,13 +138,15 @@ start_tracer() {
 			return 1
 		fi
 		;;
-	tollgate|tollgate-scoped)
-		[ -x "$TOLLGATE" ] || { why="$TOLLGATE not built"; return 1; }
+	tollgate|tollgate-scoped|tollgate-base)
+		local bin=$TOLLGATE
+		[ "$1" = tollgate-base ] && bin=$TOLLGATE_BASE
+		[ -x "$bin" ] || { why="${bin:-TOLLGATE_BASE} not built"; return 1; }
 		local args=(trace --format jsonl)
 		[ "$1" = tollgate-scoped ] && args+=(--cgroup /tollgate-bench/other)
 		# shellcheck disable=SC2206
 		args+=($TOLLGATE_ARGS)
-		"$TOLLGATE" "${args[@]}" > /dev/null 2> "$tmp/tracer.err" &
+		"$bin" "${args[@]}" > /dev/null 2> "$tmp/tracer.err" &
 		tracer_pid=$!
 		if command -v bpftool >/dev/null; then
 			if ! wait_for tollgate_has_probes; then
