@@ -118,8 +118,11 @@ struct {
 
 static __always_inline __u32 epoch_of(__u32 tgid)
 {
-	__u32 *e = bpf_map_lookup_elem(&epochs, &tgid);
+	__u32 *e;
 
+	if (!want_fork)		/* global probes: no epochs (the map is empty) */
+		return 0;
+	e = bpf_map_lookup_elem(&epochs, &tgid);
 	return e ? *e : 0;
 }
 
