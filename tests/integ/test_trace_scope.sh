@@ -134,7 +134,7 @@ tg_trace_stop
 [ "$TG_TRACE_RC" = 0 ] && pass scope_exit_status || fail scope_exit_status "exit $TG_TRACE_RC"
 if why=$(tg_counters_hold "$OUT.err" probes.failures=0 probes.scoped_pids\>=0 \
 	counters.stale_frames\>=1 counters.ringbuf_drops=0 agent.scope_exits\>=2 \
-	connections.dropped=0 http.orphan_responses=0); then
+	connections.dropped=0); then
 	pass scope_counters
 else
 	fail scope_counters "$(echo $why)"
