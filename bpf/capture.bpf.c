@@ -254,10 +254,31 @@ static __always_inline void drop_stale(__u32 tgid, struct frame *f)
 		lose_call(tgid, f->ssl, f->dir, TG_CNT_STALE_FRAMES);
 }
 
+/*
+ * Drops, from the top of the n frames, those of an earlier epoch and those
+ * deeper on the stack than sp (at sp too, unless keep_at_sp): calls that
+ * ended without their return probe.  Returns the frames left.
+ */
+static __always_inline __u32 drop_below(__u32 tgid, struct ssl_args *st, __u32 n, __u64 sp,
+					__u32 epoch, int keep_at_sp)
+{
+	struct frame *top;
+	__u32 i;
+
+	for (i = 0; i < MAX_FRAMES && n > 0; i++) {
+		top = frame_at(st, n - 1);
+		if (top->epoch == epoch && (top->sp > sp || (keep_at_sp && top->sp == sp)))
+			break;
+		drop_stale(tgid, top);
+		n--;
+	}
+	return n;
+}
+
 static __always_inline int ssl_enter(struct pt_regs *ctx, __u8 dir, __u8 ex)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32, n, i;
+	__u32 tgid = id >> 32, n;
 	struct tg_conn_key key = { .tgid = tgid };
 	struct conn_state *cs;
 	struct ssl_args *st;
@@ -278,15 +299,8 @@ static __always_inline int ssl_enter(struct pt_regs *ctx, __u8 dir, __u8 ex)
 	n = st->n;
 	if (n > MAX_FRAMES)
 		n = 0;
-	/* Frames of an earlier epoch, or at this call's depth or deeper,
-	 * belong to calls that ended without their return probe. */
-	for (i = 0; i < MAX_FRAMES && n > 0; i++) {
-		top = frame_at(st, n - 1);
-		if (top->sp > sp && top->epoch == epoch)
-			break;
-		drop_stale(tgid, top);
-		n--;
-	}
+	/* This call's own depth is not live: a frame there is stale too. */
+	n = drop_below(tgid, st, n, sp, epoch, 0);
 	if (n > 0) {
 		top = frame_at(st, n - 1);
 		if (top->ssl == key.ssl && top->dir == dir) {
@@ -333,7 +347,6 @@ struct copy_ctx {
 	__u64 off;
 	__u64 copy;	/* bytes to copy in all */
 	__u8 dir;
-	__u8 stop;	/* the ring is full: the rest is one gap */
 };
 
 #define DATA_HDR offsetof(struct tg_ev_data, data)
@@ -404,7 +417,6 @@ static long copy_chunk(__u32 i, void *arg)
 	} else if (r < 0) {
 		/* No room in the ring: the rest of the call is one gap. */
 		emit_gap(c->ssl, c->gen, c->off + pos, c->copy - pos, c->dir, TG_GAP_RINGBUF);
-		c->stop = 1;
 		return 1;
 	} else {
 		count(TG_CNT_BYTES, len);
@@ -415,7 +427,7 @@ static long copy_chunk(__u32 i, void *arg)
 static __always_inline int ssl_leave(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32, i, n;
+	__u32 tgid = id >> 32, n;
 	struct tg_conn_key key = { .tgid = tgid };
 	struct conn_state *cs;
 	struct ssl_args *st;
@@ -434,15 +446,8 @@ static __always_inline int ssl_leave(struct pt_regs *ctx)
 	n = st->n;
 	if (n > MAX_FRAMES)
 		n = 0;
-	/* Frames of an earlier epoch, or deeper than the call returning now,
-	 * ended without a return. */
-	for (i = 0; i < MAX_FRAMES && n > 0; i++) {
-		top = frame_at(st, n - 1);
-		if (top->sp >= sp && top->epoch == epoch)
-			break;
-		drop_stale(tgid, top);
-		n--;
-	}
+	/* The returning call's own frame is live. */
+	n = drop_below(tgid, st, n, sp, epoch, 1);
 	st->n = n;
 	if (n == 0) {
 		count(TG_CNT_UNMATCHED, 1);
