@@ -17,11 +17,13 @@
 
 struct capture_bpf;
 
-/* TLS that processes use and tollgate does not see yet. */
+/* LLM traffic tollgate does not see yet: the TLS a process uses, or the
+ * protocol it speaks over OpenSSL. */
 enum attach_unseen {
 	ATTACH_UNSEEN_GNUTLS,
 	ATTACH_UNSEEN_NSS,
 	ATTACH_UNSEEN_GO,		/* Go's crypto/tls */
+	ATTACH_UNSEEN_HTTP2,		/* HTTP/2 over TLS: not decoded yet */
 	ATTACH_UNSEEN__MAX,
 };
 
@@ -49,6 +51,10 @@ int attacher__scan(struct attacher *a);
 int attacher__on_proc(struct attacher *a, const struct tg_ev_proc *e);
 /* 1 if this process is one the scope covers (always 1 without a scope). */
 int attacher__in_scope(struct attacher *a, pid_t pid);
+/* Names the process once in the log (per process and kind) as one whose
+ * LLM calls are not metered, with the file that shows why, and counts it. */
+void attacher__note_unseen(struct attacher *a, pid_t pid, enum attach_unseen kind,
+			   const char *file);
 void attacher__stats(const struct attacher *a, struct attach_stats *out);
 void attacher__free(struct attacher *a);
 

@@ -108,10 +108,11 @@ struct attacher {
 	struct reaper reaper;
 };
 
-static const char *const unseen_names[ATTACH_UNSEEN__MAX] = {
-	[ATTACH_UNSEEN_GNUTLS]	= "GnuTLS",
-	[ATTACH_UNSEEN_NSS]	= "NSS",
-	[ATTACH_UNSEEN_GO]	= "Go's crypto/tls",
+static const char *const unseen_why[ATTACH_UNSEEN__MAX] = {
+	[ATTACH_UNSEEN_GNUTLS]	= "uses GnuTLS",
+	[ATTACH_UNSEEN_NSS]	= "uses NSS",
+	[ATTACH_UNSEEN_GO]	= "uses Go's crypto/tls",
+	[ATTACH_UNSEEN_HTTP2]	= "speaks HTTP/2 over TLS",
 };
 
 /* Probes go through the target's O_PATH fd: the same inode whatever
@@ -512,16 +513,14 @@ int attacher__in_scope(struct attacher *a, pid_t pid)
 	return 0;
 }
 
-/*
- * A process whose TLS tollgate cannot see is named once in the log (per
- * process and kind), and counted: never silently missed.
- */
-static void note_unseen(struct attacher *a, pid_t pid, int kind, const char *name)
+/* What tollgate cannot see is named, never silently missed. */
+void attacher__note_unseen(struct attacher *a, pid_t pid, enum attach_unseen kind,
+			   const char *file)
 {
 	pid_t *slot;
 	char comm[64] = "", esc[512], escc[128];
 
-	if (kind < 0 || kind >= ATTACH_UNSEEN__MAX)
+	if ((unsigned)kind >= ATTACH_UNSEEN__MAX)
 		return;
 	slot = &a->noted[kind][(unsigned)pid % NOTED_PIDS];
 	if (*slot == pid)
@@ -529,9 +528,9 @@ static void note_unseen(struct attacher *a, pid_t pid, int kind, const char *nam
 	*slot = pid;
 	a->st.unseen[kind]++;
 	proc_read_comm(pid, comm, sizeof(comm));
-	log_warn("pid %d (%s) uses %s (%s): tollgate does not see that TLS yet, its LLM "
-		 "calls are not metered", pid, escape_str(escc, sizeof(escc), comm),
-		 unseen_names[kind], escape_str(esc, sizeof(esc), name));
+	log_warn("pid %d (%s, %s) %s: its LLM calls are not metered yet", pid,
+		 escape_str(escc, sizeof(escc), comm), escape_str(esc, sizeof(esc), file),
+		 unseen_why[kind]);
 }
 
 /* --- discovery ----------------------------------------------------------- */
@@ -563,7 +562,7 @@ static void note_process(struct lib_ctx *lc, pid_t pid)
 		return;
 	for (k = 0; k < ATTACH_UNSEEN__MAX; k++)
 		if (lc->unseen[k][0])
-			note_unseen(lc->a, pid, k, lc->unseen[k]);
+			attacher__note_unseen(lc->a, pid, k, lc->unseen[k]);
 }
 
 static int on_lib(void *ctx, pid_t pid, const char *path, const char *name,

@@ -27,7 +27,6 @@
 
 #define EXE_CACHE	1024
 #define PENDING_EXITS	4096
-#define NAMED_PIDS	4096	/* processes named in the log, remembered */
 #define MAX_GLOBS	64
 
 struct exe_entry {
@@ -48,8 +47,6 @@ struct agent {
 	size_t nexits;
 	uint64_t exit_flushes;		/* pending exits full: data ring read early */
 	uint64_t scope_exits;		/* probed processes that left the scope */
-	uint32_t named_h2[NAMED_PIDS];	/* pids named for HTTP/2, direct-mapped */
-	uint64_t h2_procs;		/* processes named for HTTP/2 */
 	uint64_t records;
 	uint64_t ignore_errors;
 	uint64_t forgotten;		/* kernel entries dropped with their process */
@@ -275,19 +272,14 @@ static void on_ignore(void *ctx, const struct tg_meta *m, uint64_t ssl, uint64_t
 		      enum stream_ignore_why why)
 {
 	struct agent *ag = ctx;
-	uint32_t *named = &ag->named_h2[m->tgid % NAMED_PIDS];
-	char comm[64], exe[PATH_MAX * 4];
+	const char *exe;
 
 	if (capture__ignore(ag->cap, m->tgid, ssl, gen))
 		ag->ignore_errors++;
-	/* What cannot be metered is named, once per process. */
-	if (why != STREAM_IGNORE_HTTP2 || *named == m->tgid)
-		return;
-	*named = m->tgid;
-	ag->h2_procs++;
-	log_warn("pid %u (%s, %s) speaks HTTP/2 over TLS: its calls are not metered yet",
-		 m->tgid, escape_str(comm, sizeof(comm), m->comm),
-		 escape_str(exe, sizeof(exe), exe_of(ag, m->tgid)));
+	if (why == STREAM_IGNORE_HTTP2) {
+		exe = exe_of(ag, m->tgid);
+		attacher__note_unseen(ag->att, m->tgid, ATTACH_UNSEEN_HTTP2, exe ? exe : "?");
+	}
 }
 
 /* A connection ended with its process, or idle: the kernel's entries go
@@ -462,8 +454,8 @@ static void print_counters(struct agent *ag)
 	}
 	{
 		uint64_t v_[] = {
-			ag->h2_procs, a.unseen[ATTACH_UNSEEN_GNUTLS], a.unseen[ATTACH_UNSEEN_NSS],
-			a.unseen[ATTACH_UNSEEN_GO],
+			a.unseen[ATTACH_UNSEEN_HTTP2], a.unseen[ATTACH_UNSEEN_GNUTLS],
+			a.unseen[ATTACH_UNSEEN_NSS], a.unseen[ATTACH_UNSEEN_GO],
 		};
 		COUNTERS("unmetered", "http2_procs", "gnutls_procs", "nss_procs", "go_procs");
 	}

@@ -141,17 +141,17 @@ h2=$("$TG_NODE" "$TG_CLIENTS/node_h2.js" "$TG_TMP/certs/server.pem" "$TG_TMP/cer
 h2pid=$(tg_json "$h2" pid)
 wait "$gnutls"
 sleep 0.5
-grep -q "pid $gnutls (python3) uses GnuTLS (.*libgnutls" "$OUT.err" \
+grep -q "pid $gnutls (python3, .*libgnutls[^ ]*) uses GnuTLS: its LLM calls are not metered" "$OUT.err" \
 	&& pass gnutls_named || fail gnutls_named "$(grep -i gnutls "$OUT.err" | tail -n 2)"
 if [ -n "$gobin" ]; then
 	wait "$gobin"
-	grep -q "pid $gobin (gosleep) uses Go's crypto/tls" "$OUT.err" \
+	grep -q "pid $gobin (gosleep, $TG_TMP/gosleep) uses Go's crypto/tls: its LLM calls" "$OUT.err" \
 		&& pass go_named || fail go_named "$(grep -i 'crypto/tls' "$OUT.err" | tail -n 2)"
 else
 	skip go_named "objcopy (binutils) could not make a Go-marked binary"
 fi
 if [ "$(tg_json "$h2" status)" = 200 ]; then
-	grep -q "pid $h2pid (node, .*) speaks HTTP/2 over TLS" "$OUT.err" \
+	grep -q "pid $h2pid (node, .*/node) speaks HTTP/2 over TLS: its LLM calls" "$OUT.err" \
 		&& pass http2_named || fail http2_named "$(grep -i 'http/2' "$OUT.err" | tail -n 2)"
 else
 	fail http2_named "the HTTP/2 client failed: $h2"
