@@ -4,10 +4,13 @@
  * by host when the host is a known one.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <json-c/json.h>
+#include "jscan.h"
 #include "provider.h"
+#include "providers/common.h"
 
 static const struct provider *const providers[] = {
 	&provider_anthropic,	/* before openai: /v1/messages is specific */
@@ -107,6 +110,7 @@ int provider_match(const char *host, size_t host_len,
 	size_t i, plen;
 
 	memset(call, 0, sizeof(*call));
+	call->max_tokens = -1;
 	path = provider_target_path(target, target_len, &plen);
 	for (i = 0; i < sizeof(providers) / sizeof(providers[0]); i++) {
 		call->api = providers[i]->match(path, plen, call);
@@ -160,4 +164,190 @@ int provider_on_request(struct llm_call *call, const uint8_t *body, size_t len)
 	json_object_put(obj);
 	json_tokener_free(tok);
 	return err;
+}
+
+/* --- a request body that could not be parsed whole ---------------------- */
+
+enum {
+	REQ_NONE,
+	REQ_MODEL,
+	REQ_MAX_TOKENS,
+	REQ_STREAM_OPTIONS,
+	REQ_GENERATION_CONFIG,
+};
+
+struct req_scan {
+	struct llm_call *call;
+	int found;		/* the top-level model was read whole */
+	int field;		/* REQ_*: the value being read */
+	int parent;		/* REQ_*: the object entered at depth 1 */
+	size_t len;
+	char buf[PROVIDER_MODEL_MAX];
+};
+
+static int key_is(const char *key, size_t len, const char *name)
+{
+	return key && strlen(name) == len && !memcmp(key, name, len);
+}
+
+static int req_top(struct req_scan *rs, const char *key, size_t klen,
+		   enum jscan_kind kind)
+{
+	if (key_is(key, klen, "model"))
+		return kind == JSCAN_STRING && !rs->found ? REQ_MODEL : REQ_NONE;
+	if (key_is(key, klen, "stream")) {
+		if (kind == JSCAN_TRUE)
+			rs->call->stream = 1;
+		return REQ_NONE;
+	}
+	if (key_is(key, klen, "max_tokens") || key_is(key, klen, "max_completion_tokens") ||
+	    key_is(key, klen, "max_output_tokens"))
+		return kind == JSCAN_NUMBER ? REQ_MAX_TOKENS : REQ_NONE;
+	if (key_is(key, klen, "stream_options"))
+		return kind == JSCAN_OBJECT ? REQ_STREAM_OPTIONS : REQ_NONE;
+	if (key_is(key, klen, "generationConfig") || key_is(key, klen, "generation_config"))
+		return kind == JSCAN_OBJECT ? REQ_GENERATION_CONFIG : REQ_NONE;
+	return REQ_NONE;
+}
+
+static enum jscan_act req_value(void *ctx, unsigned depth, const char *key,
+				size_t klen, enum jscan_kind kind)
+{
+	struct req_scan *rs = ctx;
+	int f = REQ_NONE;
+
+	if (depth == 0)
+		return kind == JSCAN_OBJECT ? JSCAN_ENTER : JSCAN_SKIP;
+	if (depth == 1) {
+		f = req_top(rs, key, klen, kind);
+		if (f == REQ_STREAM_OPTIONS || f == REQ_GENERATION_CONFIG) {
+			rs->parent = f;
+			return JSCAN_ENTER;
+		}
+	} else if (depth == 2 && rs->parent == REQ_STREAM_OPTIONS) {
+		if (key_is(key, klen, "include_usage") && kind == JSCAN_TRUE)
+			rs->call->include_usage = 1;
+	} else if (depth == 2 && rs->parent == REQ_GENERATION_CONFIG) {
+		if ((key_is(key, klen, "maxOutputTokens") ||
+		     key_is(key, klen, "max_output_tokens")) && kind == JSCAN_NUMBER)
+			f = REQ_MAX_TOKENS;
+	}
+	if (f == REQ_NONE)
+		return JSCAN_SKIP;
+	rs->field = f;
+	rs->len = 0;
+	return JSCAN_TEXT;
+}
+
+static void req_text(void *ctx, unsigned depth, const char *s, size_t len)
+{
+	struct req_scan *rs = ctx;
+	size_t k = sizeof(rs->buf) - rs->len;
+
+	if (k > len)
+		k = len;
+	memcpy(rs->buf + rs->len, s, k);
+	rs->len += k;
+}
+
+static void req_end(void *ctx, unsigned depth)
+{
+	struct req_scan *rs = ctx;
+	struct llm_call *call = rs->call;
+	int64_t v = 0;
+	size_t i;
+
+	if (rs->field == REQ_MODEL)
+		rs->len = strnlen(rs->buf, rs->len);	/* a NUL ends a name */
+	if (rs->field == REQ_MODEL && rs->len) {
+		rs->found = 1;
+		if (!call->model[0])
+			provider_set_model(call, rs->buf, rs->len);
+	} else if (rs->field == REQ_MAX_TOKENS && call->max_tokens < 0) {
+		for (i = 0; i < rs->len && i < 18; i++) {
+			if (rs->buf[i] < '0' || rs->buf[i] > '9')
+				break;
+			v = v * 10 + (rs->buf[i] - '0');
+		}
+		if (i && i == rs->len)
+			call->max_tokens = v;
+	}
+	rs->field = REQ_NONE;
+}
+
+static const struct jscan_ops req_ops = {
+	.value = req_value,
+	.text = req_text,
+	.end = req_end,
+};
+
+int provider_scan_request(struct llm_call *call, const uint8_t *body, size_t len)
+{
+	struct req_scan rs = { .call = call };
+	struct jscan js;
+
+	if (len >= 3 && !memcmp(body, "\xef\xbb\xbf", 3)) {
+		body += 3;	/* a BOM */
+		len -= 3;
+	}
+	jscan_init(&js, &req_ops, &rs);
+	/* Whatever stops the scan (the end of what we have, or bytes that
+	 * are not JSON), what was read before it stands. */
+	jscan_feed(&js, body, len);
+	return rs.found;
+}
+
+/* --- the response side --------------------------------------------------- */
+
+int llm_resp_init(struct llm_resp *r, const struct llm_call *call, int status,
+		  int sse, size_t cap)
+{
+	memset(r, 0, sizeof(*r));
+	r->call = call;
+	r->status = status;
+	r->sse = sse;
+	if (!call || !call->prov)
+		return -EINVAL;
+	r->st = calloc(1, sizeof(*r->st));
+	if (!r->st)
+		return -ENOMEM;
+	resp_state_init(r, cap);
+	if (status >= 400)
+		r->flags |= LLM_RESP_ERROR;
+	return 0;
+}
+
+int llm_resp_body(struct llm_resp *r, const uint8_t *data, size_t len)
+{
+	if (!r->st)
+		return -EINVAL;
+	if (!len || r->st->finished || !r->call->prov->resp_body)
+		return 0;
+	return r->call->prov->resp_body(r, data, len);
+}
+
+int llm_resp_event(struct llm_resp *r, const struct sse_event *ev)
+{
+	if (!r->st)
+		return -EINVAL;
+	if (r->st->finished || !r->call->prov->resp_event)
+		return 0;
+	return r->call->prov->resp_event(r, ev);
+}
+
+void llm_resp_finish(struct llm_resp *r)
+{
+	if (!r->st || r->st->finished)
+		return;
+	r->st->finished = 1;
+	if (r->call->prov->resp_finish)
+		r->call->prov->resp_finish(r);
+}
+
+void llm_resp_free(struct llm_resp *r)
+{
+	if (!r)
+		return;
+	free(r->st);
+	r->st = NULL;
 }
