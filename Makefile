@@ -37,7 +37,8 @@ LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbrotlidec -lzs
 
 # Edges: own fds, BPF, threads, the CLI.  Everything else in user/ is the
 # pure core, also built with sanitizers for the unit tests.
-EDGE_SRCS := user/main.c user/capture.c user/attach.c user/trace.c \
+EDGE_SRCS := user/main.c user/capture.c user/attach.c user/trace.c user/run.c user/agent.c \
+	$(wildcard user/cmd_*.c) \
 	user/procinfo.c user/cgroup.c user/elfsym.c
 USER_SRCS := $(sort $(wildcard user/*.c user/providers/*.c))
 -include user/tokenizer/tokenizer.mk
