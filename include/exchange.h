@@ -22,6 +22,7 @@ struct exchange_cfg {
 	uint64_t max_decoded;		/* decoded bytes allowed per body (bomb cap) */
 	size_t max_pending;		/* pipelined requests followed at once */
 	size_t max_sse_event;		/* one SSE event's buffered size */
+	size_t max_member;		/* a response member usage is read from */
 	struct membudget *mb;		/* bound on all buffers (NULL: none) */
 };
 
@@ -29,7 +30,11 @@ struct exchange_cfg {
 struct exchange_stats {
 	uint64_t requests;		/* request heads seen */
 	uint64_t llm_calls;		/* records emitted */
-	uint64_t not_llm_body;		/* LLM path, body not the API's shape */
+	uint64_t not_llm_body;		/* LLM path, body not the API's shape,
+					   and no usage in the response */
+	uint64_t unparsed;		/* LLM path, body not parsed whole:
+					   metered all the same */
+	uint64_t estimated;		/* records whose usage is tollgate's count */
 	uint64_t http_errors;		/* parser errors (garbage) */
 	uint64_t decode_errors;		/* bodies that could not be decoded, or
 					   an unknown Content-Encoding */

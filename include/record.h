@@ -5,6 +5,9 @@
 
 #include <stdint.h>
 #include "provider.h"
+#include "usage.h"
+
+#define TG_KEY_FP_LEN	20		/* "sha256:" + 12 hex + NUL */
 
 #define TG_TIME_UNKNOWN	UINT64_MAX
 
@@ -20,6 +23,17 @@ enum tg_record_flags {
 	TG_REC_UNTRACKED	= 1 << 8,	/* too many requests pipelined: its
 						   response was not followed */
 	TG_REC_FIELD_CUT	= 1 << 9,	/* model, host or path longer than kept */
+	TG_REC_UNPARSED		= 1 << 10,	/* request body on an LLM path that could
+						   not be parsed whole (too deep, odd
+						   JSON): metered all the same */
+	TG_REC_RESP_ERROR	= 1 << 11,	/* error response, or a stream that
+						   ended in an error event */
+};
+
+enum tg_usage_source {
+	TG_USAGE_NONE = 0,		/* nothing to count (error response) */
+	TG_USAGE_PROVIDER,		/* the provider's own report */
+	TG_USAGE_ESTIMATED,		/* counted or estimated by tollgate */
 };
 
 struct tg_meta {			/* who and when, for one captured event */
@@ -45,6 +59,18 @@ struct tg_record {
 	uint64_t response_bytes;
 	uint32_t sse_events;
 	uint32_t flags;			/* enum tg_record_flags */
+	struct llm_usage usage;		/* §9 buckets */
+	enum tg_usage_source usage_source;
+	char key_fp[TG_KEY_FP_LEN];	/* API key fingerprint, "" if none */
+	char resp_model[PROVIDER_MODEL_MAX]; /* the model the response names, "" */
 };
+
+/* The model a call is reported and priced as: the one the response names
+ * (the dated snapshot billed, the model behind an Azure deployment), else
+ * the request's. */
+static inline const char *record_model(const struct tg_record *r)
+{
+	return r->resp_model[0] ? r->resp_model : r->call.model;
+}
 
 #endif

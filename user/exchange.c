@@ -4,9 +4,12 @@
  *
  * Requests are queued as their heads arrive (pipelining keeps order);
  * the response parser answers the oldest queued request.  An LLM call is
- * recognised by its path at the request head and confirmed by its body.
- * Records are emitted when the response ends, or when the connection
- * ends first: a call cut off is still a call.
+ * recognised by its path at the request head and confirmed by its body
+ * (or, when the body is not the API's shape, by usage in its response);
+ * a body that cannot be parsed whole is metered all the same (fail
+ * closed).  The response is read for its usage as it streams.  Records
+ * are emitted when the response ends, or when the connection ends first:
+ * a call cut off is still a call, and its usage is estimated.
  *
  * The queue follows at most cfg->max_pending requests.  A request beyond
  * that is still parsed and metered, flagged untracked, and its place in
@@ -19,10 +22,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <json-c/json.h>
+#include "attribution.h"
 #include "decode.h"
 #include "exchange.h"
 #include "http1.h"
 #include "membudget.h"
+#include "meter.h"
 #include "sse.h"
 
 #define EXCHANGE_MAX_ERRORS 8
@@ -36,9 +42,21 @@ struct pending {
 	uint64_t req_end_ns;
 	struct decoder *dec;		/* request Content-Encoding */
 	int undecodable;		/* request body decoding stopped */
-	uint8_t *body;			/* decoded body, up to max_body */
+	uint8_t *body;			/* decoded body, up to max_body: kept
+					   until the call is settled, for an
+					   estimate when usage is missing */
 	size_t body_len;
 	size_t body_cap;
+	int body_whole;			/* body holds the entire request */
+	size_t gap_at;			/* body_len at the first gap in it, or
+					   SIZE_MAX */
+	int doubtful;			/* parsed whole, not the API's shape:
+					   an LLM call only if its response
+					   reports usage */
+	int resp_on;			/* resp initialised */
+	int resp_done;			/* ... and finished */
+	struct llm_resp resp;
+	struct meter_text text;		/* generated text, for estimates */
 };
 
 /* A place in the response order. */
@@ -69,6 +87,7 @@ struct exchange {
 	int resp_first_byte;
 	struct decoder *resp_dec;
 	int resp_undecodable;
+	int resp_sniff;			/* events or JSON: the body will say */
 	struct sse_parser *sse;
 	unsigned errors;		/* parser errors on this connection */
 };
@@ -105,12 +124,41 @@ static void pending_free(struct exchange *x, struct pending *p)
 		return;
 	decoder__free(p->dec);
 	membudget_free(x->cfg->mb, p->body);
+	if (p->resp_on)
+		llm_resp_free(&p->resp);
+	meter_text_free(&p->text, x->cfg->mb);
 	free(p);
+}
+
+/* The usage the call is billed for, and the model the response names. */
+static void settle(struct exchange *x, struct pending *p)
+{
+	struct llm_resp *r = p->resp_on ? &p->resp : NULL;
+
+	if (r && r->model[0] &&
+	    provider_copy_str(p->rec.resp_model, sizeof(p->rec.resp_model), r->model,
+			      strlen(r->model)))
+		p->rec.flags |= TG_REC_FIELD_CUT;
+	if (r && (r->flags & LLM_RESP_ERROR))
+		p->rec.flags |= TG_REC_RESP_ERROR;
+	meter_settle(&p->rec, r, p->body, p->body_len, p->body_whole, &p->text);
+	if (p->rec.usage_source == TG_USAGE_ESTIMATED)
+		x->stats->estimated++;
 }
 
 static void emit(struct exchange *x, struct pending *p)
 {
+	if (p->resp_on && !p->resp_done) {
+		llm_resp_finish(&p->resp);
+		p->resp_done = 1;
+	}
+	if (p->llm && p->doubtful && !(p->resp_on && (p->resp.flags & LLM_RESP_USAGE))) {
+		/* Not the API's shape, and no usage came back: not an LLM call. */
+		p->llm = 0;
+		x->stats->not_llm_body++;
+	}
 	if (p->llm) {
+		settle(x, p);
 		if (p->rec.flags & (TG_REC_REQ_TRUNCATED | TG_REC_RESP_TRUNCATED |
 				    TG_REC_NO_RESPONSE))
 			x->stats->truncated++;
@@ -225,6 +273,69 @@ static int copy_field(char *dst, size_t cap, const char *src, size_t len)
 	return provider_copy_str(dst, cap, src ? src : "", src ? len : 0);
 }
 
+/* The value of a "key=" query parameter, or NULL. */
+static const char *query_key(const char *target, size_t len, size_t *klen)
+{
+	const char *q = memchr(target, '?', len), *end = target + len, *v, *amp;
+
+	for (; q && q < end; q = amp) {
+		q++;
+		amp = memchr(q, '&', end - q);
+		if (!amp)
+			amp = end;
+		if (amp - q > 4 && !memcmp(q, "key=", 4)) {
+			v = q + 4;
+			*klen = amp - v;
+			return v;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * The API key a request carries, as a fingerprint only: the key stays in
+ * the parser's buffer and is never copied.
+ */
+static void key_of(const struct http1_head *h, char fp[TG_KEY_FP_LEN])
+{
+	static const struct {
+		const char *name;
+		const char *scheme;	/* prefix of the value to skip */
+	} keys[] = {
+		{ "authorization",	"Bearer " },
+		{ "x-api-key",		"" },
+		{ "api-key",		"" },
+		{ "x-goog-api-key",	"" },
+	};
+	const struct http1_header *hd;
+	const char *v;
+	size_t i, j, n, vlen;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		n = strlen(keys[i].name);
+		for (j = 0; j < h->nheaders; j++) {
+			hd = &h->headers[j];
+			if (hd->name_len != n || strncasecmp(hd->name, keys[i].name, n))
+				continue;
+			v = hd->value;
+			vlen = hd->value_len;
+			n = strlen(keys[i].scheme);
+			if (n && (vlen < n || strncasecmp(v, keys[i].scheme, n)))
+				break;
+			v += n;
+			vlen -= n;
+			if (vlen) {
+				key_fingerprint(v, vlen, fp);
+				return;
+			}
+			break;
+		}
+	}
+	v = query_key(h->target, h->target_len, &vlen);
+	if (v && vlen)
+		key_fingerprint(v, vlen, fp);
+}
+
 static int req_on_head(void *ctx, const struct http1_head *h)
 {
 	struct exchange *x = ctx;
@@ -238,6 +349,7 @@ static int req_on_head(void *ctx, const struct http1_head *h)
 	if (!p)
 		return -ENOMEM;
 	p->rec.who = *x->m;
+	p->gap_at = SIZE_MAX;
 	p->rec.start_ns = x->m->ts_ns;
 	p->rec.ttft_ns = TG_TIME_UNKNOWN;
 	p->rec.duration_ns = TG_TIME_UNKNOWN;
@@ -257,11 +369,14 @@ static int req_on_head(void *ctx, const struct http1_head *h)
 	if (cut)
 		p->rec.flags |= TG_REC_FIELD_CUT;
 	p->head_method = h->method_len == 4 && !memcmp(h->method, "HEAD", 4);
-	p->llm = h->method_len == 4 && !memcmp(h->method, "POST", 4) &&
+	/* "post" too: a server may take it, and spend must not hide behind case */
+	p->llm = h->method_len == 4 && !strncasecmp(h->method, "POST", 4) &&
 		 provider_match(host, hlen, h->target, h->target_len, &p->rec.call);
-	if (p->llm)
+	if (p->llm) {
 		p->dec = body_decoder(x, p, h->content_encoding, h->content_encoding_len,
 				      &p->undecodable);
+		key_of(h, p->rec.key_fp);
+	}
 	if (x->q_len < x->cfg->max_pending)
 		q_push(x, p);
 	else
@@ -330,6 +445,8 @@ static int req_on_body_gap(void *ctx, uint64_t len)
 	struct exchange *x = ctx;
 
 	if (x->writing) {
+		if (!(x->writing->rec.flags & TG_REC_GAP))
+			x->writing->gap_at = x->writing->body_len;
 		x->writing->rec.flags |= TG_REC_GAP;
 		/* The size is still exact for an identity body. */
 		if (!x->writing->dec && len != HTTP1_GAP_UNKNOWN)
@@ -338,19 +455,43 @@ static int req_on_body_gap(void *ctx, uint64_t len)
 	return 0;
 }
 
+/* The body is JSON that json-c reads whole (else it is too deep, odd or
+ * not JSON at all). */
+static int json_whole(const uint8_t *body, size_t len)
+{
+	struct json_tokener *tok;
+	json_object *obj;
+	int ok;
+
+	if (len > INT32_MAX)
+		return 0;
+	tok = json_tokener_new();
+	if (!tok)
+		return 0;
+	obj = json_tokener_parse_ex(tok, (const char *)body, (int)len);
+	ok = obj && json_tokener_get_error(tok) == json_tokener_success;
+	json_object_put(obj);
+	json_tokener_free(tok);
+	return ok;
+}
+
 /*
- * Last resort for a body we could not parse whole (gap, cap): the first
- * "model": "..." in what we have.
+ * The model of a body we could not parse whole.  Up to a gap the scan
+ * knows where it is in the JSON; past one it does not, and takes the
+ * first "model": "..." it finds (a nested one may be taken: better than
+ * none, which would price the call at the default).
  */
-static void scan_model(struct pending *p)
+static void scan_cut_body(struct pending *p)
 {
 	static const char key[] = "\"model\"";
-	const char *s = (const char *)p->body, *end, *k, *q;
+	size_t upto = p->gap_at < p->body_len ? p->gap_at : p->body_len;
+	const char *s, *end, *k, *q;
 
-	if (!s || p->rec.call.model[0])
+	if (provider_scan_request(&p->rec.call, p->body, upto) || upto == p->body_len)
 		return;
-	end = s + p->body_len;
-	k = memmem(s, p->body_len, key, sizeof(key) - 1);
+	s = (const char *)p->body + upto;
+	end = (const char *)p->body + p->body_len;
+	k = memmem(s, end - s, key, sizeof(key) - 1);
 	if (!k)
 		return;
 	k += sizeof(key) - 1;
@@ -360,7 +501,7 @@ static void scan_model(struct pending *p)
 		return;
 	k++;
 	q = memchr(k, '"', end - k);
-	if (q)
+	if (q && !p->rec.call.model[0])
 		provider_set_model(&p->rec.call, k, q - k);
 }
 
@@ -381,19 +522,24 @@ static int req_on_end(void *ctx, int truncated)
 		if (p->rec.flags & (TG_REC_GAP | TG_REC_BODY_OVERFLOW | TG_REC_DECODE_ERROR |
 				    TG_REC_REQ_TRUNCATED | TG_REC_SHED)) {
 			/* Incomplete body: the path already says LLM; keep the call. */
-			scan_model(p);
+			scan_cut_body(p);
 		} else {
+			p->body_whole = 1;
 			err = provider_on_request(&p->rec.call, p->body, p->body_len);
 			if (err == -ENOMEM)
 				return err;
-			if (err < 0) {
-				p->llm = 0;
-				x->stats->not_llm_body++;
+			if (err == -EBADMSG && json_whole(p->body, p->body_len)) {
+				/* Read whole and not the API's shape: its
+				 * response decides. */
+				p->doubtful = 1;
+			} else if (err < 0) {
+				/* Not parsed whole (too deep, odd JSON, not
+				 * JSON): fail closed, meter it. */
+				p->rec.flags |= TG_REC_UNPARSED;
+				x->stats->unparsed++;
+				provider_scan_request(&p->rec.call, p->body, p->body_len);
 			}
 		}
-		membudget_free(x->cfg->mb, p->body);
-		p->body = NULL;
-		p->body_len = p->body_cap = 0;
 		decoder__free(p->dec);
 		p->dec = NULL;
 	}
@@ -424,6 +570,7 @@ static void resp_reset(struct exchange *x)
 	sse_parser__free(x->sse);
 	x->resp_dec = NULL;
 	x->resp_undecodable = 0;
+	x->resp_sniff = 0;
 	x->sse = NULL;
 	x->resp_active = 0;
 	x->resp_interim = 0;
@@ -435,8 +582,28 @@ static int on_sse_event(void *ctx, const struct sse_event *ev)
 	struct exchange *x = ctx;
 	struct pending *p = resp_target(x);
 
+	if (!p)
+		return 0;
+	p->rec.sse_events++;
+	return p->resp_on ? llm_resp_event(&p->resp, ev) : 0;
+}
+
+static void on_text(void *ctx, const char *s, size_t len)
+{
+	struct exchange *x = ctx;
+	struct pending *p = resp_target(x);
+
 	if (p)
-		p->rec.sse_events++;
+		meter_text_add(&p->text, x->cfg->mb, &p->rec.call, s, len);
+}
+
+/* An SSE parser for a response that turns out to be events. */
+static int sse_start(struct exchange *x)
+{
+	x->sse = sse_parser__new(x->cfg->max_sse_event, on_sse_event, x);
+	if (!x->sse)
+		return -ENOMEM;
+	sse_parser__set_budget(x->sse, x->cfg->mb);
 	return 0;
 }
 
@@ -454,6 +621,7 @@ static int resp_on_head(void *ctx, const struct http1_head *h)
 {
 	struct exchange *x = ctx;
 	struct pending *p = resp_target(x);
+	int sse;
 
 	resp_reset(x);
 	if (!x->q_len) {
@@ -472,14 +640,41 @@ static int resp_on_head(void *ctx, const struct http1_head *h)
 		return p->head_method ? HTTP1_HEAD_NO_BODY : 0;
 	x->resp_dec = body_decoder(x, p, h->content_encoding, h->content_encoding_len,
 				   &x->resp_undecodable);
-	if (h->content_type && media_is(h->content_type, h->content_type_len,
-					"text/event-stream")) {
-		x->sse = sse_parser__new(x->cfg->max_sse_event, on_sse_event, x);
-		if (!x->sse)
-			return -ENOMEM;
-		sse_parser__set_budget(x->sse, x->cfg->mb);
-	}
+	sse = h->content_type && media_is(h->content_type, h->content_type_len,
+					  "text/event-stream");
+	/* A stream answered without a Content-Type (as some recorders and
+	 * proxies leave it) is told by its first byte. */
+	x->resp_sniff = !h->content_type && p->rec.call.stream;
+	if (p->resp_on)		/* a final answer after an interim one */
+		llm_resp_free(&p->resp);
+	if (llm_resp_init(&p->resp, &p->rec.call, h->status, sse, x->cfg->max_member))
+		return -ENOMEM;
+	p->resp_on = 1;
+	p->resp_done = 0;
+	p->resp.on_text = on_text;
+	p->resp.text_ctx = x;
+	if (sse && sse_start(x))
+		return -ENOMEM;
 	return p->head_method ? HTTP1_HEAD_NO_BODY : 0;
+}
+
+/* A JSON body starts with '{' or '[' (Gemini's array stream); anything
+ * else a stream answers with is read as events. */
+static int sniff_events(struct exchange *x, struct pending *p, const uint8_t *data,
+			size_t len)
+{
+	size_t i = 0;
+
+	while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' ||
+			   data[i] == '\n'))
+		i++;
+	if (i == len)
+		return 0;
+	x->resp_sniff = 0;
+	if (data[i] == '{' || data[i] == '[')
+		return 0;
+	p->resp.sse = 1;
+	return sse_start(x);
 }
 
 static int resp_sink(void *ctx, const uint8_t *data, size_t len)
@@ -488,9 +683,11 @@ static int resp_sink(void *ctx, const uint8_t *data, size_t len)
 	struct pending *p = resp_target(x);
 
 	p->rec.response_bytes += len;
+	if (x->resp_sniff && sniff_events(x, p, data, len) < 0)
+		return -ENOMEM;
 	if (x->sse)
 		return sse_parser__feed(x->sse, data, len);
-	return 0;
+	return p->resp_on ? llm_resp_body(&p->resp, data, len) : 0;
 }
 
 static int resp_on_body(void *ctx, const uint8_t *data, size_t len)
@@ -557,6 +754,10 @@ static int resp_on_end(void *ctx, int truncated)
 		if (x->sse)
 			sse_parser__finish(x->sse);
 		resp_flag_sse(x, p);
+		if (p->resp_on && !p->resp_done) {
+			llm_resp_finish(&p->resp);
+			p->resp_done = 1;
+		}
 		p->rec.duration_ns = x->m->ts_ns - p->rec.start_ns;
 	}
 	resp_reset(x);

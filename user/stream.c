@@ -57,6 +57,7 @@ void stream_cfg_default(struct stream_cfg *cfg)
 	cfg->exchange.max_decoded = 256ull << 20;
 	cfg->exchange.max_pending = 64;
 	cfg->exchange.max_sse_event = 4 << 20;
+	cfg->exchange.max_member = 1 << 20;
 }
 
 static size_t hash_key(uint32_t tgid, uint64_t ssl, size_t n)
