@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
 /* tollgate: one binary, a table of subcommands (DESIGN §9). */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include "log.h"
 #include "policy.h"
+#include "pricing.h"
+#include "tokenizer.h"
 #include "trace.h"
 
 #define TOLLGATE_VERSION "0.1.0"
@@ -24,78 +25,11 @@ static int cmd_version(int argc, char **argv)
 	return 0;
 }
 
-static void run_usage(FILE *f)
-{
-	fprintf(f,
-"usage: tollgate run [--policy FILE] [--cgroup GLOB]... [--verbose]\n"
-"\n"
-"Runs the agent in the foreground: loads the policy, captures every LLM call\n"
-"and prints one line per call. Needs root and a kernel with BTF.\n"
-"\n"
-"  -p, --policy FILE   policy (default /etc/tollgate/default.yaml)\n"
-"  -c, --cgroup GLOB   only processes in matching cgroups (repeatable)\n"
-"  -v, --verbose       debug messages on stderr\n"
-"  -h, --help          this text\n");
-}
-
-int cmd_run(int argc, char **argv)
-{
-	static const struct option longopts[] = {
-		{ "policy",	required_argument, NULL, 'p' },
-		{ "cgroup",	required_argument, NULL, 'c' },
-		{ "verbose",	no_argument,	   NULL, 'v' },
-		{ "help",	no_argument,	   NULL, 'h' },
-		{}
-	};
-	const char *policy = "/etc/tollgate/default.yaml";
-	char *targv[2 * 64 + 2], err[512];
-	int targc = 0, c;
-	struct trace_opts o;
-
-	targv[targc++] = argv[0];
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "p:c:vh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'p':
-			policy = optarg;
-			break;
-		case 'c':
-			if (targc + 2 >= (int)(sizeof(targv) / sizeof(targv[0]))) {
-				fprintf(stderr, "%s: --cgroup: at most 64\n", argv[0]);
-				return 2;
-			}
-			targv[targc++] = "--cgroup";
-			targv[targc++] = optarg;
-			break;
-		case 'v':
-			log_set_level(LOG_DEBUG);
-			break;
-		case 'h':
-			run_usage(stdout);
-			return 0;
-		default:
-			run_usage(stderr);
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "%s: unexpected argument '%s'\n", argv[0], argv[optind]);
-		return 2;
-	}
-	if (policy_check_yaml(policy, err, sizeof(err))) {
-		log_error("policy: %s", err);
-		return 2;
-	}
-	log_info("policy %s loaded", policy);
-	targv[targc] = NULL;
-	if (trace_parse(targc, targv, &o))
-		return 2;
-	return trace_loop(&o);
-}
-
 static const struct cmd cmds[] = {
 	{ "run",	cmd_run,	"run the agent in the foreground" },
 	{ "trace",	cmd_trace,	"show LLM calls live, no enforcement" },
+	{ "policy",	cmd_policy,	"check a policy and show whom its teams match" },
+	{ "prices",	cmd_prices,	"the price table, one model's price, or import one" },
 	{ "tokenize",	cmd_tokenize,	"token ids (or count) of standard input" },
 	{ "version",	cmd_version,	"print the version" },
 	{ "help",	cmd_help,	"this text" },

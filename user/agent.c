@@ -1,0 +1,706 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/*
+ * The agent pipeline (DESIGN §2): capture -> stream -> exchange (which
+ * reads usage and settles it with the meter) -> pricing -> attribution
+ * -> the sink.  One thread, one loop; the front-ends (`trace`, `run`)
+ * choose the sink.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "agent.h"
+#include "attach.h"
+#include "attribution.h"
+#include "capture.h"
+#include "cgroup.h"
+#include "escape.h"
+#include "log.h"
+#include "membudget.h"
+#include "policy.h"
+#include "procinfo.h"
+#include "stream.h"
+
+#define EXE_CACHE	1024
+#define PENDING_EXITS	4096
+#define MAX_GLOBS	64
+
+struct exe_entry {
+	uint32_t pid;
+	char exe[PATH_MAX];
+};
+
+#define USER_CACHE	64
+
+struct agent {
+	const struct agent_opts *opts;
+	const struct agent_sink *sink;
+	struct capture *cap;
+	struct attacher *att;
+	struct stream_table *streams;
+	struct cgroup_resolver *cg;
+	struct membudget mb;		/* what all connections may buffer */
+	int64_t mono_to_real;		/* add to CLOCK_MONOTONIC ns for wall clock */
+	struct exe_entry *exes;		/* direct-mapped by pid */
+	struct { uint32_t tgid; uint64_t ts; } exits[PENDING_EXITS];
+	size_t nexits;
+	uint64_t exit_flushes;		/* pending exits full: data ring read early */
+	uint64_t scope_exits;		/* probed processes that left the scope */
+	uint64_t records;
+	uint64_t ignore_errors;
+	uint64_t forgotten;		/* kernel entries dropped with their process */
+	uint64_t unpriced;		/* records priced at the default price */
+	uint64_t unattributed;		/* records no team matched */
+	struct { uid_t uid; char name[64]; int ok; } users[USER_CACHE];
+};
+
+static volatile sig_atomic_t stop, want_counters;
+
+static void on_signal(int sig)
+{
+	if (sig == SIGUSR1)
+		want_counters = 1;
+	else
+		stop = 1;
+}
+
+static uint64_t now_ns(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static const char *exe_of(struct agent *ag, uint32_t pid)
+{
+	struct exe_entry *e = &ag->exes[pid % EXE_CACHE];
+
+	if (e->pid != pid) {
+		e->pid = pid;
+		if (proc_read_exe(pid, e->exe, sizeof(e->exe)))
+			e->exe[0] = '\0';
+	}
+	return e->exe[0] ? e->exe : NULL;
+}
+
+static void exe_forget(struct agent *ag, uint32_t pid)
+{
+	struct exe_entry *e = &ag->exes[pid % EXE_CACHE];
+
+	if (e->pid == pid)
+		e->pid = 0;
+}
+
+/* User names by uid, cached (NSS may be slow: files, LDAP). */
+static const char *user_of(struct agent *ag, uid_t uid)
+{
+	struct passwd pw, *res = NULL;
+	char buf[1024];
+	unsigned i = uid % USER_CACHE;
+
+	if (ag->users[i].ok && ag->users[i].uid == uid)
+		return ag->users[i].name[0] ? ag->users[i].name : NULL;
+	ag->users[i].uid = uid;
+	ag->users[i].ok = 1;
+	ag->users[i].name[0] = '\0';
+	if (!getpwuid_r(uid, &pw, buf, sizeof(buf), &res) && res)
+		snprintf(ag->users[i].name, sizeof(ag->users[i].name), "%s", pw.pw_name);
+	return ag->users[i].name[0] ? ag->users[i].name : NULL;
+}
+
+const char *agent_capture_of(uint32_t flags)
+{
+	if (flags & (TG_REC_REQ_TRUNCATED | TG_REC_RESP_TRUNCATED | TG_REC_NO_RESPONSE |
+		     TG_REC_UNTRACKED))
+		return "cut_off";
+	if (flags & (TG_REC_GAP | TG_REC_SHED | TG_REC_DECODE_ERROR | TG_REC_BODY_OVERFLOW |
+		     TG_REC_SSE_DROPPED))
+		return "gap";
+	if (flags & TG_REC_UNPARSED)
+		return "unparsed";
+	return "complete";
+}
+
+/* The cost at the table's price, or at the default price: never free. */
+static void price(struct agent *ag, const struct tg_record *r, struct tg_call *c)
+{
+	const struct price_row *row = NULL;
+
+	c->price_how = PRICE_DEFAULT;
+	if (ag->opts->prices)
+		row = prices_lookup(ag->opts->prices, r->call.provider, record_model(r),
+				    &c->price_how);
+	if (!row) {
+		row = ag->opts->policy && ag->opts->policy->has_default_price ?
+		      &ag->opts->policy->default_price : &price_default_builtin;
+		c->unpriced = 1;
+		ag->unpriced++;
+	} else {
+		c->price_model = row->model;
+	}
+	c->cost_nano = price_cost(row, &r->usage);
+}
+
+static void on_record(void *ctx, const struct tg_record *r)
+{
+	struct agent *ag = ctx;
+	struct tg_call c = { .rec = r };
+	struct proc_ident id = {};
+	int t;
+
+	ag->records++;
+	c.ts_ns = (int64_t)r->start_ns + ag->mono_to_real;
+	c.cgroup = cgroup_resolver__path(ag->cg, r->who.cgroup_id, r->who.tgid);
+	c.exe = exe_of(ag, r->who.tgid);
+	c.user = user_of(ag, r->who.uid);
+	c.capture = agent_capture_of(r->flags);
+	price(ag, r, &c);
+	if (ag->opts->policy) {
+		id.pid = r->who.tgid;
+		id.uid = r->who.uid;
+		id.user = c.user;
+		id.exe = c.exe;
+		id.cgroup = c.cgroup;
+		id.key_fp = r->key_fp[0] ? r->key_fp : NULL;
+		t = policy_team_for(ag->opts->policy, &id);
+		if (t >= 0)
+			c.team = ag->opts->policy->teams[t].name;
+	}
+	if (!c.team)
+		ag->unattributed++;
+	if (ag->sink->on_call(ag->sink->ctx, &c) < 0)
+		stop = 1;
+}
+
+static void on_ignore(void *ctx, const struct tg_meta *m, uint64_t ssl, uint64_t gen,
+		      enum stream_ignore_why why)
+{
+	struct agent *ag = ctx;
+	const char *exe;
+
+	if (capture__ignore(ag->cap, m->tgid, ssl, gen))
+		ag->ignore_errors++;
+	if (why == STREAM_IGNORE_HTTP2) {
+		exe = exe_of(ag, m->tgid);
+		attacher__note_unseen(ag->att, m->tgid, ATTACH_UNSEEN_HTTP2, exe ? exe : "?");
+	}
+}
+
+/* A connection ended with its process, or idle: the kernel's entries go
+ * too, so that a reused address starts afresh. */
+static void on_end(void *ctx, uint32_t tgid, uint64_t ssl, uint64_t gen,
+		   enum stream_end_why why)
+{
+	struct agent *ag = ctx;
+
+	if (why == STREAM_END_EXIT || why == STREAM_END_EXPIRED)
+		ag->forgotten += capture__forget(ag->cap, tgid, ssl);
+}
+
+static void meta_from(struct tg_meta *m, const struct tg_ev_hdr *h)
+{
+	m->ts_ns = h->ts_ns;
+	m->cgroup_id = h->cgroup_id;
+	m->tgid = h->tgid;
+	m->tid = h->tid;
+	m->uid = h->uid;
+}
+
+static void on_data(void *ctx, const struct tg_ev_data *e)
+{
+	struct agent *ag = ctx;
+	struct tg_meta m;
+
+	meta_from(&m, &e->hdr);
+	memcpy(m.comm, e->comm, sizeof(m.comm));
+	m.comm[sizeof(m.comm) - 1] = '\0';
+	/* Learn the executable while the process is surely alive. */
+	exe_of(ag, m.tgid);
+	stream__data(ag->streams, &m, e->ssl, e->gen, e->dir, e->offset, e->data, e->hdr.len);
+}
+
+static void on_gap(void *ctx, const struct tg_ev_gap *e)
+{
+	struct agent *ag = ctx;
+	struct tg_meta m = {};
+
+	meta_from(&m, &e->hdr);
+	stream__gap(ag->streams, &m, e->ssl, e->gen, e->dir, e->offset, e->length,
+		    e->reason == TG_GAP_LOST);
+}
+
+static void on_close(void *ctx, const struct tg_ev_close *e)
+{
+	struct agent *ag = ctx;
+
+	stream__close(ag->streams, e->hdr.tgid, e->ssl, e->gen, e->hdr.ts_ns);
+}
+
+static void flush_exits(struct agent *ag)
+{
+	size_t i;
+
+	/* Its calls are metered with the executable cached while it ran (it
+	 * is gone from /proc by now); then the pid may be reused. */
+	for (i = 0; i < ag->nexits; i++) {
+		stream__exit(ag->streams, ag->exits[i].tgid, ag->exits[i].ts);
+		exe_forget(ag, ag->exits[i].tgid);
+	}
+	ag->nexits = 0;
+}
+
+static void on_proc(void *ctx, const struct tg_ev_proc *e)
+{
+	struct agent *ag = ctx;
+	int left = attacher__on_proc(ag->att, e);
+
+	/* A process that left the scope is out of view from here: its
+	 * connections end as if it had exited (what is in flight is metered
+	 * cut off) and start afresh if it comes back. */
+	ag->scope_exits += left;
+	if (!left && e->hdr.type != TG_EV_EXIT && e->hdr.type != TG_EV_EXEC)
+		return;
+	/*
+	 * End its connections once the data ring has been read up to here
+	 * (what the process sent before it ended is in it).  With too many
+	 * waiting, read the data ring now and end them.
+	 */
+	if (ag->nexits == PENDING_EXITS) {
+		ag->exit_flushes++;
+		capture__drain_data(ag->cap);
+		flush_exits(ag);
+	}
+	ag->exits[ag->nexits].tgid = e->hdr.tgid;
+	ag->exits[ag->nexits].ts = e->hdr.ts_ns;
+	ag->nexits++;
+}
+
+/* One "tollgate: NAME: k=v ..." line. */
+static void counter_line(const char *name, const char *const *keys, const uint64_t *vals,
+			 size_t n)
+{
+	size_t i;
+
+	fprintf(stderr, "tollgate: %s:", name);
+	for (i = 0; i < n; i++)
+		fprintf(stderr, " %s=%" PRIu64, keys[i], vals[i]);
+	fputc('\n', stderr);
+}
+
+#define COUNTERS(name, ...) do {						\
+	static const char *const k_[] = { __VA_ARGS__ };			\
+	counter_line(name, k_, v_, sizeof(k_) / sizeof(k_[0]));			\
+} while (0)
+
+/* Every counter: on exit, and on SIGUSR1. */
+static void print_counters(struct agent *ag)
+{
+	uint64_t c[TG_CNT__MAX], live, evicted;
+	struct stream_stats s;
+	struct attach_stats a;
+	struct http1_stats *h = &s.ex.http;
+
+	if (!capture__counters(ag->cap, c))
+		counter_line("counters", capture_counter_names, c, TG_CNT__MAX);
+	else
+		memset(c, 0, sizeof(c));
+	stream__stats(ag->streams, &s);
+	attacher__stats(ag->att, &a);
+	/* Kernel entries that went neither by SSL_free nor with their
+	 * process: the LRU evicted them. */
+	live = capture__conns_live(ag->cap);
+	evicted = c[TG_CNT_CONNS_NEW] - c[TG_CNT_CONNS_FREED];
+	evicted = evicted > ag->forgotten + live ? evicted - ag->forgotten - live : 0;
+	{
+		uint64_t v_[] = {
+			s.conns_total, s.conns, s.conns_dropped, s.conns_replaced, s.expired,
+			s.ignored[STREAM_IGNORE_NOT_HTTP], s.ignored[STREAM_IGNORE_SERVER],
+			s.ignored[STREAM_IGNORE_HTTP2], s.ignored[STREAM_IGNORE_SERVER_HTTP2],
+			s.ignored[STREAM_IGNORE_BROKEN], s.gaps, s.gap_bytes, s.gaps_inferred,
+			s.gap_bytes_inferred, s.gaps_lost, s.overlap_bytes, s.stale_events,
+			live, evicted, ag->forgotten,
+		};
+		COUNTERS("connections", "total", "open", "dropped", "replaced", "expired",
+			 "ignored_not_http", "ignored_server", "ignored_http2",
+			 "ignored_server_http2", "ignored_broken", "stream_gaps",
+			 "stream_gap_bytes", "inferred_gaps", "inferred_gap_bytes",
+			 "lost_gaps", "overlap_bytes", "stale_events", "kernel_live",
+			 "kernel_evicted", "kernel_forgotten");
+	}
+	{
+		uint64_t v_[] = {
+			s.ex.requests, s.ex.llm_calls, s.ex.not_llm_body, s.ex.unparsed,
+			s.ex.estimated, s.ex.http_errors,
+			s.ex.decode_errors, s.ex.body_overflows, s.ex.pending_overflows,
+			s.ex.orphan_responses, s.ex.truncated, s.ex.shed, s.ex.heads_shed,
+			s.ex.fields_cut, h->messages, h->bad, h->resyncs, h->truncated,
+			h->skipped, s.ex.sse_events, s.ex.sse_oversized, s.ex.sse_shed,
+			s.ex.sse_partial,
+		};
+		COUNTERS("http", "requests", "llm_calls", "not_llm_body", "unparsed",
+			 "estimated", "http_errors",
+			 "decode_errors", "body_overflows", "pending_overflows",
+			 "orphan_responses", "truncated", "shed", "heads_shed", "fields_cut",
+			 "messages", "bad_messages", "resyncs", "truncated_messages",
+			 "skipped_bytes", "sse_events", "sse_oversized", "sse_shed",
+			 "sse_partial");
+	}
+	{
+		uint64_t v_[] = {
+			ag->mb.limit, ag->mb.used, ag->mb.peak, ag->mb.refused,
+			ag->mb.refused_bytes,
+		};
+		COUNTERS("memory", "limit", "used", "peak", "refused", "refused_bytes");
+	}
+	{
+		uint64_t v_[] = {
+			a.targets, a.links, a.failures, a.gone, a.pids, a.targets_full,
+			a.negatives, a.negative_evictions, a.epoch_errors, ag->ignore_errors,
+		};
+		COUNTERS("probes", "targets", "links", "failures", "gone", "scoped_pids",
+			 "targets_full", "negative_cache", "negative_evictions",
+			 "epoch_errors", "ignore_errors");
+	}
+	{
+		uint64_t v_[] = {
+			a.unseen[ATTACH_UNSEEN_HTTP2], a.unseen[ATTACH_UNSEEN_GNUTLS],
+			a.unseen[ATTACH_UNSEEN_NSS], a.unseen[ATTACH_UNSEEN_GO],
+		};
+		COUNTERS("unmetered", "http2_procs", "gnutls_procs", "nss_procs", "go_procs");
+	}
+	{
+		uint64_t v_[] = {
+			ag->records, ag->unpriced, ag->unattributed, ag->exit_flushes,
+			ag->scope_exits,
+		};
+		COUNTERS("agent", "records", "unpriced", "unattributed", "exit_flushes",
+			 "scope_exits");
+	}
+}
+
+int agent_run(const struct agent_opts *opts, const struct agent_sink *sink)
+{
+	static const struct capture_handlers handlers = {
+		.on_data = on_data, .on_gap = on_gap,
+		.on_close = on_close, .on_proc = on_proc,
+	};
+	static const struct stream_ops sops = {
+		.on_record = on_record, .on_ignore = on_ignore, .on_end = on_end,
+	};
+	struct capture_cfg ccfg = {
+		.call_cap = opts->call_cap,
+		.ringbuf_bytes = opts->ringbuf_bytes,
+		.scoped = opts->nglobs > 0,
+	};
+	struct stream_cfg scfg;
+	struct sigaction sa = { .sa_handler = on_signal };
+	struct agent *ag;
+	const char *why;
+	uint64_t last_expire = 0, now;
+	int err = 1, n;
+
+	why = capture_unsupported();
+	if (why) {
+		log_error("cannot capture: %s", why);
+		return 1;
+	}
+	ag = calloc(1, sizeof(*ag));
+	if (!ag)
+		return 1;
+	ag->opts = opts;
+	ag->sink = sink;
+	membudget_init(&ag->mb, opts->max_buffer);
+	ag->exes = calloc(EXE_CACHE, sizeof(*ag->exes));
+	ag->cg = cgroup_resolver__new();
+	if (!ag->exes || !ag->cg) {
+		log_error("no cgroup2 mount in /proc/mounts (cgroup v2 is required)");
+		goto free_agent;
+	}
+	stream_cfg_default(&scfg);
+	scfg.exchange.mb = &ag->mb;
+	if (opts->idle_ns)
+		scfg.idle_ns = opts->idle_ns;
+	ag->streams = stream__new(&scfg, &sops, ag);
+	ag->cap = capture__new(&ccfg, &handlers, ag);
+	if (!ag->streams || !ag->cap)
+		goto free_agent;
+	ag->att = attacher__new(capture__skel(ag->cap), opts->globs, opts->nglobs);
+	if (!ag->att)
+		goto free_agent;
+	ag->mono_to_real = (int64_t)(now_ns(CLOCK_REALTIME) - now_ns(CLOCK_MONOTONIC));
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	/* A closed output shows as EPIPE on write, and ends the command. */
+	signal(SIGPIPE, SIG_IGN);
+	attacher__scan(ag->att);
+	log_info("metering %s (cgroup2 at %s); Ctrl-C to stop, SIGUSR1 for counters",
+		 opts->nglobs ? "processes in the given cgroups" : "every process",
+		 cgroup_resolver__mount(ag->cg));
+	if (opts->ready_file) {
+		FILE *f = fopen(opts->ready_file, "we");
+
+		if (f)
+			fclose(f);
+	}
+	while (!stop) {
+		n = capture__poll(ag->cap, 100);
+		if (n < 0 && n != -EINTR) {
+			log_error("ring buffer: %s", strerror(-n));
+			goto free_agent;
+		}
+		if (ag->nexits) {
+			/* what the exited processes sent is read by now */
+			capture__drain_data(ag->cap);
+			flush_exits(ag);
+		}
+		now = now_ns(CLOCK_MONOTONIC);
+		if (now - last_expire > 1000000000ull) {
+			stream__expire(ag->streams, now);
+			if (sink->on_tick && sink->on_tick(sink->ctx) < 0)
+				stop = 1;
+			last_expire = now;
+		}
+		if (want_counters) {
+			want_counters = 0;
+			print_counters(ag);
+		}
+	}
+	capture__drain(ag->cap);
+	flush_exits(ag);
+	err = 0;
+free_agent:
+	if (ag->cap && ag->streams && ag->att) {
+		/* Calls still in flight are emitted as cut off, then counted. */
+		stream__end_all(ag->streams, now_ns(CLOCK_MONOTONIC));
+		print_counters(ag);
+	}
+	stream__free(ag->streams, now_ns(CLOCK_MONOTONIC));
+	attacher__free(ag->att);
+	capture__free(ag->cap);
+	cgroup_resolver__free(ag->cg);
+	free(ag->exes);
+	free(ag);
+	return err;
+}
+
+
+/*
+ * A size: decimal digits with an optional K, M or G suffix (powers of
+ * 1024).  0 when it is not one or does not fit in 64 bits.
+ */
+static uint64_t parse_size(const char *s)
+{
+	unsigned long long v;
+	unsigned shift = 0;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return 0;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno == ERANGE)
+		return 0;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	}
+	if (*end || v > (UINT64_MAX >> shift))
+		return 0;
+	return (uint64_t)v << shift;
+}
+
+/* A misused option: the command's name, then what is wrong. */
+static int opt_error(const char *prog, const char *fmt, const char *arg)
+{
+	char esc[256];
+
+	fprintf(stderr, "%s: ", prog);
+	fprintf(stderr, fmt, escape_str(esc, sizeof(esc), arg));
+	fputc('\n', stderr);
+	return -EINVAL;
+}
+
+int agent_cli_parse(int argc, char **argv, struct agent_cli *cli, unsigned flags,
+		    void (*usage)(FILE *f))
+{
+	static const struct option longopts[] = {
+		{ "format",	required_argument, NULL, 'f' },
+		{ "cgroup",	required_argument, NULL, 'c' },
+		{ "call-cap",	required_argument, NULL, 'C' },
+		{ "ringbuf",	required_argument, NULL, 'R' },
+		{ "max-buffer",	required_argument, NULL, 'B' },
+		{ "conn-idle",	required_argument, NULL, 'I' },
+		{ "ready-file",	required_argument, NULL, 'r' },
+		{ "policy",	required_argument, NULL, 'p' },
+		{ "prices",	required_argument, NULL, 'P' },
+		{ "events",	required_argument, NULL, 'e' },
+		{ "verbose",	no_argument,	   NULL, 'v' },
+		{ "help",	no_argument,	   NULL, 'h' },
+		{}
+	};
+	static char *globs[MAX_GLOBS];
+	const char *prog = argv[0];
+	char *end;
+	long secs;
+	int c;
+
+	struct agent_opts *o = &cli->o;
+
+	memset(cli, 0, sizeof(*cli));
+	o->call_cap = TG_CALL_CAP_DEFAULT;
+	o->ringbuf_bytes = 16 << 20;
+	o->max_buffer = MEMBUDGET_DEFAULT;
+	o->globs = globs;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "f:c:p:e:vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			if (!strcmp(optarg, "text"))
+				cli->format = AGENT_TEXT;
+			else if (!strcmp(optarg, "jsonl"))
+				cli->format = AGENT_JSONL;
+			else
+				return opt_error(prog, "--format: expected text or jsonl, got '%s'",
+						 optarg);
+			break;
+		case 'c':
+			if (o->nglobs == MAX_GLOBS || optarg[0] != '/')
+				return opt_error(prog, "--cgroup: expected a path glob starting with "
+						 "'/' (at most 64), got '%s'", optarg);
+			globs[o->nglobs++] = optarg;
+			break;
+		case 'C':
+			o->call_cap = parse_size(optarg);
+			if (!o->call_cap || o->call_cap > (1ull << 30))
+				return opt_error(prog, "--call-cap: expected 1 to 1G bytes, got '%s'",
+						 optarg);
+			break;
+		case 'R':
+			o->ringbuf_bytes = parse_size(optarg);
+			if (o->ringbuf_bytes < 65536 || o->ringbuf_bytes > (1ull << 30) ||
+			    (o->ringbuf_bytes & (o->ringbuf_bytes - 1)))
+				return opt_error(prog, "--ringbuf: expected a power of two from 64K "
+						 "to 1G, got '%s'", optarg);
+			break;
+		case 'B':
+			o->max_buffer = parse_size(optarg);
+			if (o->max_buffer < (1 << 20) || o->max_buffer > (64ull << 30))
+				return opt_error(prog, "--max-buffer: expected 1M to 64G bytes, "
+						 "got '%s'", optarg);
+			break;
+		case 'I':
+			errno = 0;
+			secs = strtol(optarg, &end, 10);
+			if (errno || *end || end == optarg || secs < 1 || secs > 86400)
+				return opt_error(prog, "--conn-idle: expected 1 to 86400 seconds, "
+						 "got '%s'", optarg);
+			o->idle_ns = (uint64_t)secs * 1000000000ull;
+			break;
+		case 'r':
+			o->ready_file = optarg;
+			break;
+		case 'p':
+			cli->policy_path = optarg;
+			break;
+		case 'P':
+			cli->prices_path = optarg;
+			break;
+		case 'e':
+			if (!(flags & AGENT_CLI_RUN))
+				return opt_error(prog, "--events: %s", "only 'tollgate run' writes "
+						 "an events file");
+			cli->events_path = optarg;
+			break;
+		case 'v':
+			log_set_level(LOG_DEBUG);
+			break;
+		case 'h':
+			usage(stdout);
+			return 1;
+		default:
+			usage(stderr);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc)
+		return opt_error(prog, "unexpected argument '%s'", argv[optind]);
+	return 0;
+}
+
+/* The shipped table, or the policy's own, or --prices. */
+int agent_cli_load(struct agent_cli *c)
+{
+	const char *prices;
+	char err[1024];
+	int rc;
+
+	if (c->policy_path) {
+		rc = policy_load(c->policy_path, &c->policy, err, sizeof(err));
+		if (rc) {
+			log_error("policy: %s", err);
+			return rc;
+		}
+		c->o.policy = c->policy;
+		log_info("policy %s: %zu team%s", c->policy_path, c->policy->nteams,
+			 c->policy->nteams == 1 ? "" : "s");
+	}
+	prices = c->prices_path;
+	if (!prices && c->policy && c->policy->prices_file)
+		prices = c->policy->prices_file;
+	if (!prices)
+		prices = prices_default_path();
+	if (!prices) {
+		log_error("prices: no table found (set --prices FILE, or install "
+			  "/etc/tollgate/prices.yaml)");
+		return -ENOENT;
+	}
+	rc = prices_load(prices, &c->prices, err, sizeof(err));
+	if (rc) {
+		log_error("prices: %s", err);
+		return rc;
+	}
+	c->o.prices = c->prices;
+	log_info("prices %s: %zu models", prices, prices_count(c->prices));
+	return 0;
+}
+
+void agent_cli_free(struct agent_cli *c)
+{
+	policy_free(c->policy);
+	prices_free(c->prices);
+	c->policy = NULL;
+	c->prices = NULL;
+}
+
+int line_out_put(struct line_out *o, const char *line)
+{
+	if (o->closed)
+		return -EPIPE;
+	if (fputs(line, o->f) == EOF || fputc('\n', o->f) == EOF || fflush(o->f) == EOF) {
+		o->closed = 1;
+		if (errno != EPIPE)
+			log_error("%s: %s", o->name, strerror(errno));
+		return -EPIPE;
+	}
+	return 0;
+}
+
+int line_out_check(struct line_out *o)
+{
+	struct pollfd pfd = { .fd = fileno(o->f), .events = 0 };
+
+	if (!o->closed && poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLERR | POLLHUP)))
+		o->closed = 1;
+	return o->closed ? -EPIPE : 0;
+}

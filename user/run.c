@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/*
+ * `tollgate run`: the agent.  Meters exactly as `trace` does, under a
+ * policy (teams, default price); with --events, one §9 JSON line per call
+ * goes to the events file (0600, appended, flushed a line at a time),
+ * otherwise the text line goes to standard output.  The ledger and
+ * enforcement plug in here as sinks (DESIGN §8, §7).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "agent.h"
+#include "callfmt.h"
+#include "log.h"
+#include "trace.h"
+
+#define DEFAULT_POLICY "/etc/tollgate/default.yaml"
+
+static void run_usage(FILE *f)
+{
+	fprintf(f,
+"usage: tollgate run [--policy FILE] [--events FILE] [--prices FILE]\n"
+"                    [--cgroup GLOB]... [--call-cap BYTES] [--ringbuf BYTES]\n"
+"                    [--max-buffer BYTES] [--conn-idle SECONDS] [--verbose]\n"
+"\n"
+"Runs the agent in the foreground: loads the policy, meters every LLM call\n"
+"(tokens, cost, team) and prints one line per call, or writes it to the\n"
+"events file. Needs root and a kernel with BTF.\n"
+"\n"
+"  -p, --policy FILE     policy (default " DEFAULT_POLICY ")\n"
+"  -e, --events FILE     append one JSON object per call to FILE (mode 0600)\n"
+"      --prices FILE     price table (default: the policy's, else the shipped one)\n"
+"  -c, --cgroup GLOB     only processes in matching cgroups (repeatable)\n"
+"      --call-cap N      bytes copied per SSL call (default 1M)\n"
+"      --ringbuf N       ring buffer size, a power of two (default 16M)\n"
+"      --max-buffer N    bytes buffered for all connections (default 256M)\n"
+"      --conn-idle SECS  end a connection silent this long (default 300)\n"
+"  -v, --verbose         debug messages on stderr\n"
+"  -h, --help            this text\n"
+"\n"
+"SIGUSR1 prints the counters on stderr; SIGINT or SIGTERM stops.\n");
+}
+
+struct run_sink {
+	struct line_out out;
+	int json;
+};
+
+static int run_call(void *ctx, const struct tg_call *c)
+{
+	struct run_sink *s = ctx;
+	char line[8192];
+	char *js;
+	int rc;
+
+	if (!s->json)
+		return line_out_put(&s->out, call_text(c, line, sizeof(line)));
+	js = call_json(c);
+	if (!js) {
+		log_error("events: out of memory, a record was not written");
+		return 0;
+	}
+	rc = line_out_put(&s->out, js);
+	free(js);
+	return rc;
+}
+
+static int run_tick(void *ctx)
+{
+	struct run_sink *s = ctx;
+
+	return s->json ? 0 : line_out_check(&s->out);
+}
+
+/* The events file: created 0600, appended, never a symlink's target. */
+static FILE *events_open(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	FILE *f;
+
+	if (fd < 0) {
+		log_error("events: %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	/* An existing file keeps its owner but not a laxer mode. */
+	if (fchmod(fd, 0600))
+		log_error("events: %s: chmod: %s", path, strerror(errno));
+	f = fdopen(fd, "a");
+	if (!f)
+		close(fd);
+	return f;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	struct agent_cli cli;
+	struct run_sink rs = { .out = { .f = stdout, .name = "standard output" } };
+	struct agent_sink sink = { .on_call = run_call, .on_tick = run_tick, .ctx = &rs };
+	int err = agent_cli_parse(argc, argv, &cli, AGENT_CLI_RUN, run_usage);
+
+	if (err)
+		return err > 0 ? 0 : 2;
+	if (!cli.policy_path)
+		cli.policy_path = DEFAULT_POLICY;
+	if (agent_cli_load(&cli)) {
+		agent_cli_free(&cli);
+		return 2;
+	}
+	if (cli.events_path) {
+		rs.out.f = events_open(cli.events_path);
+		rs.out.name = cli.events_path;
+		rs.json = 1;
+		if (!rs.out.f) {
+			agent_cli_free(&cli);
+			return 1;
+		}
+	}
+	err = agent_run(&cli.o, &sink);
+	if (cli.events_path)
+		fclose(rs.out.f);
+	agent_cli_free(&cli);
+	return err;
+}
