@@ -94,6 +94,7 @@ function buildBody(path, { model, stream = false, includeUsage = false, bodyByte
 	prompt = 'Say this is a test' } = {}) {
 	const api = apiOf(path);
 	model = model || DEFAULT_MODEL[api] || 'gpt-4o-mini';
+	prompt += PROMPT_EXTRA;
 	const make = (text) => {
 		let o;
 		switch (api) {
@@ -132,13 +133,18 @@ function buildBody(path, { model, stream = false, includeUsage = false, bodyByte
 	return body;
 }
 
+// $TG_TEST_KEY replaces the API key, $TG_TEST_PROMPT is added to the
+// prompt (planted secrets for the tests that check nothing leaks).
+const KEY = process.env.TG_TEST_KEY;
+const PROMPT_EXTRA = process.env.TG_TEST_PROMPT || '';
+
 function authHeaders(path) {
 	const api = apiOf(path);
 	if (api === 'anthropic')
-		return { 'x-api-key': 'sk-ant-test-0000000000', 'anthropic-version': '2023-06-01' };
+		return { 'x-api-key': KEY || 'sk-ant-test-0000000000', 'anthropic-version': '2023-06-01' };
 	if (api.startsWith('gemini'))
-		return { 'x-goog-api-key': 'AIzaTest000000000000' };
-	return { authorization: 'Bearer sk-test-0000000000000000' };
+		return { 'x-goog-api-key': KEY || 'AIzaTest000000000000' };
+	return { authorization: 'Bearer ' + (KEY || 'sk-test-0000000000000000') };
 }
 
 // "K: V" strings from --header into an object.

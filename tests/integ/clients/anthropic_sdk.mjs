@@ -35,7 +35,7 @@ const o = c.parseArgs(process.argv.slice(2), {
 c.requireExtraCa(o.ca);
 
 const model = o.model || c.DEFAULT_MODEL.anthropic;
-let prompt = 'Say this is a test';
+let prompt = 'Say this is a test' + (process.env.TG_TEST_PROMPT || '');
 if (o['body-bytes']) {
 	const full = JSON.parse(c.buildBody('/v1/messages', {
 		model, stream: o.stream, bodyBytes: o['body-bytes'],
@@ -52,7 +52,7 @@ const m = { request_bytes: 0, response_bytes: 0, status: null, provider: null };
 const countingFetch = c.countingFetch(m);
 
 const client = new Anthropic({
-	apiKey: 'sk-ant-test-0000000000', baseURL: o.url, fetch: countingFetch,
+	apiKey: process.env.TG_TEST_KEY || 'sk-ant-test-0000000000', baseURL: o.url, fetch: countingFetch,
 	maxRetries: o['max-retries'] || 0, timeout: (o.timeout || 60) * 1000,
 	defaultHeaders: headers,
 });

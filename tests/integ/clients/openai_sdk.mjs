@@ -46,7 +46,7 @@ const baseURL = /\/v1$/.test(o.url) ? o.url : `${o.url}/v1`;
 const model = o.model || c.DEFAULT_MODEL[api];
 
 // The prompt: padded like buildBody pads it, so the body is about --body-bytes.
-let prompt = 'Say this is a test';
+let prompt = 'Say this is a test' + (process.env.TG_TEST_PROMPT || '');
 if (o['body-bytes']) {
 	const full = JSON.parse(c.buildBody(`/v1${PATHS[api]}`, {
 		model, stream: o.stream, includeUsage: o['include-usage'], bodyBytes: o['body-bytes'],
@@ -63,7 +63,7 @@ const m = { request_bytes: 0, response_bytes: 0, status: null, provider: null };
 const countingFetch = c.countingFetch(m);
 
 const client = new OpenAI({
-	apiKey: 'sk-test-0000000000000000', baseURL, fetch: countingFetch,
+	apiKey: process.env.TG_TEST_KEY || 'sk-test-0000000000000000', baseURL, fetch: countingFetch,
 	maxRetries: o['max-retries'] || 0, timeout: (o.timeout || 60) * 1000,
 	defaultHeaders: headers,
 });

@@ -35,6 +35,10 @@ import re
 import sys
 import time
 
+# $TG_TEST_KEY replaces the API key, $TG_TEST_PROMPT is added to the prompt
+# (planted secrets for the tests that check nothing leaks).
+KEY = os.environ.get("TG_TEST_KEY")
+PROMPT_EXTRA = os.environ.get("TG_TEST_PROMPT", "")
 FILLER = " lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor"
 DEFAULT_MODEL = {"chat": "gpt-4o-mini", "completions": "gpt-3.5-turbo-instruct",
                  "responses": "gpt-4o-mini", "embeddings": "text-embedding-3-small",
@@ -72,6 +76,7 @@ def build_body(path, model=None, stream=False, include_usage=False, body_bytes=0
     """JSON request body (bytes) for the path's API, the same as _common.js."""
     api = api_of(path)
     model = model or DEFAULT_MODEL.get(api, "gpt-4o-mini")
+    prompt += PROMPT_EXTRA
 
     def make(text):
         if api == "completions":
@@ -107,10 +112,10 @@ def build_body(path, model=None, stream=False, include_usage=False, body_bytes=0
 def auth_headers(path):
     api = api_of(path)
     if api == "anthropic":
-        return {"x-api-key": "sk-ant-test-0000000000", "anthropic-version": "2023-06-01"}
+        return {"x-api-key": KEY or "sk-ant-test-0000000000", "anthropic-version": "2023-06-01"}
     if api.startswith("gemini"):
-        return {"x-goog-api-key": "AIzaTest000000000000"}
-    return {"Authorization": "Bearer sk-test-0000000000000000"}
+        return {"x-goog-api-key": KEY or "AIzaTest000000000000"}
+    return {"Authorization": "Bearer " + (KEY or "sk-test-0000000000000000")}
 
 
 def count_sse(text):

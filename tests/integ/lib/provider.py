@@ -63,6 +63,13 @@ Test knobs (request headers):
                             (no terminating chunk); for non-stream, drop after
                             half the body
     X-Test-Close: 1         Connection: close after this response
+    X-Test-Fixture: NAME    replay the recorded response of fixture NAME (a file of
+                            $FIXTURES/llm-traffic, default ../shared/fixtures next
+                            to the checkout): its status, Content-Type and body,
+                            gzip bytes as recorded, SSE one event per write
+    X-Test-Strip-Usage: 1   with X-Test-Fixture: remove every usage report
+                            (usage, usageMetadata, x_groq.usage) from the body
+                            (X-Test-Abort-After-Events applies to fixtures too)
 Every response carries X-Test-Request-Bytes (decoded request body length
 received) and X-Test-Request-Id; LLM responses also X-Test-Api (route
 name), X-Test-Usage and, for streams, X-Test-Sse-Events (events sent).
@@ -237,6 +244,71 @@ def parse_usage(headers, req_bytes, events):
                     except ValueError:
                         pass
     return Usage(u["prompt"], u["completion"], u["cached"], u["cache_write"], u["reasoning"])
+
+
+FIXTURE_DIR = os.path.join(os.environ.get("FIXTURES") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "..", "shared", "fixtures"),
+    "llm-traffic")
+
+
+def load_fixture(name):
+    if "/" in name or not name.endswith(".json"):
+        return None
+    try:
+        with open(os.path.join(FIXTURE_DIR, name), encoding="utf-8") as f:
+            return json.load(f)
+    except OSError:
+        return None
+
+
+def split_events(body):
+    """SSE text cut after each blank line (LF or CRLF), verbatim."""
+    out, start, i = [], 0, 0
+    while i < len(body):
+        for sep in ("\r\n\r\n", "\n\n"):
+            if body.startswith(sep, i):
+                i += len(sep)
+                out.append(body[start:i])
+                start = i
+                break
+        else:
+            i += 1
+    if start < len(body):
+        out.append(body[start:])
+    return out
+
+
+USAGE_KEYS = ("usage", "usageMetadata")
+
+
+def drop_usage(obj):
+    if isinstance(obj, dict):
+        return {k: drop_usage(v) for k, v in obj.items() if k not in USAGE_KEYS}
+    if isinstance(obj, list):
+        return [drop_usage(v) for v in obj]
+    return obj
+
+
+def strip_usage(body, sse):
+    """The body without any usage report (the estimate tests)."""
+    if not sse:
+        try:
+            return json.dumps(drop_usage(json.loads(body)))
+        except ValueError:
+            return body
+    out = []
+    for ev in split_events(body):
+        lines = []
+        for line in ev.replace("\r\n", "\n").split("\n"):
+            if line.startswith("data:"):
+                data = line[5:].strip()
+                try:
+                    line = "data: " + json.dumps(drop_usage(json.loads(data)))
+                except ValueError:
+                    pass
+            lines.append(line)
+        out.append("\n".join(lines))
+    return "".join(out)
 
 
 def jdump(obj, pretty):
@@ -730,7 +802,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def start(self, status, ctype, extra, framing, gz):
         self.send_response(status)
-        self.send_header("Content-Type", ctype)
+        if ctype:
+            self.send_header("Content-Type", ctype)
         for k, v in extra:
             self.send_header(k, v)
         if gz:
@@ -797,6 +870,44 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_piece(comp.flush(), framing)
         self.end_body(framing)
 
+    # -- recorded responses ---------------------------------------------------------
+
+    def send_fixture(self, name, extra, strip, abort_after, close_delim):
+        fx = load_fixture(name)
+        if fx is None:
+            self.send_whole(404, "application/json", '{"error":"no such fixture"}', extra,
+                            False, False, close_delim, False)
+            return
+        ctype = None	# sent as recorded: none when the recording has none
+        for k, v in fx.get("response_headers", {}).items():
+            if k.lower() == "content-type":
+                ctype = v if isinstance(v, str) else v[0]
+        body = fx["response_body"]
+        raw = fx.get("response_body_base64")
+        gz = raw is not None
+        status = fx["status"]
+        sse = ctype.startswith("text/event-stream") if ctype else \
+            body.lstrip().startswith(("data:", "event:"))
+        if strip:
+            body = strip_usage(body, sse)
+        if not sse:
+            if gz and not strip:
+                # the recorded wire bytes, as the provider sent them
+                data = base64.b64decode(raw)
+                self.start(status, ctype, extra + [("Content-Encoding", "gzip")],
+                           "close" if close_delim else len(data), False)
+                if abort_after is not None:
+                    self.write(data[:len(data) // 2])
+                    self.abort()
+                self.write(data)
+                return
+            self.send_whole(status, ctype, body, extra, False, gz, close_delim,
+                            abort_after is not None)
+            return
+        events = split_events(body)
+        extra.append(("X-Test-Sse-Events", str(len(events))))
+        self.send_stream(status, ctype, events, extra, gz, close_delim, abort_after, 0)
+
     # -- dispatch -------------------------------------------------------------------
     def dispatch(self):
         with STATS_LOCK:
@@ -816,6 +927,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         abort_after = int_header(h, "X-Test-Abort-After-Events", 0) if abort_after else None
         delay = int_header(h, "X-Test-Delay-Ms", 0, hi=600000)
         status = int_header(h, "X-Test-Status", 200, lo=100, hi=599)
+
+        fixture = h.get("X-Test-Fixture")
+        if fixture and self.command == "POST":
+            with STATS_LOCK:
+                STATS["llm_requests"] += 1
+            self.send_fixture(fixture, extra, flag_header(h, "X-Test-Strip-Usage"),
+                              abort_after, close_delim)
+            return
 
         if api is None or api in ("stats", "anthropic-count-tokens"):
             if delay:
@@ -934,6 +1053,9 @@ class Server(http.server.ThreadingHTTPServer):
 
 
 def main():
+    # a request nested thousands deep is valid JSON a real provider takes
+    # (tollgate's fail-closed test sends one)
+    sys.setrecursionlimit(20000)
     global VERBOSE
     ap = argparse.ArgumentParser(description="local HTTPS LLM provider for tests")
     ap.add_argument("--certdir", required=True)
