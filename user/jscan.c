@@ -588,7 +588,12 @@ void jscan_init(struct jscan *s, const struct jscan_ops *ops, void *ctx)
 
 int jscan_feed(struct jscan *s, const uint8_t *data, size_t len)
 {
-	const uint8_t *p = data, *end = data + len;
+	const uint8_t *p, *end;
+
+	if (!len)		/* data may be NULL: no arithmetic on it */
+		return s->state == S_ERR ? -EBADMSG : 0;
+	p = data;
+	end = data + len;
 
 	while (p < end && s->state != S_ERR) {
 		switch (s->state) {

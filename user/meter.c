@@ -204,12 +204,13 @@ static int64_t json_strings_tokens(const struct llm_call *call, json_object *v)
 		for (i = 0; i < json_object_array_length(v); i++)
 			n += json_strings_tokens(call, json_object_array_get_idx(v, i));
 		return n;
-	case json_type_object:
+	case json_type_object: {
 		json_object_object_foreach(v, k, m) {
 			(void)k;
 			n += json_strings_tokens(call, m);
 		}
 		return n;
+	}
 	default:
 		return 0;
 	}
