@@ -39,6 +39,17 @@ struct exe_entry {
 };
 
 #define USER_CACHE	64
+#define PRICE_CACHE	256
+
+/* A model's row, remembered: a lookup walks the table (aliases, dated
+ * snapshots), and a host's calls use few models. */
+struct price_memo {
+	uint64_t hash;
+	char provider[PROVIDER_NAME_MAX];
+	char model[PROVIDER_MODEL_MAX];
+	const struct price_row *row;
+	enum price_match how;
+};
 
 struct agent {
 	const struct agent_opts *opts;
@@ -60,6 +71,7 @@ struct agent {
 	uint64_t unpriced;		/* records priced at the default price */
 	uint64_t unattributed;		/* records no team matched */
 	struct { uid_t uid; char name[64]; int ok; } users[USER_CACHE];
+	struct price_memo *prices;	/* PRICE_CACHE, direct-mapped */
 };
 
 static volatile sig_atomic_t stop, want_counters;
@@ -130,6 +142,29 @@ const char *agent_capture_of(uint32_t flags)
 	return "complete";
 }
 
+static uint64_t fnv1a(uint64_t h, const char *s)
+{
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+	return h;
+}
+
+static const struct price_row *price_row_of(struct agent *ag, const char *provider,
+					    const char *model, enum price_match *how)
+{
+	uint64_t h = fnv1a(fnv1a(0xcbf29ce484222325ull, provider), model);
+	struct price_memo *m = &ag->prices[h % PRICE_CACHE];
+
+	if (m->hash != h || strcmp(m->model, model) || strcmp(m->provider, provider)) {
+		m->row = prices_lookup(ag->opts->prices, provider, model, &m->how);
+		m->hash = h;
+		snprintf(m->provider, sizeof(m->provider), "%s", provider);
+		snprintf(m->model, sizeof(m->model), "%s", model);
+	}
+	*how = m->how;
+	return m->row;
+}
+
 /* The cost at the table's price, or at the default price: never free. */
 static void price(struct agent *ag, const struct tg_record *r, struct tg_call *c)
 {
@@ -137,8 +172,7 @@ static void price(struct agent *ag, const struct tg_record *r, struct tg_call *c
 
 	c->price_how = PRICE_DEFAULT;
 	if (ag->opts->prices)
-		row = prices_lookup(ag->opts->prices, r->call.provider, record_model(r),
-				    &c->price_how);
+		row = price_row_of(ag, r->call.provider, record_model(r), &c->price_how);
 	if (!row) {
 		row = ag->opts->policy && ag->opts->policy->has_default_price ?
 		      &ag->opts->policy->default_price : &price_default_builtin;
@@ -420,8 +454,9 @@ int agent_run(const struct agent_opts *opts, const struct agent_sink *sink)
 	ag->sink = sink;
 	membudget_init(&ag->mb, opts->max_buffer);
 	ag->exes = calloc(EXE_CACHE, sizeof(*ag->exes));
+	ag->prices = calloc(PRICE_CACHE, sizeof(*ag->prices));
 	ag->cg = cgroup_resolver__new();
-	if (!ag->exes || !ag->cg) {
+	if (!ag->exes || !ag->prices || !ag->cg) {
 		log_error("no cgroup2 mount in /proc/mounts (cgroup v2 is required)");
 		goto free_agent;
 	}
@@ -489,6 +524,7 @@ free_agent:
 	capture__free(ag->cap);
 	cgroup_resolver__free(ag->cg);
 	free(ag->exes);
+	free(ag->prices);
 	free(ag);
 	return err;
 }
