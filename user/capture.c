@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -43,8 +44,8 @@ const char *const capture_counter_names[TG_CNT__MAX] = {
 
 struct capture {
 	struct capture_bpf *skel;
-	struct ring_buffer *rb;		/* both rings, for poll */
-	struct ring_buffer *rb_data;	/* the data ring alone */
+	struct ring_buffer *rb;		/* the process-event ring */
+	struct ring_buffer *rb_data;	/* the data ring */
 	struct bpf_link *links[8];
 	size_t nlinks;
 	struct capture_handlers h;
@@ -157,15 +158,14 @@ struct capture *capture__new(const struct capture_cfg *cfg,
 		}
 		c->nlinks++;
 	}
-	c->rb = ring_buffer__new(bpf_map__fd(c->skel->maps.events), on_event, c, NULL);
+	/* One reader a ring: each reader maps its ring's data twice, and
+	 * the data ring is the agent's largest memory. */
 	c->rb_data = ring_buffer__new(bpf_map__fd(c->skel->maps.events), on_event, c, NULL);
+	c->rb = ring_buffer__new(bpf_map__fd(c->skel->maps.proc_events), on_event, c, NULL);
 	if (!c->rb || !c->rb_data) {
 		err = -errno;
 		goto err_free;
 	}
-	err = ring_buffer__add(c->rb, bpf_map__fd(c->skel->maps.proc_events), on_event, c);
-	if (err)
-		goto err_free;
 	return c;
 err_free:
 	/* capture__free releases whatever part was made. */
@@ -181,12 +181,26 @@ struct capture_bpf *capture__skel(struct capture *c)
 
 int capture__poll(struct capture *c, int timeout_ms)
 {
-	return ring_buffer__poll(c->rb, timeout_ms);
+	struct pollfd pfd[2] = {
+		{ .fd = ring_buffer__epoll_fd(c->rb_data), .events = POLLIN },
+		{ .fd = ring_buffer__epoll_fd(c->rb), .events = POLLIN },
+	};
+
+	if (poll(pfd, 2, timeout_ms) < 0)
+		return -errno;
+	return capture__drain(c);
 }
 
+/* Data first: a process's exit (on the other ring) is acted on once what
+ * it sent has been read. */
 int capture__drain(struct capture *c)
 {
-	return ring_buffer__consume(c->rb);
+	int n = ring_buffer__consume(c->rb_data), m;
+
+	if (n < 0)
+		return n;
+	m = ring_buffer__consume(c->rb);
+	return m < 0 ? m : n + m;
 }
 
 int capture__drain_data(struct capture *c)
