@@ -1,11 +1,16 @@
 #!/bin/bash
-# All benchmarks (make bench): capture overhead, then the tokenizer if its
-# script is there.  Exit status is non-zero if any of them failed.
+# All benchmarks (make bench): capture overhead, the agent's own CPU and
+# memory per metered call (TOLLGATE_BASE=an earlier build to compare with),
+# then the tokenizer if its script is there.  Exit status is non-zero if any
+# of them failed.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 rc=0
 echo "== capture overhead (bench/capture/run.sh)"
 ./bench/capture/run.sh || rc=1
+echo
+echo "== agent CPU and memory per metered call (bench/agent/run.sh)"
+./bench/agent/run.sh || rc=1
 if [ -f bench/tokenizer/run.sh ]; then
 	echo
 	echo "== tokenizer (bench/tokenizer/run.sh)"
