@@ -5,7 +5,7 @@
 #   make run      deps + build + run the agent in the foreground
 #   make test     deps + build + every test (ends with "N passed, N failed")
 #   make fuzz     longer libFuzzer runs of every harness
-#   make bench    capture-overhead and tokenizer benchmarks
+#   make bench    capture-overhead, agent (CPU per metered call, RSS) and tokenizer benchmarks
 #   V=1           show the commands
 
 SHELL        := /bin/bash

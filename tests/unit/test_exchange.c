@@ -19,6 +19,7 @@
 #include "membudget.h"
 #include "stream.h"
 #include "fixtures.h"
+#include "attribution.h"
 #include "tap.h"
 
 #define MAX_RECS 80
@@ -1124,6 +1125,135 @@ static void test_sse_oversized_flagged(void)
 	}
 }
 
+/* The API key is kept as a fingerprint, from any of the headers it may
+ * come in, and nowhere else in the record. */
+static void test_key_fingerprint(void)
+{
+	static const char *const heads[] = {
+		"Authorization: Bearer sk-SECRET-1\r\n", "x-api-key: sk-SECRET-1\r\n",
+		"api-key: sk-SECRET-1\r\n", "X-Goog-Api-Key: sk-SECRET-1\r\n",
+	};
+	char req[8192], want[TG_KEY_FP_LEN];
+	struct sink s;
+	struct stream_table *t;
+	uint64_t w = 0, r = 0;
+	size_t i;
+
+	key_fingerprint("sk-SECRET-1", 11, want);
+	t = table(&s);
+	for (i = 0; i < sizeof(heads) / sizeof(heads[0]); i++) {
+		snprintf(req, sizeof(req), "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n%s%s",
+			 heads[i], strstr(req_chat("gpt-4o"), "Content-Type"));
+		w = feed_str(t, 0, w, req);
+		r = feed_str(t, 1, r, RESP_JSON);
+	}
+	w = feed_str(t, 0, w, "POST /v1beta/models/gemini-2.0-flash:generateContent"
+		     "?alt=json&key=sk-SECRET-1 HTTP/1.1\r\nHost: x\r\nContent-Length: 15\r\n\r\n"
+		     "{\"contents\":[]}");
+	feed_str(t, 1, r, RESP_JSON);
+	stream__free(t, 2);
+	CHECK_EQ_INT(s.nrecs, 5);
+	for (i = 0; i < (size_t)s.nrecs; i++) {
+		CHECK(!strcmp(s.recs[i].key_fp, want), "record %zu: key_fp '%s'", i,
+		      s.recs[i].key_fp);
+		CHECK(!memmem(&s.recs[i], sizeof(s.recs[i]), "SECRET", 6), "record %zu: key kept", i);
+	}
+}
+
+/* Fail closed: a body nested deeper than the JSON parser goes is metered,
+ * its model found by the scan; so is one that is not JSON at all. */
+static void test_unparsed_body_metered(void)
+{
+	char req[65536], body[32768];
+	struct sink s;
+	struct stream_table *t;
+	size_t n, i, d = 5000;
+	uint64_t w = 0, r = 0;
+
+	n = snprintf(body, sizeof(body), "{\"messages\":[{\"role\":\"user\",\"x\":");
+	for (i = 0; i < d; i++)
+		body[n++] = '[';
+	for (i = 0; i < d; i++)
+		body[n++] = ']';
+	n += snprintf(body + n, sizeof(body) - n, "}],\"model\":\"gpt-4o\"}");
+	t = table(&s);
+	snprintf(req, sizeof(req), "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+		 "Content-Length: %zu\r\n\r\n%s", n, body);
+	w = feed_str(t, 0, w, req);
+	r = feed_str(t, 1, r, RESP_JSON);
+	snprintf(req, sizeof(req), "post /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+		 "Content-Length: 9\r\n\r\nnot json!");
+	feed_str(t, 0, w, req);
+	feed_str(t, 1, r, RESP_JSON);
+	stream__free(t, 2);
+	CHECK_EQ_INT(s.nrecs, 2);
+	if (s.nrecs != 2)
+		return;
+	CHECK(s.recs[0].flags & TG_REC_UNPARSED, "flags %#x", s.recs[0].flags);
+	CHECK(!strcmp(s.recs[0].call.model, "gpt-4o"), "model '%s'", s.recs[0].call.model);
+	CHECK(s.recs[0].usage.input_tokens > (int64_t)d / 4, "input %lld",
+	      (long long)s.recs[0].usage.input_tokens);
+	CHECK_EQ_INT(s.recs[0].usage_source, TG_USAGE_ESTIMATED);
+	CHECK(s.recs[1].flags & TG_REC_UNPARSED, "flags %#x", s.recs[1].flags);
+	CHECK(s.recs[1].usage.input_tokens > 0, "not json metered as nothing");
+}
+
+/* A body not of the API's shape is an LLM call when its response reports
+ * usage: the provider billed it. */
+static void test_odd_body_with_usage(void)
+{
+	static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+		"Content-Length: 74\r\n\r\n"
+		"{\"model\":\"gpt-4o\",\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":3}}      ";
+	struct sink s;
+	struct stream_table *t = table(&s);
+
+	feed_str(t, 0, 0, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 18\r\n"
+		 "\r\n{\"model\":\"gpt-4o\"}");
+	feed_str(t, 1, 0, resp);
+	stream__free(t, 2);
+	CHECK_EQ_INT(s.nrecs, 1);
+	if (s.nrecs == 1) {
+		CHECK_EQ_INT(s.recs[0].usage.input_tokens, 9);
+		CHECK_EQ_INT(s.recs[0].usage.output_tokens, 3);
+		CHECK_EQ_INT(s.recs[0].usage_source, TG_USAGE_PROVIDER);
+	}
+}
+
+/* Usage through the exchange: an OpenAI stream without include_usage is
+ * estimated from the request and the deltas; with it, the provider's. */
+static void test_stream_usage(void)
+{
+	static const char ev[] = "data: {\"choices\":[{\"delta\":{\"content\":\"Hello there\"}}]}\n\n";
+	static const char use[] = "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":11,"
+				  "\"completion_tokens\":2}}\n\n";
+	char chunk[1024], req[8192];
+	struct sink s;
+	struct stream_table *t = table(&s);
+	uint64_t w, r;
+
+	snprintf(req, sizeof(req), "%s", req_chat("gpt-4o"));
+	w = feed_str(t, 0, 0, req);
+	r = feed_str(t, 1, 0, RESP_SSE_HEAD);
+	snprintf(chunk, sizeof(chunk), "%zx\r\n%s\r\n0\r\n\r\n", strlen(ev), ev);
+	r = feed_str(t, 1, r, chunk);
+	feed_str(t, 0, w, req);
+	r = feed_str(t, 1, r, RESP_SSE_HEAD);
+	snprintf(chunk, sizeof(chunk), "%zx\r\n%s\r\n%zx\r\n%s\r\n0\r\n\r\n", strlen(ev), ev,
+		 strlen(use), use);
+	feed_str(t, 1, r, chunk);
+	stream__free(t, 2);
+	CHECK_EQ_INT(s.nrecs, 2);
+	if (s.nrecs != 2)
+		return;
+	CHECK_EQ_INT(s.recs[0].usage_source, TG_USAGE_ESTIMATED);
+	CHECK_EQ_INT(s.recs[0].usage.output_tokens, 2);	/* "Hello there" */
+	CHECK(s.recs[0].usage.input_tokens > 5, "input %lld",
+	      (long long)s.recs[0].usage.input_tokens);
+	CHECK_EQ_INT(s.recs[1].usage_source, TG_USAGE_PROVIDER);
+	CHECK_EQ_INT(s.recs[1].usage.input_tokens, 11);
+}
+
 int main(void)
 {
 	int i;
@@ -1148,6 +1278,10 @@ int main(void)
 	RUN(test_unknown_request_encoding);
 	RUN(test_server_http2_ignored);
 	RUN(test_sse_oversized_flagged);
+	RUN(test_key_fingerprint);
+	RUN(test_unparsed_body_metered);
+	RUN(test_odd_body_with_usage);
+	RUN(test_stream_usage);
 
 	/* Recorded provider traffic. */
 	load_all();
