@@ -17,15 +17,16 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
+#include "decimal.h"
 #include "escape.h"
 #include "policy.h"
+#include "yamlerr.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -99,43 +100,11 @@ struct loader {
 
 /* --- errors ---------------------------------------------------------------- */
 
-static int ld_verror(struct loader *ld, size_t line, size_t col, const char *fmt, va_list ap)
-{
-	char file[256];
-	int n;
-
-	if (!ld->errlen)
-		return -EBADMSG;
-	escape_str(file, sizeof(file), ld->name);
-	n = snprintf(ld->err, ld->errlen, "%s:%zu:%zu: ", file, line, col);
-	if (n >= 0 && (size_t)n < ld->errlen)
-		vsnprintf(ld->err + n, ld->errlen - n, fmt, ap);
-	return -EBADMSG;
-}
-
-__attribute__((format(printf, 3, 4)))
-static int ld_error(struct loader *ld, const yaml_mark_t *m, const char *fmt, ...)
-{
-	va_list ap;
-	int err;
-
-	va_start(ap, fmt);
-	err = ld_verror(ld, m->line + 1, m->column + 1, fmt, ap);
-	va_end(ap);
-	return err;
-}
-
-__attribute__((format(printf, 4, 5)))
-static int ld_error_at(struct loader *ld, size_t line, size_t col, const char *fmt, ...)
-{
-	va_list ap;
-	int err;
-
-	va_start(ap, fmt);
-	err = ld_verror(ld, line, col, fmt, ap);
-	va_end(ap);
-	return err;
-}
+/* Errors name the file, line and column (include/yamlerr.h). */
+#define ld_error(ld, m, ...) \
+	yaml_error_mark((ld)->name, (ld)->err, (ld)->errlen, m, __VA_ARGS__)
+#define ld_error_at(ld, line, col, ...) \
+	yaml_error((ld)->name, (ld)->err, (ld)->errlen, line, col, __VA_ARGS__)
 
 /* Text from the file, escaped and cut short, for a message. */
 static const char *ld_quote(struct loader *ld, const char *s, size_t n)
@@ -243,55 +212,10 @@ static int is_null(const yaml_event_t *ev)
 
 /* --- scalar forms ------------------------------------------------------------ */
 
-/* digits[.digits]: the integer part and up to `decimals` of fraction, as
- * one integer scaled by 10^decimals.  Extra fraction digits must be 0. */
-static int parse_fixed(const char *s, const char **end, unsigned decimals, int64_t *out)
-{
-	int64_t v = 0;
-	unsigned d;
-	int any = 0;
-
-	for (; *s >= '0' && *s <= '9'; s++, any = 1) {
-		if (v > (INT64_MAX - 9) / 10)
-			return -ERANGE;
-		v = v * 10 + (*s - '0');
-	}
-	if (!any)
-		return -EINVAL;
-	for (d = 0; d < decimals; d++) {
-		if (v > INT64_MAX / 10)
-			return -ERANGE;
-		v *= 10;
-	}
-	if (*s == '.') {
-		s++;
-		if (*s < '0' || *s > '9')
-			return -EINVAL;
-		for (d = 0; *s >= '0' && *s <= '9'; s++, d++) {
-			int64_t scale = 1;
-			unsigned k;
-
-			if (d >= decimals) {
-				if (*s != '0')
-					return -EINVAL;
-				continue;
-			}
-			for (k = d + 1; k < decimals; k++)
-				scale *= 10;
-			if (v > INT64_MAX - (*s - '0') * scale)
-				return -ERANGE;
-			v += (*s - '0') * scale;
-		}
-	}
-	*end = s;
-	*out = v;
-	return 0;
-}
-
 int policy_parse_usd(const char *s, int64_t *nano)
 {
 	const char *end;
-	int err = parse_fixed(s, &end, 9, nano);
+	int err = decimal_parse(s, &end, 9, INT64_MAX, nano);
 
 	if (!err && *end)
 		err = -EINVAL;
@@ -301,7 +225,7 @@ int policy_parse_usd(const char *s, int64_t *nano)
 int policy_parse_percent(const char *s, int64_t *bp)
 {
 	const char *end;
-	int err = parse_fixed(s, &end, 2, bp);
+	int err = decimal_parse(s, &end, 2, INT64_MAX, bp);
 
 	if (!err && strcmp(end, "%"))
 		err = -EINVAL;
@@ -503,7 +427,8 @@ static int take_num(struct loader *ld, const struct schema_row *r, const yaml_ev
 		err = parse_int(s, out);
 		break;
 	}
-	if (err == -EINVAL && r->type == ST_MONEY && strchr(s, '.'))
+	if (err == -ERANGE && r->type == ST_MONEY && strchr(s, '.') &&
+	    strspn(strchr(s, '.') + 1, "0123456789") > 9)
 		return ld_error(ld, &ev->start_mark,
 				"'%s' must be %s (at most 9 decimal places)", r->name, type_desc(r));
 	if (err == -EINVAL)

@@ -13,7 +13,6 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +21,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
+#include "decimal.h"
 #include "escape.h"
 #include "pricing.h"
+#include "yamlerr.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -81,38 +82,13 @@ const char *price_match_name(enum price_match m)
 
 int price_rate_parse(const char *s, int64_t *nano_per_mtok)
 {
-	int64_t v = 0;
-	int frac = -1;		/* digits after the point so far; -1: no point */
-	const char *p;
+	const char *end;
+	int err;
 
-	if (!s || !*s || *s == '.')
+	if (!s)
 		return -EINVAL;
-	for (p = s; *p; p++) {
-		if (*p == '.') {
-			if (frac >= 0 || !p[1])
-				return -EINVAL;
-			frac = 0;
-			continue;
-		}
-		if (*p < '0' || *p > '9')
-			return -EINVAL;
-		if (frac >= 9)
-			return -ERANGE;
-		if (v > RATE_MAX)	/* keeps v * 10 far from overflow */
-			return -ERANGE;
-		v = v * 10 + (*p - '0');
-		if (frac >= 0)
-			frac++;
-	}
-	for (frac = frac < 0 ? 0 : frac; frac < 9; frac++) {
-		if (v > RATE_MAX)
-			return -ERANGE;
-		v *= 10;
-	}
-	if (v > RATE_MAX)
-		return -ERANGE;
-	*nano_per_mtok = v;
-	return 0;
+	err = decimal_parse(s, &end, 9, RATE_MAX, nano_per_mtok);
+	return err ? err : *end ? -EINVAL : 0;
 }
 
 void price_rate_format(int64_t nano_per_mtok, char *buf, size_t cap)
@@ -253,43 +229,11 @@ struct loader {
 	struct price_table *t;
 };
 
-static int ld_verror(struct loader *ld, size_t line, size_t col, const char *fmt, va_list ap)
-{
-	char file[256];
-	int n;
-
-	if (!ld->errlen)
-		return -EBADMSG;
-	escape_str(file, sizeof(file), ld->path);
-	n = snprintf(ld->err, ld->errlen, "%s:%zu:%zu: ", file, line, col);
-	if (n >= 0 && (size_t)n < ld->errlen)
-		vsnprintf(ld->err + n, ld->errlen - n, fmt, ap);
-	return -EBADMSG;
-}
-
-__attribute__((format(printf, 3, 4)))
-static int ld_error(struct loader *ld, const yaml_mark_t *m, const char *fmt, ...)
-{
-	va_list ap;
-	int err;
-
-	va_start(ap, fmt);
-	err = ld_verror(ld, m->line + 1, m->column + 1, fmt, ap);
-	va_end(ap);
-	return err;
-}
-
-__attribute__((format(printf, 4, 5)))
-static int ld_error_at(struct loader *ld, size_t line, size_t col, const char *fmt, ...)
-{
-	va_list ap;
-	int err;
-
-	va_start(ap, fmt);
-	err = ld_verror(ld, line, col, fmt, ap);
-	va_end(ap);
-	return err;
-}
+/* Errors name the file, line and column (include/yamlerr.h). */
+#define ld_error(ld, m, ...) \
+	yaml_error_mark((ld)->path, (ld)->err, (ld)->errlen, m, __VA_ARGS__)
+#define ld_error_at(ld, line, col, ...) \
+	yaml_error((ld)->path, (ld)->err, (ld)->errlen, line, col, __VA_ARGS__)
 
 static const char *quote(char *buf, size_t cap, const char *s)
 {

@@ -223,7 +223,7 @@ static void test_scalar_forms(void)
 	CHECK(!policy_parse_percent("80%", &v) && v == 8000, "%lld", (long long)v);
 	CHECK(!policy_parse_percent("12.5%", &v) && v == 1250, "%lld", (long long)v);
 	CHECK(!policy_parse_percent("0.01%", &v) && v == 1, "%lld", (long long)v);
-	CHECK_EQ_INT(policy_parse_percent("0.001%", &v), -EINVAL);
+	CHECK_EQ_INT(policy_parse_percent("0.001%", &v), -ERANGE);	/* too precise */
 	CHECK_EQ_INT(policy_parse_percent("80", &v), -EINVAL);
 	CHECK_EQ_INT(policy_parse_percent("80 %", &v), -EINVAL);
 
