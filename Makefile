@@ -159,6 +159,7 @@ bench: check-root deps all
 install: all
 	install -D -m 0755 $(BUILD)/tollgate $(DESTDIR)/usr/local/sbin/tollgate
 	install -D -m 0644 policies/default.yaml $(DESTDIR)/etc/tollgate/default.yaml
+	install -D -m 0644 policies/prices.yaml $(DESTDIR)/etc/tollgate/prices.yaml
 
 clean:
 	rm -rf $(BUILD)
