@@ -76,6 +76,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "../common/benchtls.h"
+
+const char *bench_prog = "llm_load";
 
 #define READ_CHUNK	16384
 #define MAX_MESSAGE	(64u << 20)	/* a response the client buffers whole */
@@ -114,13 +117,6 @@ static void on_stop(int sig)
 	stop = 1;
 }
 
-static void die(const char *what)
-{
-	fprintf(stderr, "llm_load: %s failed\n", what);
-	ERR_print_errors_fp(stderr);
-	exit(1);
-}
-
 static void *xmalloc(size_t n)
 {
 	void *p = malloc(n);
@@ -130,14 +126,6 @@ static void *xmalloc(size_t n)
 		exit(1);
 	}
 	return p;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 /* --- messages -------------------------------------------------------------- */
@@ -321,59 +309,20 @@ static void build_sse(const struct opts *o, struct sse_script *s)
 	s->w[k] = strdup("0\r\n\r\n");
 	s->len[k++] = 5;
 	if (!s->w[0] || !s->w[k - 1])
-		die("strdup");
+		bench_die("strdup");
 }
 
 /* --- TLS and sockets ------------------------------------------------------- */
-
-static SSL_CTX *server_ctx(void)
-{
-	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-	EVP_PKEY *key;
-	X509 *crt;
-
-	if (!ctx)
-		die("SSL_CTX_new");
-	key = EVP_EC_gen("P-256");
-	crt = X509_new();
-	if (!key || !crt)
-		die("EVP_EC_gen");
-	X509_set_version(crt, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(crt), 1);
-	X509_gmtime_adj(X509_getm_notBefore(crt), -3600);
-	X509_gmtime_adj(X509_getm_notAfter(crt), 86400);
-	X509_NAME_add_entry_by_txt(X509_get_subject_name(crt), "CN", MBSTRING_ASC,
-				   (const unsigned char *)"localhost", -1, -1, 0);
-	X509_set_issuer_name(crt, X509_get_subject_name(crt));
-	X509_set_pubkey(crt, key);
-	if (!X509_sign(crt, key, EVP_sha256()))
-		die("X509_sign");
-	if (SSL_CTX_use_certificate(ctx, crt) != 1 || SSL_CTX_use_PrivateKey(ctx, key) != 1)
-		die("SSL_CTX_use_certificate");
-	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-	/* No session tickets: nothing to write after the handshake. */
-	SSL_CTX_set_num_tickets(ctx, 0);
-	X509_free(crt);
-	EVP_PKEY_free(key);
-	return ctx;
-}
 
 static SSL_CTX *client_ctx(void)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 
 	if (!ctx)
-		die("SSL_CTX_new");
+		bench_die("SSL_CTX_new");
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	return ctx;
-}
-
-static void nodelay(int fd)
-{
-	int one = 1;
-
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
 static int listen_any(void)
@@ -388,18 +337,6 @@ static int listen_any(void)
 	return fd;
 }
 
-static int local_port(int fd)
-{
-	struct sockaddr_in a;
-	socklen_t l = sizeof(a);
-
-	if (getsockname(fd, (struct sockaddr *)&a, &l)) {
-		perror("llm_load: getsockname");
-		exit(1);
-	}
-	return ntohs(a.sin_port);
-}
-
 static SSL *connect_tls(SSL_CTX *ctx, int port)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
@@ -411,14 +348,14 @@ static SSL *connect_tls(SSL_CTX *ctx, int port)
 		perror("llm_load: connect");
 		exit(1);
 	}
-	nodelay(fd);
+	bench_nodelay(fd);
 	ssl = SSL_new(ctx);
 	if (!ssl)
-		die("SSL_new");
+		bench_die("SSL_new");
 	SSL_set_fd(ssl, fd);
 	SSL_set_tlsext_host_name(ssl, "api.openai.com");
 	if (SSL_connect(ssl) != 1)
-		die("SSL_connect");
+		bench_die("SSL_connect");
 	return ssl;
 }
 
@@ -429,7 +366,7 @@ static void write_all(SSL *ssl, const void *p, size_t n)
 	int r = SSL_write(ssl, p, (int)n);
 
 	if (r <= 0 || (size_t)r != n)
-		die("SSL_write");
+		bench_die("SSL_write");
 }
 
 /* --- reading HTTP messages ------------------------------------------------- */
@@ -453,7 +390,7 @@ static size_t rbuf_fill(SSL *ssl, struct rbuf *b)
 		b->cap = b->cap ? b->cap * 2 : 4 * READ_CHUNK;
 		b->p = realloc(b->p, b->cap);
 		if (!b->p)
-			die("realloc");
+			bench_die("realloc");
 	}
 	r = SSL_read(ssl, b->p + b->len, READ_CHUNK);
 	if (r <= 0) {
@@ -461,7 +398,7 @@ static size_t rbuf_fill(SSL *ssl, struct rbuf *b)
 
 		if (e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL)
 			return 0;
-		die("SSL_read");
+		bench_die("SSL_read");
 	}
 	b->len += (size_t)r;
 	return (size_t)r;
@@ -604,21 +541,21 @@ static int read_request(SSL *ssl, struct rbuf *b)
 
 static void serve_load(int fd, const struct opts *o)
 {
-	SSL_CTX *ctx = server_ctx();
+	SSL_CTX *ctx = bench_server_ctx();
 	SSL *ssl = SSL_new(ctx);
 	struct rbuf in = { 0 };
 	struct sse_script sse = { 0 };
 	char *resp = NULL;
 
 	if (!ssl)
-		die("SSL_new");
+		bench_die("SSL_new");
 	if (o->kind == KIND_SSE)
 		build_sse(o, &sse);
 	else
 		resp = build_response(o);
 	SSL_set_fd(ssl, fd);
 	if (SSL_accept(ssl) != 1)
-		die("SSL_accept");
+		bench_die("SSL_accept");
 	while (read_request(ssl, &in)) {
 		if (resp) {
 			write_all(ssl, resp, o->resp_size);
@@ -644,7 +581,7 @@ static void serve_load(int fd, const struct opts *o)
 
 static void pace(double t0, long i, double rate)
 {
-	double at = t0 + i / rate, now = now_s();
+	double at = t0 + i / rate, now = bench_now_s();
 	struct timespec ts;
 
 	if (at <= now)
@@ -668,7 +605,7 @@ static void client_load(int port, const struct opts *o)
 	char *req = build_request(o);
 	struct rbuf in = { 0 };
 	struct tally t = { 0 };
-	double t0 = now_s(), t1;
+	double t0 = bench_now_s(), t1;
 
 	for (long i = 0; i < o->calls && !stop; i++) {
 		if (o->rate > 0)
@@ -678,7 +615,7 @@ static void client_load(int port, const struct opts *o)
 		t.resp_bytes += read_response(ssl, &in, &t);
 		t.calls++;
 	}
-	t1 = now_s();
+	t1 = bench_now_s();
 	SSL_shutdown(ssl);
 	close(SSL_get_fd(ssl));
 	SSL_free(ssl);
@@ -782,16 +719,16 @@ static void idle_ready(int ep, struct idle_conn **c, int fd)
 
 static void serve_idle(int lfd, long max_fds)
 {
-	SSL_CTX *ctx = server_ctx();
+	SSL_CTX *ctx = bench_server_ctx();
 	struct idle_conn **c = calloc((size_t)max_fds, sizeof(*c));
 	struct epoll_event ev = { .events = EPOLLIN }, evs[256];
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 
 	if (!c || ep < 0)
-		die("epoll_create1");
+		bench_die("epoll_create1");
 	ev.data.fd = lfd;
 	if (epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev))
-		die("epoll_ctl");
+		bench_die("epoll_ctl");
 	while (!stop) {
 		int n = epoll_wait(ep, evs, 256, 1000);
 
@@ -810,14 +747,14 @@ static void serve_idle(int lfd, long max_fds)
 				close(fd);
 				continue;
 			}
-			nodelay(fd);
+			bench_nodelay(fd);
 			c[fd] = calloc(1, sizeof(**c));
 			if (!c[fd] || !(c[fd]->ssl = SSL_new(ctx)))
-				die("SSL_new");
+				bench_die("SSL_new");
 			SSL_set_fd(c[fd]->ssl, fd);
 			ev.data.fd = fd;
 			if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev))
-				die("epoll_ctl");
+				bench_die("epoll_ctl");
 			idle_ready(ep, c, fd);
 		}
 	}
@@ -830,7 +767,7 @@ static void client_idle(int port, const struct opts *o)
 	SSL **conns = xmalloc((size_t)o->conns * sizeof(*conns));
 	struct rbuf in = { 0 };
 	struct tally t = { 0 };
-	double t0 = now_s(), t1;
+	double t0 = bench_now_s(), t1;
 
 	for (long i = 0; i < o->conns && !stop; i++) {
 		conns[i] = connect_tls(ctx, port);
@@ -838,10 +775,10 @@ static void client_idle(int port, const struct opts *o)
 		read_response(conns[i], &in, &t);
 		t.calls++;
 	}
-	t1 = now_s();
+	t1 = bench_now_s();
 	printf("READY conns=%ld seconds=%.3f pid=%d\n", t.calls, t1 - t0, (int)getpid());
 	fflush(stdout);
-	while (!stop && (o->hold <= 0 || now_s() - t1 < o->hold))
+	while (!stop && (o->hold <= 0 || bench_now_s() - t1 < o->hold))
 		usleep(100000);
 	/* No SSL_shutdown for each: closing is enough for an idle benchmark. */
 	for (long i = 0; i < t.calls; i++) {
@@ -959,7 +896,7 @@ int main(int argc, char **argv)
 	}
 
 	lfd = listen_any();
-	port = local_port(lfd);
+	port = bench_local_port(lfd);
 	pid = fork();
 	if (pid < 0) {
 		perror("llm_load: fork");
@@ -975,7 +912,7 @@ int main(int argc, char **argv)
 			_exit(1);
 		}
 		close(lfd);
-		nodelay(fd);
+		bench_nodelay(fd);
 		serve_load(fd, &o);
 		_exit(0);
 	}

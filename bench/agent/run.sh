@@ -108,7 +108,7 @@ fi
 
 # --- build the workload ----------------------------------------------------------
 mkdir -p "$BUILD/bench"
-if [ ! -x "$LOAD" ] || [ bench/agent/llm_load.c -nt "$LOAD" ]; then
+if [ ! -x "$LOAD" ] || [ bench/agent/llm_load.c -nt "$LOAD" ] || [ bench/common/benchtls.h -nt "$LOAD" ]; then
 	${CC:-gcc} -O2 -g -Wall -Wextra -Werror -std=gnu11 -o "$LOAD" bench/agent/llm_load.c \
 		-lssl -lcrypto || { log "cannot build llm_load (libssl-dev?)"; exit 1; }
 fi

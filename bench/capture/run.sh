@@ -56,7 +56,7 @@ fi
 
 # --- build the workload ----------------------------------------------------------
 mkdir -p "$BUILD/bench"
-if [ ! -x "$LOOP" ] || [ bench/capture/tls_loop.c -nt "$LOOP" ]; then
+if [ ! -x "$LOOP" ] || [ bench/capture/tls_loop.c -nt "$LOOP" ] || [ bench/common/benchtls.h -nt "$LOOP" ]; then
 	${CC:-gcc} -O2 -g -Wall -Wextra -Werror -std=gnu11 -o "$LOOP" bench/capture/tls_loop.c \
 		-lssl -lcrypto || { log "cannot build tls_loop (libssl-dev?)"; exit 1; }
 fi

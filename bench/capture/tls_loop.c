@@ -46,6 +46,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "../common/benchtls.h"
+
+const char *bench_prog = "tls_loop";
 
 #define READ_CHUNK 16384
 
@@ -58,21 +61,6 @@ struct opts {
 	long warmup;
 	int port;
 };
-
-static void die_ssl(const char *what)
-{
-	fprintf(stderr, "tls_loop: %s failed\n", what);
-	ERR_print_errors_fp(stderr);
-	exit(1);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* --- payloads ----------------------------------------------------------- */
 
@@ -178,37 +166,6 @@ static unsigned char *payload(const struct opts *o, int server)
 
 /* --- TLS ------------------------------------------------------------------------ */
 
-static SSL_CTX *server_ctx(void)
-{
-	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-	EVP_PKEY *key;
-	X509 *crt;
-
-	if (!ctx)
-		die_ssl("SSL_CTX_new");
-	key = EVP_EC_gen("P-256");
-	if (!key)
-		die_ssl("EVP_EC_gen");
-	crt = X509_new();
-	if (!crt)
-		die_ssl("X509_new");
-	X509_set_version(crt, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(crt), 1);
-	X509_gmtime_adj(X509_getm_notBefore(crt), -3600);
-	X509_gmtime_adj(X509_getm_notAfter(crt), 86400);
-	X509_NAME_add_entry_by_txt(X509_get_subject_name(crt), "CN", MBSTRING_ASC,
-				   (const unsigned char *)"localhost", -1, -1, 0);
-	X509_set_issuer_name(crt, X509_get_subject_name(crt));
-	X509_set_pubkey(crt, key);
-	if (!X509_sign(crt, key, EVP_sha256()))
-		die_ssl("X509_sign");
-	if (SSL_CTX_use_certificate(ctx, crt) != 1 || SSL_CTX_use_PrivateKey(ctx, key) != 1)
-		die_ssl("SSL_CTX_use_certificate");
-	X509_free(crt);
-	EVP_PKEY_free(key);
-	return ctx;
-}
-
 static void write_all(SSL *ssl, const unsigned char *p, size_t n)
 {
 	/* One SSL_write for the whole message (OpenSSL writes it all unless
@@ -216,7 +173,7 @@ static void write_all(SSL *ssl, const unsigned char *p, size_t n)
 	int r = SSL_write(ssl, p, (int)n);
 
 	if (r <= 0 || (size_t)r != n)
-		die_ssl("SSL_write");
+		bench_die("SSL_write");
 }
 
 /* Read exactly n bytes, at most READ_CHUNK per SSL_read.  0, or -1 on EOF
@@ -234,7 +191,7 @@ static int read_all(SSL *ssl, unsigned char *buf, size_t n)
 
 			if (got == 0 && (e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL))
 				return -1;
-			die_ssl("SSL_read");
+			bench_die("SSL_read");
 		}
 		got += (size_t)r;
 	}
@@ -243,15 +200,15 @@ static int read_all(SSL *ssl, unsigned char *buf, size_t n)
 
 static void serve(int fd, const struct opts *o)
 {
-	SSL_CTX *ctx = server_ctx();
+	SSL_CTX *ctx = bench_server_ctx();
 	unsigned char *out = payload(o, 1), *in = malloc(o->size);
 	SSL *ssl = SSL_new(ctx);
 
 	if (!ssl || !in)
-		die_ssl("SSL_new");
+		bench_die("SSL_new");
 	SSL_set_fd(ssl, fd);
 	if (SSL_accept(ssl) != 1)
-		die_ssl("SSL_accept");
+		bench_die("SSL_accept");
 	while (read_all(ssl, in, o->size) == 0)
 		write_all(ssl, out, o->size);
 	SSL_shutdown(ssl);
@@ -260,13 +217,6 @@ static void serve(int fd, const struct opts *o)
 	free(in);
 	free(out);
 	close(fd);
-}
-
-static void nodelay(int fd)
-{
-	int one = 1;
-
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
 static int listen_on(int port)
@@ -283,15 +233,6 @@ static int listen_on(int port)
 	return fd;
 }
 
-static int local_port(int fd)
-{
-	struct sockaddr_in a;
-	socklen_t l = sizeof(a);
-
-	getsockname(fd, (struct sockaddr *)&a, &l);
-	return ntohs(a.sin_port);
-}
-
 static int connect_to(int port)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
@@ -302,7 +243,7 @@ static int connect_to(int port)
 		perror("tls_loop: connect");
 		exit(1);
 	}
-	nodelay(fd);
+	bench_nodelay(fd);
 	return fd;
 }
 
@@ -315,29 +256,29 @@ static void client(int fd, const struct opts *o)
 	double t0, t1;
 
 	if (!ctx || !in)
-		die_ssl("SSL_CTX_new");
+		bench_die("SSL_CTX_new");
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	ssl = SSL_new(ctx);
 	if (!ssl)
-		die_ssl("SSL_new");
+		bench_die("SSL_new");
 	SSL_set_fd(ssl, fd);
 	SSL_set_tlsext_host_name(ssl, "localhost");
 	if (SSL_connect(ssl) != 1)
-		die_ssl("SSL_connect");
+		bench_die("SSL_connect");
 	for (long i = 0; i < o->warmup; i++) {
 		write_all(ssl, out, o->size);
 		if (read_all(ssl, in, o->size))
-			die_ssl("SSL_read (warm-up)");
+			bench_die("SSL_read (warm-up)");
 	}
-	t0 = t1 = now_s();
+	t0 = t1 = bench_now_s();
 	for (;;) {
 		if (o->iters > 0 ? n >= o->iters : t1 - t0 >= o->seconds)
 			break;
 		write_all(ssl, out, o->size);
 		if (read_all(ssl, in, o->size))
-			die_ssl("SSL_read: server closed");
+			bench_die("SSL_read: server closed");
 		n++;
-		t1 = now_s();
+		t1 = bench_now_s();
 	}
 	SSL_shutdown(ssl);
 	SSL_free(ssl);
@@ -401,13 +342,13 @@ int main(int argc, char **argv)
 	if (!strcmp(o.mode, "server")) {
 		int lfd = listen_on(o.port);
 
-		fprintf(stderr, "tls_loop: listening on 127.0.0.1:%d\n", local_port(lfd));
+		fprintf(stderr, "tls_loop: listening on 127.0.0.1:%d\n", bench_local_port(lfd));
 		for (;;) {
 			int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 
 			if (fd < 0)
 				continue;
-			nodelay(fd);
+			bench_nodelay(fd);
 			if (fork() == 0) {
 				close(lfd);
 				serve(fd, &o);
@@ -446,11 +387,11 @@ int main(int argc, char **argv)
 			_exit(1);
 		}
 		close(lfd);
-		nodelay(fd);
+		bench_nodelay(fd);
 		serve(fd, &o);
 		_exit(0);
 	}
-	int port = local_port(lfd);
+	int port = bench_local_port(lfd);
 
 	close(lfd);
 	client(connect_to(port), &o);
