@@ -26,14 +26,14 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-PKGS := libbrotlidec libzstd json-c yaml-0.1 libnghttp2 openssl zlib libelf libbpf
+PKGS := libbrotlidec libzstd json-c yaml-0.1 libnghttp2 openssl zlib libelf libbpf sqlite3
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter
 CFLAGS ?= -O2 -g
 BASE_CFLAGS := $(CFLAGS) -std=gnu11 $(WARN) -D_GNU_SOURCE -MMD -MP \
 	-Iinclude -I$(BUILD) -fno-strict-aliasing
 # The brotli encoder is for tests only (decode bombs), not the agent.
 TEST_LDLIBS := $(shell pkg-config --libs libbrotlienc 2>/dev/null || echo -lbrotlienc)
-LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbrotlidec -lzstd -ljson-c -lyaml -lnghttp2 -lssl -lcrypto -lz -lelf -lbpf) -lm -lpthread
+LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbrotlidec -lzstd -ljson-c -lyaml -lnghttp2 -lssl -lcrypto -lz -lelf -lbpf -lsqlite3) -lm -lpthread
 
 # Edges: own fds, BPF, threads, the CLI.  Everything else in user/ is the
 # pure core, also built with sanitizers for the unit tests.
@@ -116,7 +116,7 @@ $(BUILD):
 # --- set-up -----------------------------------------------------------------
 DEB_PKGS := build-essential clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev \
 	libssl-dev libyaml-dev libbrotli-dev libzstd-dev libjson-c-dev \
-	libnghttp2-dev libsqlite3-dev pkg-config libclang-rt-14-dev \
+	libnghttp2-dev libsqlite3-dev pkg-config libclang-rt-14-dev prometheus \
 	curl openssl python3 nodejs npm iproute2 procps util-linux \
 	time manpages manpages-dev
 
