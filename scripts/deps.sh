@@ -25,7 +25,9 @@ if [ -n "$missing" ]; then
 	fi
 	echo "deps: installing $missing"
 	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+	# No recommends: only what is named (prometheus, for promtool, would
+	# otherwise bring exporters that listen on the network).
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
 top=$(cd "$(dirname "$0")/.." && pwd)
