@@ -126,8 +126,10 @@ deps:
 check-root:
 	$(Q)if [ "$$(id -u)" != 0 ]; then echo "tollgate: run as root (sudo make $(MAKECMDGOALS))" >&2; exit 1; fi
 
+# The demo keeps its ledger under build/ (no root-owned state in /var/lib).
 run: check-root deps all
-	$(BUILD)/tollgate run --policy $(POLICY)
+	@echo "tollgate: ledger $(BUILD)/ledger.db (tollgate report --db $(BUILD)/ledger.db), metrics http://127.0.0.1:9464/metrics"
+	$(BUILD)/tollgate run --policy $(POLICY) --db $(BUILD)/ledger.db --metrics 127.0.0.1:9464
 
 unit: $(UNIT_BINS)
 

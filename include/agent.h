@@ -25,6 +25,8 @@ struct agent_opts {
 	const char *ready_file;		/* created once probes are in place */
 	const struct policy *policy;	/* teams and default price; NULL: none */
 	const struct price_table *prices; /* NULL: every model at the default price */
+	struct ledger *ledger;		/* NULL: no ledger (trace) */
+	struct metrics *metrics;	/* NULL: no metrics endpoint */
 };
 
 /* One metered call as sinks see it (DESIGN §9); valid during the call. */
@@ -62,6 +64,8 @@ struct agent_cli {
 	const char *policy_path;	/* NULL: no teams (trace) */
 	const char *events_path;	/* run --events */
 	const char *prices_path;	/* --prices, else the policy's, else shipped */
+	const char *db_path;		/* run --db: the ledger ("off": none) */
+	const char *metrics_addr;	/* run --metrics ("off": none) */
 	struct policy *policy;		/* loaded by agent_cli_load */
 	struct price_table *prices;
 };

@@ -54,6 +54,9 @@ struct exchange_stats {
 };
 
 typedef void (*exchange_record_fn)(void *ctx, const struct tg_record *rec);
+/* An LLM call's request is complete; rec is the call's, and may be marked
+ * (rec->seq) for its record. */
+typedef void (*exchange_open_fn)(void *ctx, struct tg_record *rec);
 
 struct exchange;
 
@@ -68,6 +71,8 @@ int exchange__feed(struct exchange *x, int dir, const struct tg_meta *m,
 int exchange__gap(struct exchange *x, int dir, const struct tg_meta *m, uint64_t len);
 /* The connection ended: finish what is in flight and emit it. */
 void exchange__close(struct exchange *x, uint64_t ts_ns);
+/* Calls fn (with the exchange's ctx) for every LLM request as it ends. */
+void exchange__set_open(struct exchange *x, exchange_open_fn fn);
 /* Frees the exchange; its parsers' counters go to the shared stats. */
 void exchange__free(struct exchange *x);
 

@@ -63,6 +63,8 @@ struct tg_record {
 	enum tg_usage_source usage_source;
 	char key_fp[TG_KEY_FP_LEN];	/* API key fingerprint, "" if none */
 	char resp_model[PROVIDER_MODEL_MAX]; /* the model the response names, "" */
+	uint64_t seq;			/* the agent's number for the call (ledger),
+					   0 if it was never opened */
 };
 
 /* The model a call is reported and priced as: the one the response names

@@ -54,6 +54,10 @@ struct stream_ops {
 	/* The connection has ended (may be NULL). */
 	void (*on_end)(void *ctx, uint32_t tgid, uint64_t ssl, uint64_t gen,
 		       enum stream_end_why why);
+	/* An LLM call's request is complete (may be NULL): the record as
+	 * known so far; the callee may set rec->seq, which its on_record
+	 * will carry. */
+	void (*on_open)(void *ctx, struct tg_record *rec);
 };
 
 struct stream_stats {

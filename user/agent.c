@@ -23,7 +23,9 @@
 #include "capture.h"
 #include "cgroup.h"
 #include "escape.h"
+#include "ledger.h"
 #include "log.h"
+#include "metrics.h"
 #include "membudget.h"
 #include "policy.h"
 #include "procinfo.h"
@@ -70,6 +72,8 @@ struct agent {
 	uint64_t forgotten;		/* kernel entries dropped with their process */
 	uint64_t unpriced;		/* records priced at the default price */
 	uint64_t unattributed;		/* records no team matched */
+	uint64_t seq;			/* calls opened (the ledger's numbers) */
+	uint64_t ledger_errors;
 	struct { uid_t uid; char name[64]; int ok; } users[USER_CACHE];
 	struct price_memo *prices;	/* PRICE_CACHE, direct-mapped */
 };
@@ -184,33 +188,166 @@ static void price(struct agent *ag, const struct tg_record *r, struct tg_call *c
 	c->cost_nano = price_cost(row, &r->usage);
 }
 
-static void on_record(void *ctx, const struct tg_record *r)
+static void metrics_record(struct metrics *m, const struct tg_call *c)
 {
-	struct agent *ag = ctx;
-	struct tg_call c = { .rec = r };
+	const struct tg_record *r = c->rec;
+	struct metrics_call mc = {
+		.team = c->team, .provider = r->call.provider, .model = record_model(r),
+		.status = r->status, .stream = r->call.stream,
+		.estimated = r->usage_source == TG_USAGE_ESTIMATED, .unpriced = c->unpriced,
+		.input_tokens = r->usage.input_tokens,
+		.cached_input_tokens = r->usage.cached_input_tokens,
+		.cache_write_tokens = r->usage.cache_write_tokens,
+		.output_tokens = r->usage.output_tokens,
+		.reasoning_tokens = r->usage.reasoning_tokens,
+		.cost_nusd = c->cost_nano,
+		.ttft_ns = r->ttft_ns == TG_TIME_UNKNOWN ? -1 : (int64_t)r->ttft_ns,
+		.duration_ns = r->duration_ns == TG_TIME_UNKNOWN ? -1 : (int64_t)r->duration_ns,
+	};
+
+	metrics_call(m, &mc);
+}
+
+/* The agent's health, for the metrics endpoint (about once a second). */
+static void metrics_health(struct agent *ag)
+{
+	struct metrics *m = ag->opts->metrics;
+	uint64_t c[TG_CNT__MAX];
+	struct stream_stats s;
+	struct attach_stats a;
+
+	if (!m)
+		return;
+	if (!capture__counters(ag->cap, c)) {
+		metrics_set_counter(m, METRICS_CAPTURE_GAPS, c[TG_CNT_GAPS]);
+		metrics_set_counter(m, METRICS_CAPTURE_GAP_BYTES, c[TG_CNT_GAP_BYTES]);
+		metrics_set_counter(m, METRICS_RINGBUF_DROPS, c[TG_CNT_RINGBUF_DROPS]);
+	}
+	stream__stats(ag->streams, &s);
+	metrics_set_gauge(m, METRICS_CONNECTIONS_OPEN, (int64_t)s.conns);
+	attacher__stats(ag->att, &a);
+	metrics_set_unmetered(m, "http2", a.unseen[ATTACH_UNSEEN_HTTP2]);
+	metrics_set_unmetered(m, "gnutls", a.unseen[ATTACH_UNSEEN_GNUTLS]);
+	metrics_set_unmetered(m, "nss", a.unseen[ATTACH_UNSEEN_NSS]);
+	metrics_set_unmetered(m, "go", a.unseen[ATTACH_UNSEEN_GO]);
+}
+
+/* Who made a call, its team and its cost: what every sink is told. */
+static void call_of(struct agent *ag, const struct tg_record *r, struct tg_call *c)
+{
 	struct proc_ident id = {};
 	int t;
 
-	ag->records++;
-	c.ts_ns = (int64_t)r->start_ns + ag->mono_to_real;
-	c.cgroup = cgroup_resolver__path(ag->cg, r->who.cgroup_id, r->who.tgid);
-	c.exe = exe_of(ag, r->who.tgid);
-	c.user = user_of(ag, r->who.uid);
-	c.capture = agent_capture_of(r->flags);
-	price(ag, r, &c);
+	memset(c, 0, sizeof(*c));
+	c->rec = r;
+	c->ts_ns = (int64_t)r->start_ns + ag->mono_to_real;
+	c->cgroup = cgroup_resolver__path(ag->cg, r->who.cgroup_id, r->who.tgid);
+	c->exe = exe_of(ag, r->who.tgid);
+	c->user = user_of(ag, r->who.uid);
+	c->capture = agent_capture_of(r->flags);
+	price(ag, r, c);
 	if (ag->opts->policy) {
 		id.pid = r->who.tgid;
 		id.uid = r->who.uid;
-		id.user = c.user;
-		id.exe = c.exe;
-		id.cgroup = c.cgroup;
+		id.user = c->user;
+		id.exe = c->exe;
+		id.cgroup = c->cgroup;
 		id.key_fp = r->key_fp[0] ? r->key_fp : NULL;
 		t = policy_team_for(ag->opts->policy, &id);
 		if (t >= 0)
-			c.team = ag->opts->policy->teams[t].name;
+			c->team = ag->opts->policy->teams[t].name;
 	}
+}
+
+static int64_t ns_or_unknown(uint64_t ns)
+{
+	return ns == TG_TIME_UNKNOWN ? -1 : (int64_t)ns;
+}
+
+/* A call as its ledger row; cg holds the strings parsed from its cgroup. */
+static void ledger_row(const struct tg_call *c, uint64_t seq, int64_t end_ns,
+		       struct cg_ident *cg, struct ledger_call *lc)
+{
+	const struct tg_record *r = c->rec;
+
+	memset(lc, 0, sizeof(*lc));
+	memset(cg, 0, sizeof(*cg));
+	if (c->cgroup)
+		cg_ident_parse(c->cgroup, cg);
+	lc->seq = seq;
+	lc->ts_ns = c->ts_ns;
+	lc->end_ns = end_ns;
+	lc->pid = r->who.tgid;
+	lc->uid = r->who.uid;
+	lc->comm = r->who.comm;
+	lc->exe = c->exe;
+	lc->user = c->user;
+	lc->cgroup = c->cgroup;
+	lc->unit = cg->unit[0] ? cg->unit : NULL;
+	lc->container = cg->container[0] ? cg->container : NULL;
+	lc->team = c->team;
+	lc->provider = r->call.provider;
+	lc->host = r->host;
+	lc->path = r->path;
+	lc->model = record_model(r);
+	lc->stream = r->call.stream;
+	lc->status = r->status;
+	lc->request_bytes = r->request_bytes;
+	lc->response_bytes = r->response_bytes;
+	lc->usage = r->usage;
+	lc->usage_source = r->usage_source == TG_USAGE_PROVIDER ? "provider" : "estimated";
+	lc->cost_nano = c->cost_nano;
+	lc->unpriced = c->unpriced;
+	lc->ttft_ns = ns_or_unknown(r->ttft_ns);
+	lc->duration_ns = ns_or_unknown(r->duration_ns);
+	lc->key_fp = r->key_fp[0] ? r->key_fp : NULL;
+	lc->capture = end_ns ? c->capture : NULL;
+}
+
+/*
+ * A request is complete: the call's row is opened with what is known, its
+ * input estimated from the body's size (cheap; the exact count comes when
+ * it settles), so that a crash leaves an estimate, never nothing.
+ */
+static void on_open(void *ctx, struct tg_record *rec)
+{
+	struct agent *ag = ctx;
+	struct tg_record r = *rec;
+	struct ledger_call lc;
+	struct cg_ident cg;
+	struct tg_call c;
+
+	rec->seq = ++ag->seq;
+	if (!ag->opts->ledger)
+		return;
+	r.usage.input_tokens = (int64_t)(r.request_bytes + 3) / 4;
+	r.usage_source = TG_USAGE_ESTIMATED;
+	call_of(ag, &r, &c);
+	ledger_row(&c, rec->seq, 0, &cg, &lc);
+	if (ledger_call_open(ag->opts->ledger, &lc))
+		ag->ledger_errors++;
+}
+
+static void on_record(void *ctx, const struct tg_record *r)
+{
+	struct agent *ag = ctx;
+	struct ledger_call lc;
+	struct cg_ident cg;
+	struct tg_call c;
+	int64_t end;
+
+	ag->records++;
+	call_of(ag, r, &c);
 	if (!c.team)
 		ag->unattributed++;
+	if (ag->opts->ledger) {
+		end = c.ts_ns + (r->duration_ns == TG_TIME_UNKNOWN ? 0 : (int64_t)r->duration_ns);
+		ledger_row(&c, r->seq ? r->seq : ++ag->seq, end > 0 ? end : 1, &cg, &lc);
+		if (ledger_call_settle(ag->opts->ledger, &lc))
+			ag->ledger_errors++;
+	}
+	if (ag->opts->metrics)
+		metrics_record(ag->opts->metrics, &c);
 	if (ag->sink->on_call(ag->sink->ctx, &c) < 0)
 		stop = 1;
 }
@@ -429,6 +566,7 @@ int agent_run(const struct agent_opts *opts, const struct agent_sink *sink)
 	};
 	static const struct stream_ops sops = {
 		.on_record = on_record, .on_ignore = on_ignore, .on_end = on_end,
+		.on_open = on_open,
 	};
 	struct capture_cfg ccfg = {
 		.call_cap = opts->call_cap,
@@ -501,6 +639,7 @@ int agent_run(const struct agent_opts *opts, const struct agent_sink *sink)
 		now = now_ns(CLOCK_MONOTONIC);
 		if (now - last_expire > 1000000000ull) {
 			stream__expire(ag->streams, now);
+			metrics_health(ag);
 			if (sink->on_tick && sink->on_tick(sink->ctx) < 0)
 				stop = 1;
 			last_expire = now;
@@ -581,6 +720,8 @@ int agent_cli_parse(int argc, char **argv, struct agent_cli *cli, unsigned flags
 		{ "policy",	required_argument, NULL, 'p' },
 		{ "prices",	required_argument, NULL, 'P' },
 		{ "events",	required_argument, NULL, 'e' },
+		{ "db",		required_argument, NULL, 'D' },
+		{ "metrics",	required_argument, NULL, 'M' },
 		{ "verbose",	no_argument,	   NULL, 'v' },
 		{ "help",	no_argument,	   NULL, 'h' },
 		{}
@@ -657,6 +798,16 @@ int agent_cli_parse(int argc, char **argv, struct agent_cli *cli, unsigned flags
 				return opt_error(prog, "--events: %s", "only 'tollgate run' writes "
 						 "an events file");
 			cli->events_path = optarg;
+			break;
+		case 'D':
+		case 'M':
+			if (!(flags & AGENT_CLI_RUN))
+				return opt_error(prog, "%s: only 'tollgate run' keeps a ledger and "
+						 "metrics", c == 'D' ? "--db" : "--metrics");
+			if (c == 'D')
+				cli->db_path = optarg;
+			else
+				cli->metrics_addr = optarg;
 			break;
 		case 'v':
 			log_set_level(LOG_DEBUG);

@@ -70,6 +70,7 @@ struct exchange {
 	const struct exchange_cfg *cfg;
 	struct exchange_stats *stats;
 	exchange_record_fn on_record;
+	exchange_open_fn on_open;
 	void *ctx;
 
 	struct http1_parser *req_p;
@@ -544,6 +545,8 @@ static int req_on_end(void *ctx, int truncated)
 		p->dec = NULL;
 	}
 	x->writing = NULL;
+	if (p->llm && !p->doubtful && x->on_open)
+		x->on_open(x->ctx, &p->rec);
 	if (!p->queued) {
 		/* Still no room: meter it now; its response will be let pass. */
 		p->rec.flags |= TG_REC_NO_RESPONSE | TG_REC_UNTRACKED;
@@ -802,6 +805,11 @@ struct exchange *exchange__new(const struct exchange_cfg *cfg,
 	http1_parser__set_budget(x->req_p, cfg->mb);
 	http1_parser__set_budget(x->resp_p, cfg->mb);
 	return x;
+}
+
+void exchange__set_open(struct exchange *x, exchange_open_fn fn)
+{
+	x->on_open = fn;
 }
 
 int exchange__feed(struct exchange *x, int dir, const struct tg_meta *m,

@@ -6,7 +6,9 @@
 #include "log.h"
 #include "policy.h"
 #include "pricing.h"
+#include "report.h"
 #include "tokenizer.h"
+#include "top.h"
 #include "trace.h"
 
 #define TOLLGATE_VERSION "0.1.0"
@@ -30,6 +32,8 @@ static const struct cmd cmds[] = {
 	{ "trace",	cmd_trace,	"show LLM calls live, no enforcement" },
 	{ "policy",	cmd_policy,	"check a policy and show whom its teams match" },
 	{ "prices",	cmd_prices,	"the price table, one model's price, or import one" },
+	{ "report",	cmd_report,	"spend and usage from the ledger, by team, model, ..." },
+	{ "top",	cmd_top,	"live spend by team and model, from the ledger" },
 	{ "tokenize",	cmd_tokenize,	"token ids (or count) of standard input" },
 	{ "version",	cmd_version,	"print the version" },
 	{ "help",	cmd_help,	"this text" },

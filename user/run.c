@@ -15,7 +15,9 @@
 #include <unistd.h>
 #include "agent.h"
 #include "callfmt.h"
+#include "ledger.h"
 #include "log.h"
+#include "metrics.h"
 #include "trace.h"
 
 #define DEFAULT_POLICY "/etc/tollgate/default.yaml"
@@ -23,7 +25,8 @@
 static void run_usage(FILE *f)
 {
 	fprintf(f,
-"usage: tollgate run [--policy FILE] [--events FILE] [--prices FILE]\n"
+"usage: tollgate run [--policy FILE] [--db FILE|off] [--metrics ADDR|off]\n"
+"                    [--events FILE] [--prices FILE]\n"
 "                    [--cgroup GLOB]... [--call-cap BYTES] [--ringbuf BYTES]\n"
 "                    [--max-buffer BYTES] [--conn-idle SECONDS] [--verbose]\n"
 "\n"
@@ -32,6 +35,10 @@ static void run_usage(FILE *f)
 "events file. Needs root and a kernel with BTF.\n"
 "\n"
 "  -p, --policy FILE     policy (default " DEFAULT_POLICY ")\n"
+"      --metrics ADDR    Prometheus metrics on http://ADDR/metrics (default\n"
+"                        127.0.0.1:9464; off: none)\n"
+"      --db FILE         the ledger: one row per call, SQLite (default\n"
+"                        " LEDGER_DEFAULT_PATH ", mode 0600; off: none)\n"
 "  -e, --events FILE     append one JSON object per call to FILE (mode 0600)\n"
 "      --prices FILE     price table (default: the policy's, else the shipped one)\n"
 "  -c, --cgroup GLOB     only processes in matching cgroups (repeatable)\n"
@@ -100,28 +107,58 @@ int cmd_run(int argc, char **argv)
 	struct agent_cli cli;
 	struct run_sink rs = { .out = { .f = stdout, .name = "standard output" } };
 	struct agent_sink sink = { .on_call = run_call, .on_tick = run_tick, .ctx = &rs };
-	int err = agent_cli_parse(argc, argv, &cli, AGENT_CLI_RUN, run_usage);
+	char err[512];
+	int rc = agent_cli_parse(argc, argv, &cli, AGENT_CLI_RUN, run_usage);
 
-	if (err)
-		return err > 0 ? 0 : 2;
+	if (rc)
+		return rc > 0 ? 0 : 2;
 	if (!cli.policy_path)
 		cli.policy_path = DEFAULT_POLICY;
 	if (agent_cli_load(&cli)) {
 		agent_cli_free(&cli);
 		return 2;
 	}
+	if (!cli.metrics_addr || strcmp(cli.metrics_addr, "off")) {
+		cli.o.metrics = metrics_new();
+		if (!cli.o.metrics ||
+		    metrics_listen(cli.o.metrics, cli.metrics_addr, err, sizeof(err))) {
+			log_error("metrics: %s", cli.o.metrics ? err : strerror(errno));
+			metrics_free(cli.o.metrics);
+			agent_cli_free(&cli);
+			return 1;
+		}
+		log_info("metrics on %s, port %d, path /metrics",
+			 cli.metrics_addr ? cli.metrics_addr : "127.0.0.1:9464",
+			 metrics_port(cli.o.metrics));
+	}
+	if (!cli.db_path)
+		cli.db_path = LEDGER_DEFAULT_PATH;
+	if (strcmp(cli.db_path, "off")) {
+		cli.o.ledger = ledger_open(cli.db_path, err, sizeof(err));
+		if (!cli.o.ledger) {
+			log_error("ledger: %s", err);
+			metrics_free(cli.o.metrics);
+			agent_cli_free(&cli);
+			return 1;
+		}
+		log_info("ledger %s", cli.db_path);
+	}
 	if (cli.events_path) {
 		rs.out.f = events_open(cli.events_path);
 		rs.out.name = cli.events_path;
 		rs.json = 1;
 		if (!rs.out.f) {
+			ledger_close(cli.o.ledger);
+			metrics_free(cli.o.metrics);
 			agent_cli_free(&cli);
 			return 1;
 		}
 	}
-	err = agent_run(&cli.o, &sink);
+	rc = agent_run(&cli.o, &sink);
 	if (cli.events_path)
 		fclose(rs.out.f);
+	ledger_close(cli.o.ledger);
+	metrics_free(cli.o.metrics);
 	agent_cli_free(&cli);
-	return err;
+	return rc;
 }

@@ -137,6 +137,13 @@ static void on_exchange_record(void *ctx, const struct tg_record *rec)
 	t->ops.on_record(t->ctx, rec);
 }
 
+static void on_exchange_open(void *ctx, struct tg_record *rec)
+{
+	struct stream_table *t = ctx;
+
+	t->ops.on_open(t->ctx, rec);
+}
+
 /* Ends a connection: what is in flight is emitted, then it is freed. */
 static void conn_end(struct stream_table *t, struct conn *c, uint64_t ts_ns,
 		     enum stream_end_why why)
@@ -277,8 +284,11 @@ static void classify(struct stream_table *t, struct conn *c, const struct tg_met
 		}
 	} else if (req != 0) {
 		c->x = exchange__new(&t->cfg.exchange, &t->st.ex, on_exchange_record, t);
-		if (c->x)
+		if (c->x) {
 			c->role = ROLE_CLIENT;
+			if (t->ops.on_open)
+				exchange__set_open(c->x, on_exchange_open);
+		}
 	} else if (h2_preface(data, len) == 1) {
 		conn_ignore(t, c, m, STREAM_IGNORE_HTTP2);
 		return;

@@ -98,7 +98,8 @@ teams:
 default_price: { input_per_mtok: 20, output_per_mtok: 80 }
 YAML
 EV=$TG_TMP/events.jsonl
-"$TG_BIN" run --policy "$POL" --events "$EV" > "$TG_TMP/run.out" 2> "$TG_TMP/run.err" &
+"$TG_BIN" run --policy "$POL" --events "$EV" --db "$TG_TMP/ledger.db" --metrics 127.0.0.1:0 \
+	> "$TG_TMP/run.out" 2> "$TG_TMP/run.err" &
 TG_TRACE_PID=$! TG_TRACE_OUT=$EV
 tg_trace_wait_ready || { fail meter_run_ready "run produced no record"; tg_finish; }
 perm=$(stat -c %a "$EV")
@@ -129,6 +130,23 @@ tg_check "$EV" --wait 10 --quiet --match model=team-curl --match team=curlers --
 # the key's fingerprint is on the record, the key is not
 tg_check "$EV" --quiet --match model=team-keyed --match key_fp="$KEY_FP" --expect-count 1 &&
 	pass meter_key_fp || fail meter_key_fp "$(tg_check "$EV" --match model=team-keyed 2>&1 | tail -n 2)"
+
+# --- metrics: a real scrape of the run's endpoint -------------------------------------
+mport=$(sed -n 's/.*metrics on .*, port \([0-9]*\),.*/\1/p' "$TG_TMP/run.err" | head -1)
+if curl -sS "http://127.0.0.1:$mport/metrics" > "$TG_TMP/metrics.txt" 2>&1 &&
+	grep -q '^tollgate_cost_usd_total{.*team="search"' "$TG_TMP/metrics.txt" &&
+	grep -q '^tollgate_requests_total{' "$TG_TMP/metrics.txt"; then
+	pass meter_metrics_scrape
+else
+	fail meter_metrics_scrape "port '$mport': $(head -c 300 "$TG_TMP/metrics.txt")"
+fi
+if command -v promtool > /dev/null; then
+	promtool check metrics < "$TG_TMP/metrics.txt" > "$TG_TMP/promtool.out" 2>&1 &&
+		pass meter_metrics_promtool ||
+		fail meter_metrics_promtool "$(head -c 400 "$TG_TMP/promtool.out")"
+else
+	skip meter_metrics_promtool "promtool (Debian package prometheus) is not installed"
+fi
 
 # --- 6. planted secrets through every client -----------------------------------------
 SECRET_KEY=sk-planted-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')

@@ -60,7 +60,7 @@ static void on_end(void *ctx, uint32_t tgid, uint64_t ssl, uint64_t gen,
 	s->end_why = why;
 }
 
-static const struct stream_ops ops = { on_record, on_ignore, on_end };
+static const struct stream_ops ops = { on_record, on_ignore, on_end, NULL };
 
 struct buf {
 	uint8_t *p;
