@@ -53,6 +53,9 @@
 #          --help names --prices)
 #   base   $TOLLGATE_BASE trace --format jsonl > file   (an earlier build, e.g.
 #          the one before metering: only when TOLLGATE_BASE is set)
+#   ledger, noledger   $TOLLGATE run --events FILE with the ledger on
+#          (--db in the temp dir) and off (--db off), metrics off: what the
+#          ledger costs the agent (BENCH_CONFIGS="ledger noledger")
 # A configuration that cannot run is reported as n/a with the reason.
 #
 # Where the time goes: with perf installed (and BENCH_PROFILE not 0), one more
@@ -155,7 +158,7 @@ trap 'exit 143' TERM
 bin_of() {
 	why=
 	case $1 in
-	new) bin=$TOLLGATE ;;
+	new|ledger|noledger) bin=$TOLLGATE ;;
 	base) bin=$TOLLGATE_BASE ;;
 	*) why="unknown configuration"; return 1 ;;
 	esac
@@ -208,8 +211,14 @@ start_tracer() {
 	local cfg=$1 outf=$2 i args
 	tracer_pid=
 	bin_of "$cfg" || return 1
-	args=(trace --format jsonl)
-	if [ "$cfg" = new ] && [ -f "$TOLLGATE_PRICES" ] &&
+	case $cfg in
+	ledger)   args=(run --policy policies/default.yaml --metrics off
+			--db "$tmp/ledger.db" --events "$outf") ;;
+	noledger) args=(run --policy policies/default.yaml --metrics off --db off
+			--events "$outf") ;;
+	*)        args=(trace --format jsonl) ;;
+	esac
+	if [ "$cfg" != base ] && [ -f "$TOLLGATE_PRICES" ] &&
 		"$bin" trace --help 2>&1 | grep -q -- --prices; then
 		args+=(--prices "$TOLLGATE_PRICES")
 	fi
