@@ -17,7 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,6 +59,7 @@ struct top_call {
 struct top_frame {
 	int64_t now, day;			/* day: 00:00 UTC today */
 	char agent[160];
+	char health[160];			/* capture health, from the metrics */
 	int64_t calls_min, cost_hour, cost_day;
 	struct top_team teams[TOP_MAX_ROWS];
 	struct top_model models[TOP_MAX_ROWS];
@@ -64,6 +69,7 @@ struct top_frame {
 };
 
 static volatile sig_atomic_t top_stop, top_winch;
+static const char *top_metrics = "127.0.0.1:9464";	/* NULL: none */
 
 static int64_t clock_ns(clockid_t id)
 {
@@ -355,6 +361,100 @@ static int read_calls(sqlite3 *db, struct top_frame *f)
 }
 
 /* One consistent frame: every query in one read transaction. */
+/* --- capture health, from the agent's metrics endpoint -------------------- */
+
+#define METRICS_MAX	(8 << 20)
+
+/* GET /metrics from HOST:PORT (IPv4), at most METRICS_MAX; malloc'd or NULL. */
+static char *metrics_get(const char *addr)
+{
+	struct timeval tv = { .tv_usec = 300000 };
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	char host[64], *buf = NULL, *nb;
+	const char *colon = strrchr(addr, ':');
+	size_t len = 0, cap = 0;
+	ssize_t n;
+	int fd;
+
+	if (!colon || (size_t)(colon - addr) >= sizeof(host))
+		return NULL;
+	memcpy(host, addr, colon - addr);
+	host[colon - addr] = '\0';
+	sa.sin_port = htons((uint16_t)atoi(colon + 1));
+	if (inet_pton(AF_INET, host[0] ? host : "127.0.0.1", &sa.sin_addr) != 1)
+		return NULL;
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return NULL;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    write(fd, "GET /metrics HTTP/1.0\r\n\r\n", 26) != 26)
+		goto out;
+	for (;;) {
+		if (len + 65536 + 1 > cap) {
+			if (cap >= METRICS_MAX)
+				break;
+			cap = cap ? 2 * cap : 65536 * 2;
+			nb = realloc(buf, cap);
+			if (!nb)
+				break;
+			buf = nb;
+		}
+		n = read(fd, buf + len, 65536);
+		if (n <= 0)
+			break;
+		len += n;
+	}
+	if (buf)
+		buf[len] = '\0';
+out:
+	close(fd);
+	return buf;
+}
+
+/* The sum of a metric's samples (every label set). */
+static uint64_t metric_sum(const char *text, const char *name)
+{
+	size_t n = strlen(name);
+	uint64_t sum = 0;
+	const char *p;
+
+	for (p = text; (p = strstr(p, name)); p += n)
+		if ((p == text || p[-1] == '\n') && (p[n] == ' ' || p[n] == '{')) {
+			const char *v = strchr(p, ' ');
+
+			if (v)
+				sum += strtoull(v + 1, NULL, 10);
+		}
+	return sum;
+}
+
+static void read_health(const char *addr, struct top_frame *f)
+{
+	char *m;
+
+	if (!addr) {
+		f->health[0] = '\0';
+		return;
+	}
+	m = metrics_get(addr);
+	if (!m || !strstr(m, "tollgate_")) {
+		snprintf(f->health, sizeof(f->health), "capture: no metrics at %s", addr);
+		free(m);
+		return;
+	}
+	snprintf(f->health, sizeof(f->health),
+		 "capture: %" PRIu64 " conns, gaps %" PRIu64 " (%" PRIu64 " B), ring drops %"
+		 PRIu64 ", unmetered procs %" PRIu64,
+		 metric_sum(m, "tollgate_connections_open"),
+		 metric_sum(m, "tollgate_capture_gaps_total"),
+		 metric_sum(m, "tollgate_capture_gap_bytes_total"),
+		 metric_sum(m, "tollgate_ringbuf_drops_total"),
+		 metric_sum(m, "tollgate_connections_unmetered_total"));
+	free(m);
+}
+
 static int frame_read(sqlite3 *db, struct top_frame *f, char *err, size_t errlen)
 {
 	int ret;
@@ -378,6 +478,7 @@ static int frame_read(sqlite3 *db, struct top_frame *f, char *err, size_t errlen
 	if (ret)
 		snprintf(err, errlen, "%s", sqlite3_errmsg(db));
 	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	read_health(top_metrics, f);
 	return ret;
 }
 
@@ -416,6 +517,8 @@ static void draw_header(struct screen *s, const struct top_frame *f, const char 
 		 "  today $%s", q / 100, q % 100, money(a, sizeof(a), f->cost_hour, 4),
 		 report_money(b, sizeof(b), f->cost_day, 1));
 	emit(s, l.b);
+	if (f->health[0])
+		emit(s, f->health);
 }
 
 static void section_title(struct screen *s, const char *first, uint64_t hidden,
@@ -533,7 +636,8 @@ static size_t min_sz(size_t a, size_t b)
  */
 static void draw(struct screen *s, const struct top_frame *f, const char *err)
 {
-	size_t rest = s->h > 8 ? s->h - 8 : 0;
+	size_t fixed = f->health[0] ? 9 : 8;
+	size_t rest = s->h > fixed ? s->h - fixed : 0;
 	size_t share = rest / 3 ? rest / 3 : 1;
 
 	s->row = 0;
@@ -687,13 +791,15 @@ static int run_live(sqlite3 *db, struct top_frame *f, int64_t interval_ms)
 static void usage(FILE *f, const char *prog)
 {
 	fprintf(f,
-"usage: %s [--db FILE] [--interval SECS] [--once]\n"
+"usage: %s [--db FILE] [--metrics ADDR|off] [--interval SECS] [--once]\n"
 "\n"
 "A live view of the ledger: the agent's state, calls/s over the last minute,\n"
 "spend per hour (the last hour) and today (UTC), the teams and models that\n"
 "spend most, and the latest calls.  q or Ctrl-C quits.\n"
 "\n"
 "  -d, --db FILE         the ledger (default " LEDGER_DEFAULT_PATH ")\n"
+"  -m, --metrics ADDR    the agent's metrics endpoint, for capture health\n"
+"                        (default 127.0.0.1:9464; off: none)\n"
 "  -i, --interval SECS   seconds between refreshes, 0.1 to 3600 (default 1)\n"
 "  -1, --once            print one frame, plain text, and exit\n"
 "  -h, --help            this text\n", prog);
@@ -722,6 +828,7 @@ int cmd_top(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "db", required_argument, NULL, 'd' },
+		{ "metrics", required_argument, NULL, 'm' },
 		{ "interval", required_argument, NULL, 'i' },
 		{ "once", no_argument, NULL, '1' },
 		{ "help", no_argument, NULL, 'h' },
@@ -734,9 +841,10 @@ int cmd_top(int argc, char **argv)
 	int c, once = 0, ret;
 	sqlite3 *db;
 
-	while ((c = getopt_long(argc, argv, "d:i:1h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:m:i:1h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd': path = optarg; break;
+		case 'm': top_metrics = strcmp(optarg, "off") ? optarg : NULL; break;
 		case '1': once = 1; break;
 		case 'h': usage(stdout, prog); return 0;
 		case 'i':

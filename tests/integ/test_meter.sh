@@ -140,6 +140,12 @@ if curl -sS "http://127.0.0.1:$mport/metrics" > "$TG_TMP/metrics.txt" 2>&1 &&
 else
 	fail meter_metrics_scrape "port '$mport': $(head -c 300 "$TG_TMP/metrics.txt")"
 fi
+# top reads the same run's ledger and its capture health from the metrics
+top=$("$TG_BIN" top --once --db "$TG_TMP/ledger.db" --metrics "127.0.0.1:$mport" 2>&1)
+case $top in
+*"agent running since"*"capture: "*" conns, gaps "*search*) pass meter_top_live ;;
+*) fail meter_top_live "$(head -c 400 <<<"$top")" ;;
+esac
 if command -v promtool > /dev/null; then
 	promtool check metrics < "$TG_TMP/metrics.txt" > "$TG_TMP/promtool.out" 2>&1 &&
 		pass meter_metrics_promtool ||
