@@ -152,35 +152,16 @@ static int ld_yaml_error(struct loader *ld)
 /* The next event, refusing what a policy has no use for. */
 static int ld_next(struct loader *ld, yaml_event_t *ev)
 {
-	const yaml_char_t *anchor = NULL, *tag = NULL;
+	const char *why;
 	yaml_mark_t m;
 
 	if (!yaml_parser_parse(&ld->parser, ev))
 		return ld_yaml_error(ld);
-	m = ev->start_mark;	/* yaml_event_delete() clears it */
-	switch (ev->type) {
-	case YAML_ALIAS_EVENT:
+	why = yaml_refused(ev);
+	if (why) {
+		m = ev->start_mark;	/* yaml_event_delete() clears it */
 		yaml_event_delete(ev);
-		return ld_error(ld, &m, "aliases are not supported in policy files");
-	case YAML_SCALAR_EVENT:
-		anchor = ev->data.scalar.anchor;
-		tag = ev->data.scalar.tag;
-		break;
-	case YAML_SEQUENCE_START_EVENT:
-		anchor = ev->data.sequence_start.anchor;
-		tag = ev->data.sequence_start.tag;
-		break;
-	case YAML_MAPPING_START_EVENT:
-		anchor = ev->data.mapping_start.anchor;
-		tag = ev->data.mapping_start.tag;
-		break;
-	default:
-		return 0;
-	}
-	if (anchor || tag) {
-		yaml_event_delete(ev);
-		return ld_error(ld, &m, "%s are not supported in policy files",
-				anchor ? "anchors" : "tags");
+		return ld_error(ld, &m, "%s are not supported in policy files", why);
 	}
 	return 0;
 }

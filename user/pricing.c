@@ -243,8 +243,7 @@ static const char *quote(char *buf, size_t cap, const char *s)
 /* The next event, refusing what the schema has no use for. */
 static int ld_next(struct loader *ld)
 {
-	const yaml_event_t *e = &ld->ev;
-	const yaml_char_t *anchor = NULL, *tag = NULL;
+	const char *why;
 
 	if (ld->have_ev)
 		yaml_event_delete(&ld->ev);
@@ -255,28 +254,9 @@ static int ld_next(struct loader *ld)
 				ld->parser.context ? " " : "",
 				ld->parser.context ? ld->parser.context : "");
 	ld->have_ev = 1;
-	switch (e->type) {
-	case YAML_ALIAS_EVENT:
-		return ld_error(ld, &e->start_mark, "aliases are not allowed");
-	case YAML_SCALAR_EVENT:
-		anchor = e->data.scalar.anchor;
-		tag = e->data.scalar.tag;
-		break;
-	case YAML_SEQUENCE_START_EVENT:
-		anchor = e->data.sequence_start.anchor;
-		tag = e->data.sequence_start.tag;
-		break;
-	case YAML_MAPPING_START_EVENT:
-		anchor = e->data.mapping_start.anchor;
-		tag = e->data.mapping_start.tag;
-		break;
-	default:
-		break;
-	}
-	if (anchor)
-		return ld_error(ld, &e->start_mark, "anchors are not allowed");
-	if (tag)
-		return ld_error(ld, &e->start_mark, "tags are not allowed");
+	why = yaml_refused(&ld->ev);
+	if (why)
+		return ld_error(ld, &ld->ev.start_mark, "%s are not allowed", why);
 	return 0;
 }
 

@@ -24,3 +24,28 @@ int yaml_error(const char *file, char *err, size_t errlen, size_t line, size_t c
 	}
 	return -EBADMSG;
 }
+
+const char *yaml_refused(const yaml_event_t *ev)
+{
+	const yaml_char_t *anchor, *tag;
+
+	switch (ev->type) {
+	case YAML_ALIAS_EVENT:
+		return "aliases";
+	case YAML_SCALAR_EVENT:
+		anchor = ev->data.scalar.anchor;
+		tag = ev->data.scalar.tag;
+		break;
+	case YAML_SEQUENCE_START_EVENT:
+		anchor = ev->data.sequence_start.anchor;
+		tag = ev->data.sequence_start.tag;
+		break;
+	case YAML_MAPPING_START_EVENT:
+		anchor = ev->data.mapping_start.anchor;
+		tag = ev->data.mapping_start.tag;
+		break;
+	default:
+		return NULL;
+	}
+	return anchor ? "anchors" : tag ? "tags" : NULL;
+}
