@@ -152,9 +152,11 @@ static int reaper_start(struct reaper *r)
 	r->q = calloc(REAP_MAX, sizeof(*r->q));
 	if (!r->q)
 		return -ENOMEM;
-	for (r->nthreads = 0; r->nthreads < REAPERS; r->nthreads++)
+	for (r->nthreads = 0; r->nthreads < REAPERS; r->nthreads++) {
 		if (pthread_create(&r->threads[r->nthreads], NULL, reaper_main, r))
 			break;
+		pthread_setname_np(r->threads[r->nthreads], "tg-reaper");
+	}
 	return r->nthreads ? 0 : -EAGAIN;
 }
 

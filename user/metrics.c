@@ -1143,6 +1143,7 @@ int metrics_listen(struct metrics *m, const char *addr, char *err, size_t errlen
 	rc = -pthread_create(&m->thread, NULL, serve, m);
 	if (rc)
 		goto err_wake;
+	pthread_setname_np(m->thread, "tg-metrics");
 	m->running = true;
 	return 0;
 
