@@ -14,7 +14,8 @@
  *        end TEXT)        end: 'stopped', 'crashed' (found on the next start),
  *                         NULL while running; last_seen_ns: a heartbeat,
  *                         the last moment this run is known to have watched
- *   calls(id INTEGER PRIMARY KEY, run INTEGER, seq INTEGER,  -- seq: per run
+ *   calls(id INTEGER PRIMARY KEY,  -- run << 40 | seq: LEDGER_CALL_ID
+ *         run INTEGER, seq INTEGER,  -- seq: per run
  *         state TEXT,     'open' | 'settled' | 'interrupted'
  *         ts_ns, end_ns,  wall clock, ns since the epoch
  *         pid, comm, exe, uid, user, cgroup, unit, container, team,
@@ -23,9 +24,9 @@
  *         input_tokens, cached_input_tokens, cache_write_tokens,
  *         output_tokens, reasoning_tokens,
  *         usage_source TEXT, cost_nano INTEGER, unpriced INTEGER,
- *         ttft_ns, duration_ns, key_fp, capture, action,
- *         UNIQUE(run, seq))
- *   indexes: calls(ts_ns), calls(state), calls(team, ts_ns)
+ *         ttft_ns, duration_ns, key_fp, capture, action)
+ *   indexes: calls(ts_ns), calls(state) WHERE state = 'open'
+ *   (version 1 had UNIQUE(run, seq) and indexes on state and team, ts_ns)
  *
  * Every time is integer nanoseconds, every amount integer nano-USD.
  */
@@ -36,7 +37,10 @@
 #include <stdint.h>
 #include "usage.h"
 
-#define LEDGER_SCHEMA_VERSION	1
+#define LEDGER_SCHEMA_VERSION	2
+#define LEDGER_SEQ_BITS		40
+#define LEDGER_CALL_ID(run, seq) \
+	((int64_t)(((uint64_t)(run) << LEDGER_SEQ_BITS) | (uint64_t)(seq)))
 #define LEDGER_DEFAULT_PATH	"/var/lib/tollgate/ledger.db"
 
 /* One call's row, as the agent fills it.  Strings may be NULL. */

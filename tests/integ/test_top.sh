@@ -26,11 +26,11 @@ if [ $(((NOW / S) % 86400)) -lt 90 ]; then
 	NOW=$(date +%s%N)
 fi
 
-# The schema of include/ledger.h, version 1.
+# The schema of include/ledger.h, version 2.
 sqlite3 "$DB" >/dev/null <<EOF || { fail top_seed "sqlite3"; tg_finish; }
 PRAGMA journal_mode=WAL;
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);
-INSERT INTO meta VALUES('schema_version', '1');
+INSERT INTO meta VALUES('schema_version', '2');
 CREATE TABLE runs(id INTEGER PRIMARY KEY, pid INTEGER, start_ns INTEGER,
 	stop_ns INTEGER, last_seen_ns INTEGER, "end" TEXT);
 CREATE TABLE calls(id INTEGER PRIMARY KEY, run INTEGER, seq INTEGER,
@@ -42,8 +42,7 @@ CREATE TABLE calls(id INTEGER PRIMARY KEY, run INTEGER, seq INTEGER,
 	cached_input_tokens INTEGER, cache_write_tokens INTEGER,
 	output_tokens INTEGER, reasoning_tokens INTEGER, usage_source TEXT,
 	cost_nano INTEGER, unpriced INTEGER, ttft_ns INTEGER,
-	duration_ns INTEGER, key_fp TEXT, capture TEXT, action TEXT,
-	UNIQUE(run, seq));
+	duration_ns INTEGER, key_fp TEXT, capture TEXT, action TEXT);
 CREATE INDEX calls_ts ON calls(ts_ns);
 INSERT INTO runs VALUES(1, 111, $NOW - 7200 * $S, NULL, $NOW - 7100 * $S, 'crashed');
 -- the heartbeat far ahead: the run stays "running" for the whole test

@@ -124,10 +124,13 @@ static void test_schema(void)
 	if (!db)
 		return;
 	CHECK(!strcmp(q_text(db, "SELECT value FROM meta WHERE key='schema_version'"),
-		      "1"), "version");
+		      "2"), "version");
 	CHECK(q_i64(db, "SELECT value FROM meta WHERE key='created'") > 0, "created");
+	/* the row's own id and two indexes, one of them only of open rows */
 	CHECK_EQ_INT(q_i64(db, "SELECT count(*) FROM sqlite_master WHERE type='index'"
-			   " AND name LIKE 'calls_%'"), 3);
+			   " AND tbl_name='calls'"), 2);
+	CHECK_EQ_INT(q_i64(db, "SELECT count(*) FROM sqlite_master WHERE type='index'"
+			   " AND name='calls_open' AND sql LIKE '%WHERE state = ''open''%'"), 1);
 	CHECK(!strcmp(q_text(db, "PRAGMA journal_mode"), "wal"), "wal");
 	CHECK_EQ_INT(q_i64(db, "SELECT count(*) FROM runs"), 1);
 	CHECK(!strcmp(q_text(db, "SELECT \"end\" FROM runs"), "stopped"), "stopped");
@@ -400,7 +403,7 @@ static void test_newer_refused(void)
 	if (!l)
 		return;
 	ledger_close(l);
-	exec_on(path, "UPDATE meta SET value='2' WHERE key='schema_version'");
+	exec_on(path, "UPDATE meta SET value='99' WHERE key='schema_version'");
 	errno = 0;
 	l = ledger_open(path, err, sizeof(err));
 	CHECK(l == NULL && errno == ENOTSUP, "errno %d", errno);
@@ -408,7 +411,7 @@ static void test_newer_refused(void)
 	ledger_close(l);
 	err[0] = '\0';
 	CHECK(ledger_open_readonly(path, err, sizeof(err)) == NULL, "ro");
-	CHECK(strstr(err, "schema version 2") != NULL, "err: %s", err);
+	CHECK(strstr(err, "schema version 99") != NULL, "err: %s", err);
 }
 
 static void test_migrate_v0(void)
@@ -432,9 +435,78 @@ static void test_migrate_v0(void)
 	db = must_ro(path);
 	if (!db)
 		return;
-	CHECK_EQ_INT(q_i64(db, "SELECT value FROM meta WHERE key='schema_version'"), 1);
+	CHECK_EQ_INT(q_i64(db, "SELECT value FROM meta WHERE key='schema_version'"),
+		     LEDGER_SCHEMA_VERSION);
 	CHECK_EQ_INT(q_i64(db, "SELECT value FROM meta WHERE key='created'"), 1);
 	CHECK_EQ_INT(q_i64(db, "SELECT count(*) FROM runs"), 1);
+	sqlite3_close(db);
+}
+
+/*
+ * A version 1 ledger (as the first release wrote it: UNIQUE(run, seq),
+ * three indexes) keeps every row, its numbers and its open calls through
+ * the migration; the open ones are then recovered as usual.
+ */
+static void test_migrate_v1(void)
+{
+	const char *path = fresh_db();
+	char dir[256];
+	struct ledger_stats st;
+	struct ledger *l;
+	sqlite3 *db;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	*strrchr(dir, '/') = '\0';
+	mkdir(dir, 0700);
+	exec_on(path,
+		"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);"
+		"INSERT INTO meta VALUES('schema_version', '1'), ('created', '7');"
+		"CREATE TABLE runs(id INTEGER PRIMARY KEY, pid INTEGER,"
+		" start_ns INTEGER, stop_ns INTEGER, last_seen_ns INTEGER, \"end\" TEXT);"
+		"INSERT INTO runs VALUES(1, 10, 1000, 5000, 5000, 'stopped'),"
+		" (2, 11, 6000, NULL, 9000, NULL);"
+		"CREATE TABLE calls(id INTEGER PRIMARY KEY, run INTEGER, seq INTEGER,"
+		" state TEXT, ts_ns INTEGER, end_ns INTEGER,"
+		" pid INTEGER, comm TEXT, exe TEXT, uid INTEGER, user TEXT,"
+		" cgroup TEXT, unit TEXT, container TEXT, team TEXT,"
+		" provider TEXT, host TEXT, path TEXT, model TEXT,"
+		" stream INTEGER, status INTEGER,"
+		" request_bytes INTEGER, response_bytes INTEGER,"
+		" input_tokens INTEGER, cached_input_tokens INTEGER,"
+		" cache_write_tokens INTEGER, output_tokens INTEGER,"
+		" reasoning_tokens INTEGER,"
+		" usage_source TEXT, cost_nano INTEGER, unpriced INTEGER,"
+		" ttft_ns INTEGER, duration_ns INTEGER, key_fp TEXT, capture TEXT,"
+		" action TEXT, UNIQUE(run, seq));"
+		"CREATE INDEX calls_ts ON calls(ts_ns);"
+		"CREATE INDEX calls_state ON calls(state);"
+		"CREATE INDEX calls_team_ts ON calls(team, ts_ns);"
+		"INSERT INTO calls(run, seq, state, ts_ns, end_ns, team, model,"
+		" input_tokens, output_tokens, usage_source, cost_nano) VALUES"
+		" (1, 1, 'settled', 2000, 3000, 'a', 'gpt-4o', 10, 20, 'provider', 111),"
+		" (1, 2, 'interrupted', 4000, 5000, 'a', 'gpt-4o', 30, 0, 'estimated', 222),"
+		" (2, 1, 'settled', 7000, 8000, 'b', 'gpt-4o-mini', 5, 6, 'provider', 333),"
+		" (2, 2, 'open', 8500, NULL, 'b', 'gpt-4o-mini', 40, 0, 'estimated', 444);");
+	l = must_open(path);
+	if (!l)
+		return;
+	ledger_stats(l, &st);
+	CHECK_EQ_INT(st.recovered, 1);
+	ledger_close(l);
+	db = must_ro(path);
+	if (!db)
+		return;
+	CHECK_EQ_INT(q_i64(db, "SELECT value FROM meta WHERE key='schema_version'"), 2);
+	CHECK_EQ_INT(q_i64(db, "SELECT value FROM meta WHERE key='created'"), 7);
+	CHECK_EQ_INT(q_i64(db, "SELECT count(*) FROM calls"), 4);
+	CHECK_EQ_INT(q_i64(db, "SELECT sum(cost_nano) FROM calls"), 1110);
+	CHECK_EQ_INT(q_i64(db, "SELECT count(*) FROM calls WHERE id = (run << 40) | seq"), 4);
+	CHECK_EQ_INT(q_i64(db, "SELECT end_ns FROM calls WHERE run=2 AND seq=2"
+			   " AND state='interrupted' AND capture='cut_off'"), 9000);
+	CHECK_EQ_INT(q_i64(db, "SELECT output_tokens FROM calls WHERE run=1 AND seq=1"), 20);
+	CHECK_EQ_INT(q_i64(db, "SELECT count(*) FROM sqlite_master WHERE type='index'"
+			   " AND name IN ('calls_state', 'calls_team_ts')"), 0);
+	CHECK_EQ_INT(q_i64(db, "SELECT count(*) FROM runs WHERE \"end\"='crashed'"), 1);
 	sqlite3_close(db);
 }
 
@@ -498,6 +570,7 @@ int main(void)
 	RUN(test_recovery);
 	RUN(test_newer_refused);
 	RUN(test_migrate_v0);
+	RUN(test_migrate_v1);
 	RUN(test_foreign_refused);
 	RUN(test_heartbeat);
 	rc = tap_done();

@@ -37,10 +37,9 @@ static const char schema[] =
 	" request_bytes INTEGER, response_bytes INTEGER, input_tokens INTEGER,"
 	" cached_input_tokens INTEGER, cache_write_tokens INTEGER, output_tokens INTEGER,"
 	" reasoning_tokens INTEGER, usage_source TEXT, cost_nano INTEGER, unpriced INTEGER,"
-	" ttft_ns INTEGER, duration_ns INTEGER, key_fp TEXT, capture TEXT, action TEXT,"
-	" UNIQUE(run, seq));"
+	" ttft_ns INTEGER, duration_ns INTEGER, key_fp TEXT, capture TEXT, action TEXT);"
 	"CREATE INDEX calls_ts ON calls(ts_ns);"
-	"INSERT INTO meta VALUES('schema_version','1');";
+	"INSERT INTO meta VALUES('schema_version','2');";
 
 struct seed {
 	const char *team, *model, *provider, *cgroup, *comm, *exe, *key_fp, *state, *source;
