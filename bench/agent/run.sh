@@ -35,8 +35,10 @@
 #        ends of each connection (the server's judged and ignored), so it
 #        holds 2 x BENCH_CONNS; SIGUSR1's "connections: open=" says how many.
 # For every test a tracer is started afresh, and is ready when a canary call
-# (model gpt-4.1-nano) shows up in its output.  The agent's CPU (utime +
-# stime from /proc/PID/stat) is read then and again once the workload's
+# (model gpt-4.1-nano) shows up in its output.  The agent's CPU (the run
+# time of its threads from /proc/PID/task/*/schedstat, exact; utime and
+# stime, 10 ms samples, only for the user/system split) is read then and
+# again once the workload's
 # records stopped coming (all there, or none new for 2 s), just before the
 # tracer is stopped; records lost = calls made - records of the workload's
 # model from the clients' pids.  Also counted: the agent's context switches
@@ -179,6 +181,23 @@ cpu_ticks() {
 	echo "$s" | awk '{ print $12, $13 }'
 }
 
+# thread_ns PID: "name ns" per thread name: the time its threads ran on a
+# CPU, exact to the nanosecond (schedstat; utime/stime are 10 ms samples).
+thread_ns() {
+	local t
+	for t in /proc/"$1"/task/*; do
+		echo "$(cat "$t/comm" 2>/dev/null) $(cut -d' ' -f1 "$t/schedstat" 2>/dev/null)"
+	done | awk 'NF == 2 { n[$1] += $2 } END { for (k in n) print k, n[k] }' | sort
+}
+
+# thread_split BEFORE AFTER: "total_ms name ms, ..." from two thread_ns listings.
+thread_split() {
+	awk 'NR == FNR { b[$1] = $2; next }
+		{ d = ($2 - b[$1]) / 1e6; t += d
+		  if (d >= 1) { s = s sep sprintf("%s %d ms", $1, d); sep = ", " } }
+		END { printf "%d %s", t, s }' <(echo "$1") <(echo "$2")
+}
+
 # mem_kb PID FIELD: VmRSS or VmHWM in kB.
 mem_kb() {
 	awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null
@@ -304,10 +323,11 @@ EOF
 # --- one test -------------------------------------------------------------------------
 
 # run_load TEST OUTFILE: the clients of TEST against the running tracer;
-# sets calls, pids (the clients'), secs, cps, ticks (agent CPU), uticks and
-# sticks (user, system), sw (its context switches), hwm.  1 if a client failed.
+# sets calls, pids (the clients'), secs, cps, cpu_ns_ms (agent CPU, ms, from
+# schedstat), threads (its split by thread), uticks and sticks (user,
+# system, in ticks), sw (its context switches), hwm.  1 if a client failed.
 run_load() {
-	local test=$1 outf=$2 n rate per prate i u0 u1 k0 k1 s0 s1 last cur still
+	local test=$1 outf=$2 n rate per prate i u0 u1 k0 k1 s0 s1 th0 last cur still
 	if [ "$test" = llm ]; then
 		n=$CALLS rate=$RATE
 		set -- --kind llm --req-size 4096 --resp-size 1024
@@ -318,6 +338,7 @@ run_load() {
 	per=$(( (n + PROCS - 1) / PROCS ))
 	prate=$(awk -v r="$rate" -v p="$PROCS" 'BEGIN { printf "%.3f", r / p }')
 	read -r u0 k0 < <(cpu_ticks "$tracer_pid")
+	th0=$(thread_ns "$tracer_pid")
 	s0=$(switches "$tracer_pid")
 	local jobs=()
 	rm -f "$tmp"/client.*
@@ -348,6 +369,7 @@ run_load() {
 		sleep 0.1
 	done
 	read -r u1 k1 < <(cpu_ticks "$tracer_pid")
+	read -r cpu_ns_ms threads < <(thread_split "$th0" "$(thread_ns "$tracer_pid")")
 	s1=$(switches "$tracer_pid")
 	sw=$((s1 - s0))
 	hwm=$(mem_kb "$tracer_pid" VmHWM)
@@ -433,7 +455,7 @@ for rep in $(seq 1 "$REPS"); do
 				fi
 				stop_tracer
 				read -r records complete metered other < <(count_records "$cur_out" "${pids[@]}")
-				cpu_ms=$(( ticks * 1000 / HZ ))
+				cpu_ms=$cpu_ns_ms
 				per1k=$(awk -v t="$cpu_ms" -v n="$calls" 'BEGIN { printf "%.2f", t * 1000 / n }')
 				printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t-\t-\t%s\t-\t%s\t%s\t%s\t%s\t-\t-\t-\t%s\t%s\t%s\n' \
 					"$rep" "$cfg" "$test" "$calls" "$records" $((calls - records)) "$complete" \
@@ -443,7 +465,7 @@ for rep in $(seq 1 "$REPS"); do
 					"$(counter "$cur_out.err" counters gaps)" \
 					"$(awk -v s="$sw" -v n="$calls" 'BEGIN { printf "%.1f", s / n }')" \
 					$((uticks * 1000 / HZ)) $((sticks * 1000 / HZ)) "$other" >> "$OUT"
-				log "rep $rep  $(printf '%-5s %-4s' "$cfg" "$test")  $calls calls in ${secs}s ($cps/s)  agent ${cpu_ms} ms ($((uticks * 1000 / HZ)) user + $((sticks * 1000 / HZ)) sys) = $per1k ms/1000 calls, $(awk -v s="$sw" -v n="$calls" 'BEGIN { printf "%.1f", s / n }') wake-ups/call  records $records (lost $((calls - records)), complete $complete, with tokens $metered)$([ "$other" != 0 ] && echo "; $other records of other processes on the host")"
+				log "rep $rep  $(printf '%-5s %-4s' "$cfg" "$test")  $calls calls in ${secs}s ($cps/s)  agent ${cpu_ms} ms ($((uticks * 1000 / HZ)) user + $((sticks * 1000 / HZ)) sys) = $per1k ms/1000 calls [$threads], $(awk -v s="$sw" -v n="$calls" 'BEGIN { printf "%.1f", s / n }') wake-ups/call  records $records (lost $((calls - records)), complete $complete, with tokens $metered)$([ "$other" != 0 ] && echo "; $other records of other processes on the host")"
 				;;
 			rss)
 				if ! run_rss; then
@@ -578,7 +600,7 @@ def spread(cfg, test, col):
     return (max(v) - min(v)) / m * 100 if m else 0
 
 print()
-print("agent CPU per 1,000 metered calls (utime+stime of the agent), median of runs;")
+print("agent CPU per 1,000 metered calls (its threads' run time), median of runs;")
 print("spread = (max - min) / median; lost = calls - records, summed over all runs;")
 print("user = its user-mode part, ms/1000 (steadier: the kernel part follows how often it is")
 print("woken); vs base = ms/1000 over the base's (user over the base's user)")

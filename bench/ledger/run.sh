@@ -2,6 +2,8 @@
 # Ledger throughput on one core: open+settle pairs per second, sustained,
 # into a fresh WAL db (BENCH_LEDGER_CALLS, default 1000000; the db goes in
 # BENCH_LEDGER_DIR, default a temp dir: put it on the disk the agent uses).
+# With BENCH_LEDGER_RATE (calls/s), the calls are paced instead and the
+# ledger's CPU per 1000 calls at that rate is reported.
 set -eu
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
@@ -18,4 +20,5 @@ fi
 trap 'rm -rf "$dir"' EXIT
 cpu=${BENCH_CPU:-0}
 echo "ledger: $dir/ledger.db ($(df --output=fstype "$(dirname "$dir")" | tail -1)), pinned to CPU $cpu"
-taskset -c "$cpu" "$out" "$dir/ledger.db" "${BENCH_LEDGER_CALLS:-1000000}"
+taskset -c "$cpu" "$out" "$dir/ledger.db" "${BENCH_LEDGER_CALLS:-1000000}" \
+	${BENCH_LEDGER_RATE:+"$BENCH_LEDGER_RATE"}
