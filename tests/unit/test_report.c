@@ -516,6 +516,88 @@ static void test_forecast(void)
 	unlink(dbpath);
 }
 
+/*
+ * Goldens: every --by key (and a pair) in every format, over the seeded
+ * ledger, against tests/unit/golden/report/.  The sums are checked above
+ * against the seeds; these pin the layout, the rounding and the columns a
+ * user's scripts read.  TG_UPDATE_GOLDEN=1 rewrites them (then read the
+ * diff before committing it).
+ */
+#define GOLDEN_DIR "tests/unit/golden/report"
+
+static void golden(const char *name, const char *got)
+{
+	char path[256], *want = NULL;
+	size_t n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), GOLDEN_DIR "/%s", name);
+	if (getenv("TG_UPDATE_GOLDEN")) {
+		f = fopen(path, "w");
+		CHECK(f && fputs(got, f) >= 0, "write %s", path);
+		if (f)
+			fclose(f);
+		return;
+	}
+	f = fopen(path, "r");
+	CHECK(f != NULL, "%s: missing (TG_UPDATE_GOLDEN=1 writes it)", path);
+	if (!f)
+		return;
+	if (getdelim(&want, &n, '\0', f) < 0) {
+		free(want);
+		want = strdup("");
+	}
+	fclose(f);
+	CHECK(!strcmp(want, got), "%s differs:\n--- want\n%s--- got\n%s", path, want, got);
+	free(want);
+}
+
+static void test_goldens(void)
+{
+	static const char *const bys[] = {
+		"team", "model", "provider", "cgroup", "process", "key", "day", "hour",
+		"team,model",
+	};
+	static const struct { enum report_format fmt; const char *ext; } fmts[] = {
+		{ REPORT_TABLE, "txt" }, { REPORT_JSON, "json" }, { REPORT_CSV, "csv" },
+	};
+	struct report_forecast *fc = NULL;
+	char name[64], err[256], *out;
+	struct report *r;
+	size_t i, j;
+	sqlite3 *db = seeded_db();
+
+	for (i = 0; i < sizeof(bys) / sizeof(bys[0]); i++) {
+		r = build(db, bys[i], NOW - 7 * DAY, NOW);
+		CHECK(r != NULL, "%s", bys[i]);
+		for (j = 0; r && j < sizeof(fmts) / sizeof(fmts[0]); j++) {
+			snprintf(name, sizeof(name), "by-%s.%s", bys[i], fmts[j].ext);
+			for (char *c = name; *c; c++)
+				if (*c == ',')
+					*c = '+';
+			out = print(r, fmts[j].fmt);
+			golden(name, out);
+			free(out);
+		}
+		report_free(r);
+	}
+	CHECK(!report_forecast_build(db, NOW, &fc, err, sizeof(err)), "%s", err);
+	for (j = 0; fc && j < sizeof(fmts) / sizeof(fmts[0]); j++) {
+		char *buf = NULL;
+		size_t n = 0;
+		FILE *f = open_memstream(&buf, &n);
+
+		report_forecast_print(f, fc, fmts[j].fmt);
+		fclose(f);
+		snprintf(name, sizeof(name), "forecast.%s", fmts[j].ext);
+		golden(name, buf);
+		free(buf);
+	}
+	report_forecast_free(fc);
+	sqlite3_close(db);
+	unlink(dbpath);
+}
+
 static void test_parse(void)
 {
 	struct report_opts o = { 0 };
@@ -578,6 +660,7 @@ int main(void)
 	RUN(test_table);
 	RUN(test_spells);
 	RUN(test_forecast);
+	RUN(test_goldens);
 	RUN(test_open_errors);
 	return tap_done();
 }
