@@ -33,7 +33,7 @@ static void usage(FILE *f, const char *prog)
 "                        and csv the unwatched periods go to stderr\n"
 "  -F, --forecast        per team: spent this UTC day, week (from Monday) and\n"
 "                        month, the last hour's and last day's rate (USD/h),\n"
-"                        and each period's projected spend (table or json)\n"
+"                        and each period's projected spend\n"
 "  -h, --help            this text\n", prog, (int)strlen(prog), "");
 }
 
@@ -108,10 +108,6 @@ static int parse_args(int argc, char **argv, struct args *a, int64_t now)
 	}
 	if (a->opts.until_ns <= a->opts.since_ns) {
 		fprintf(stderr, "%s: --until is not after --since\n", prog);
-		return -EINVAL;
-	}
-	if (a->forecast && a->fmt == REPORT_CSV) {
-		fprintf(stderr, "%s: --forecast prints a table or json\n", prog);
 		return -EINVAL;
 	}
 	return 0;

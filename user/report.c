@@ -1093,12 +1093,31 @@ static void forecast_table(FILE *f, const struct report_forecast *fc)
 	}
 }
 
+/* CSV: the table's columns and exact values, the team quoted as needed. */
+static void forecast_csv(FILE *f, const struct report_forecast *fc)
+{
+	char buf[CELL];
+	size_t i, c;
+
+	for (c = 0; c < ARRAY_SIZE(fc_names); c++)
+		fprintf(f, "%s%s", c ? "," : "", fc_names[c]);
+	fputc('\n', f);
+	for (i = 0; i < fc->nrows; i++) {
+		csv_field(f, fc->rows[i].team);
+		for (c = 1; c < ARRAY_SIZE(fc_names); c++)
+			fprintf(f, ",%s", report_money(buf, sizeof(buf),
+						      fc_value(&fc->rows[i], c), 0));
+		fputc('\n', f);
+	}
+}
+
 int report_forecast_print(FILE *f, const struct report_forecast *fc, enum report_format fmt)
 {
 	if (fmt == REPORT_JSON)
 		return forecast_json(f, fc);
-	if (fmt != REPORT_TABLE)
-		return -EINVAL;
-	forecast_table(f, fc);
+	if (fmt == REPORT_CSV)
+		forecast_csv(f, fc);
+	else
+		forecast_table(f, fc);
 	return 0;
 }
