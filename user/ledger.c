@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,6 +63,7 @@ struct ledger {
 	sqlite3_stmt *ins_open, *ins_settle, *heartbeat;
 	int64_t run;
 	int64_t beat_ns;		/* last heartbeat (monotonic) */
+	int lock_fd;			/* PATH.lock, held while open */
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t more;		/* writer: work or stop (CLOCK_MONOTONIC) */
@@ -284,6 +286,39 @@ static int ledger_prepare_file(const char *path, char *err, size_t errlen)
 	}
 	close(fd);
 	return ret;
+}
+
+/*
+ * One agent per ledger: a second would settle the first's open calls as
+ * interrupted and count its runs as crashed.  An flock on PATH.lock (not
+ * on the db, whose fcntl locks are SQLite's) is dropped by the kernel when
+ * its holder dies, so a crash never leaves the ledger locked.
+ */
+static int ledger_lock(const char *path, char *err, size_t errlen)
+{
+	char p[PATH_MAX + 8], pid[24] = "";
+	ssize_t n;
+	int fd;
+
+	snprintf(p, sizeof(p), "%s.lock", path);
+	fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		seterr(err, errlen, "%s: %s", p, strerror(errno));
+		return -errno;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		n = pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		seterr(err, errlen, "%s is in use by another tollgate%s%s%s", path,
+		       *pid ? " (pid " : "", pid, *pid ? ")" : "");
+		close(fd);
+		return -EBUSY;
+	}
+	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+		log_warn("ledger: %s: cannot record the pid: %s", p, strerror(errno));
+	return fd;
 }
 
 /* Belt and braces for the side files, should SQLite's rule change. */
@@ -884,6 +919,7 @@ static struct ledger *ledger_alloc(void)
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return NULL;
+	l->lock_fd = -1;
 	l->q = calloc(LEDGER_QUEUE_CAP, sizeof(*l->q));
 	l->settles = calloc(LEDGER_SET_SIZE, sizeof(*l->settles));
 	l->skipped = calloc(LEDGER_QUEUE_CAP, sizeof(*l->skipped));
@@ -922,6 +958,8 @@ static void ledger_free(struct ledger *l)
 	pthread_cond_destroy(&l->room);
 	pthread_cond_destroy(&l->drained);
 	pthread_mutex_destroy(&l->mu);
+	if (l->lock_fd >= 0)
+		close(l->lock_fd);
 	free(l->q);
 	free(l->settles);
 	free(l->skipped);
@@ -943,6 +981,11 @@ struct ledger *ledger_open(const char *path, char *err, size_t errlen)
 	ret = ledger_prepare_file(path, err, errlen);
 	if (ret)
 		goto err_free;
+	l->lock_fd = ledger_lock(path, err, errlen);
+	if (l->lock_fd < 0) {
+		ret = l->lock_fd;
+		goto err_free;
+	}
 	if (sqlite3_open_v2(path, &l->db, SQLITE_OPEN_READWRITE |
 			    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		seterr(err, errlen, "%s: %s", path, sqlite3_errmsg(l->db));

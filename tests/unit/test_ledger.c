@@ -510,6 +510,27 @@ static void test_migrate_v1(void)
 	sqlite3_close(db);
 }
 
+/* A second agent on the same ledger is refused while the first runs, and
+ * welcome once it has stopped (or died: the kernel drops the lock). */
+static void test_one_writer(void)
+{
+	const char *path = fresh_db();
+	char err[256] = "", want[64];
+	struct ledger *l = must_open(path), *l2;
+
+	if (!l)
+		return;
+	errno = 0;
+	l2 = ledger_open(path, err, sizeof(err));
+	CHECK(l2 == NULL && errno == EBUSY, "errno %d", errno);
+	snprintf(want, sizeof(want), "in use by another tollgate (pid %d)", (int)getpid());
+	CHECK(strstr(err, want) != NULL, "err: %s", err);
+	ledger_close(l2);
+	ledger_abandon(l);
+	l = must_open(path);
+	ledger_close(l);
+}
+
 static void test_foreign_refused(void)
 {
 	const char *path = fresh_db();
@@ -572,6 +593,7 @@ int main(void)
 	RUN(test_migrate_v0);
 	RUN(test_migrate_v1);
 	RUN(test_foreign_refused);
+	RUN(test_one_writer);
 	RUN(test_heartbeat);
 	rc = tap_done();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
