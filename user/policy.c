@@ -40,13 +40,19 @@ enum schema_type {
 	ST_MONEY,	/* USD, stored as int64_t nano-USD in [min, max] */
 	ST_PERCENT,	/* "80%", stored as basis points in [min, max] */
 	ST_DURATION,	/* "60s", stored as uint64_t ns in [min, max] */
+	ST_PERCENTS,	/* a percentage or an ascending list of them, into a
+			 * fixed array of int64_t basis points (count at off_n) */
+	ST_ENUM,	/* one of names, stored as its index */
+	ST_WINDOW,	/* one of names, or "rolling:DURATION": the index after
+			 * the names, with the span in [min, max] at off_span */
 	ST_MAP,		/* a mapping, read by sub into the member */
 	ST_MAPS,	/* a list of mappings (pointer + count), each by sub */
-	ST_LATER,	/* a key of DESIGN §7 this version does not implement */
 };
 
 enum {
 	SR_REQUIRED = 1,
+	SR_ONE_OF = 2,		/* exactly one of the rows so flagged */
+	SR_EXEC = 4,		/* ST_PATH: a program, run rather than read */
 };
 
 struct loader;
@@ -57,11 +63,14 @@ struct schema_row {
 	enum schema_type type;
 	unsigned flags;
 	size_t off;			/* the member */
-	size_t off_n;			/* ST_INTS, ST_MAPS: the count */
+	size_t off_n;			/* ST_INTS, ST_PERCENTS, ST_MAPS: the count */
+	size_t off_span;		/* ST_WINDOW: the rolling span (uint64_t ns) */
 	size_t size;			/* of the member, or of one element */
 	int64_t min, max;		/* bounds of scalar values */
 	size_t cap;			/* entries of a list; 0: POLICY_VALUES_MAX */
 	const struct schema *sub;	/* ST_MAP, ST_MAPS */
+	const char *const *names;	/* ST_ENUM, ST_WINDOW: by value, NULL for gaps */
+	size_t nnames;
 	/* ST_STR, ST_STRS: refuses a value with ld_error() */
 	int (*check)(struct loader *ld, const yaml_mark_t *m, const char *s);
 };
@@ -82,7 +91,17 @@ struct schema {
 #define ROW_VEC(T, key, ty, m, n, ...) \
 	{ .name = key, .type = ty, .off = offsetof(T, m), .off_n = offsetof(T, n), \
 	  .size = sizeof(*((T *)0)->m), __VA_ARGS__ }
-#define ROW_LATER(key) { .name = key, .type = ST_LATER }
+/* A fixed array and its count; the array's length is the cap */
+#define ROW_ARR(T, key, ty, m, n, ...) \
+	{ .name = key, .type = ty, .off = offsetof(T, m), .off_n = offsetof(T, n), \
+	  .size = sizeof(((T *)0)->m[0]), \
+	  .cap = MEMBER_SIZE(T, m) / sizeof(((T *)0)->m[0]), __VA_ARGS__ }
+/* A value that is one of a table of names */
+#define ROW_ENUM(T, key, m, tab, ...) \
+	ROW(T, key, ST_ENUM, m, .names = tab, .nnames = ARRAY_SIZE(tab), __VA_ARGS__)
+/* A mapping whose keys are members of this object itself (sub's rows
+ * are offsets in it): `alerts: { exec: ... }` is policy->alerts_exec. */
+#define ROW_FLAT(key, s, ...) { .name = key, .type = ST_MAP, .sub = s, __VA_ARGS__ }
 #define SCHEMA_ROWS_MAX 64
 
 struct loader {
@@ -96,6 +115,7 @@ struct loader {
 	char *err;
 	size_t errlen;
 	char quoted[96];		/* ld_quote() */
+	char desc[160];			/* type_desc() of a table of names */
 };
 
 /* --- errors ---------------------------------------------------------------- */
@@ -213,19 +233,20 @@ int policy_parse_percent(const char *s, int64_t *bp)
 	return err;
 }
 
+static const struct {
+	const char *unit;
+	uint64_t ns;
+} units[] = {
+	{ "ms", 1000000ull },
+	{ "s", 1000000000ull },
+	{ "m", 60 * 1000000000ull },
+	{ "h", 3600 * 1000000000ull },
+	{ "d", 86400 * 1000000000ull },
+	{ "w", 7 * 86400 * 1000000000ull },
+};
+
 int policy_parse_duration(const char *s, uint64_t *ns)
 {
-	static const struct {
-		const char *unit;
-		uint64_t ns;
-	} units[] = {
-		{ "ms", 1000000ull },
-		{ "s", 1000000000ull },
-		{ "m", 60 * 1000000000ull },
-		{ "h", 3600 * 1000000000ull },
-		{ "d", 86400 * 1000000000ull },
-		{ "w", 7 * 86400 * 1000000000ull },
-	};
 	uint64_t v = 0;
 	size_t i;
 
@@ -245,6 +266,36 @@ int policy_parse_duration(const char *s, uint64_t *ns)
 		return 0;
 	}
 	return -EINVAL;
+}
+
+/* A duration as a policy would write it, in the largest unit that
+ * divides it: bounds in messages read "1m", not "60000000000". */
+static const char *fmt_duration(char *buf, size_t cap, uint64_t ns)
+{
+	size_t i = ARRAY_SIZE(units);
+
+	while (i-- > 0) {
+		if (ns && !(ns % units[i].ns)) {
+			snprintf(buf, cap, "%llu%s", (unsigned long long)(ns / units[i].ns),
+				 units[i].unit);
+			return buf;
+		}
+	}
+	snprintf(buf, cap, "%llums", (unsigned long long)(ns / units[0].ns));
+	return buf;
+}
+
+/* Basis points as a percentage: 8000 -> "80%", 1250 -> "12.5%". */
+static const char *fmt_percent(char *buf, size_t cap, int64_t bp)
+{
+	if (bp % 100 == 0)
+		snprintf(buf, cap, "%lld%%", (long long)(bp / 100));
+	else if (bp % 10 == 0)
+		snprintf(buf, cap, "%lld.%lld%%", (long long)(bp / 100),
+			 (long long)(bp % 100 / 10));
+	else
+		snprintf(buf, cap, "%lld.%02lld%%", (long long)(bp / 100), (long long)(bp % 100));
+	return buf;
 }
 
 /* A decimal integer, no sign unless negative, no leading zeros: YAML 1.1
@@ -317,7 +368,27 @@ static void *vec_push(void **v, size_t *n, size_t size)
 	return nv;
 }
 
-static const char *type_desc(const struct schema_row *r)
+/* "a, b or c" from a row's names, then the extra choice if any. */
+static const char *names_desc(struct loader *ld, const struct schema_row *r, const char *extra)
+{
+	size_t i, left = !!extra, o = 0, cap = sizeof(ld->desc);
+
+	for (i = 0; i < r->nnames; i++)
+		left += r->names[i] != NULL;
+	ld->desc[0] = '\0';
+	for (i = 0; i < r->nnames && o < cap; i++) {
+		if (!r->names[i])
+			continue;
+		left--;
+		o += snprintf(ld->desc + o, cap - o, "%s%s", r->names[i],
+			      !left ? "" : left == 1 ? " or " : ", ");
+	}
+	if (extra && o < cap)
+		snprintf(ld->desc + o, cap - o, "%s", extra);
+	return ld->desc;
+}
+
+static const char *type_desc(struct loader *ld, const struct schema_row *r)
 {
 	switch (r->type) {
 	case ST_STR:
@@ -336,21 +407,25 @@ static const char *type_desc(const struct schema_row *r)
 		return "an amount in USD such as 2.50";
 	case ST_PERCENT:
 		return "a percentage such as 80%";
+	case ST_PERCENTS:
+		return "a percentage such as 80% or a list of them";
 	case ST_DURATION:
 		return "a duration such as 90s, 15m, 1h or 1d";
+	case ST_ENUM:
+		return names_desc(ld, r, NULL);
+	case ST_WINDOW:
+		return names_desc(ld, r, "rolling:DURATION such as rolling:15m");
 	case ST_MAP:
 		return "a mapping";
 	case ST_MAPS:
 		return "a list of mappings";
-	case ST_LATER:
-		break;
 	}
 	return "?";
 }
 
 static int type_error(struct loader *ld, const struct schema_row *r, const yaml_event_t *ev)
 {
-	return ld_error(ld, &ev->start_mark, "'%s' must be %s", r->name, type_desc(r));
+	return ld_error(ld, &ev->start_mark, "'%s' must be %s", r->name, type_desc(ld, r));
 }
 
 /* A string value, checked and copied. */
@@ -380,6 +455,45 @@ static int take_str(struct loader *ld, const struct schema_row *r, const yaml_ev
 	return *out ? 0 : -ENOMEM;
 }
 
+/*
+ * A number outside the row's bounds.  Bounds are said in the form the
+ * value is written in; amounts keep the text as given, since a cap of
+ * nano-USD would read worse than the value that broke it.
+ */
+static int range_error(struct loader *ld, const struct schema_row *r, const yaml_event_t *ev,
+		       int err, int64_t v)
+{
+	const yaml_mark_t *m = &ev->start_mark;
+	char lo[32], hi[32];
+	const char *s;
+	size_t n;
+
+	switch (r->type) {
+	case ST_INT:
+	case ST_INTS:
+		if (r->min == r->max)
+			return ld_error(ld, m, "'%s' must be %lld", r->name, (long long)r->min);
+		return ld_error(ld, m, "'%s' must be between %lld and %lld", r->name,
+				(long long)r->min, (long long)r->max);
+	case ST_PERCENT:
+	case ST_PERCENTS:
+		return ld_error(ld, m, "'%s' must be between %s and %s", r->name,
+				fmt_percent(lo, sizeof(lo), r->min),
+				fmt_percent(hi, sizeof(hi), r->max));
+	case ST_DURATION:
+		return ld_error(ld, m, "'%s' must be between %s and %s", r->name,
+				fmt_duration(lo, sizeof(lo), (uint64_t)r->min),
+				fmt_duration(hi, sizeof(hi), (uint64_t)r->max));
+	default:
+		break;
+	}
+	/* money has no sign: below a minimum of 1 nano-USD is 0 */
+	if (!err && v < r->min && r->min == 1)
+		return ld_error(ld, m, "'%s' must be more than 0", r->name);
+	s = scalar(ev, &n);
+	return ld_error(ld, m, "'%s' is out of range (%s)", r->name, ld_quote(ld, s, n));
+}
+
 /* A number: plain scalars only, since "1" in quotes is a string to YAML. */
 static int take_num(struct loader *ld, const struct schema_row *r, const yaml_event_t *ev,
 		    int64_t *out)
@@ -397,6 +511,7 @@ static int take_num(struct loader *ld, const struct schema_row *r, const yaml_ev
 		err = policy_parse_usd(s, out);
 		break;
 	case ST_PERCENT:
+	case ST_PERCENTS:
 		err = policy_parse_percent(s, out);
 		break;
 	case ST_DURATION:
@@ -410,20 +525,13 @@ static int take_num(struct loader *ld, const struct schema_row *r, const yaml_ev
 	}
 	if (err == -ERANGE && r->type == ST_MONEY && strchr(s, '.') &&
 	    strspn(strchr(s, '.') + 1, "0123456789") > 9)
-		return ld_error(ld, &ev->start_mark,
-				"'%s' must be %s (at most 9 decimal places)", r->name, type_desc(r));
+		return ld_error(ld, &ev->start_mark, "'%s' must be %s (at most 9 decimal places)",
+				r->name, type_desc(ld, r));
 	if (err == -EINVAL)
 		return type_error(ld, r, ev);
 	if (!err && *out >= r->min && *out <= r->max)
 		return 0;
-	if (r->min == r->max)
-		return ld_error(ld, &ev->start_mark, "'%s' must be %lld", r->name,
-				(long long)r->min);
-	if (r->type == ST_INT || r->type == ST_INTS)
-		return ld_error(ld, &ev->start_mark, "'%s' must be between %lld and %lld",
-				r->name, (long long)r->min, (long long)r->max);
-	return ld_error(ld, &ev->start_mark, "'%s' is out of range (%s)", r->name,
-			ld_quote(ld, s, n));
+	return range_error(ld, r, ev, err, err ? 0 : *out);
 }
 
 static int take_bool(struct loader *ld, const struct schema_row *r, const yaml_event_t *ev,
@@ -446,8 +554,89 @@ static int take_bool(struct loader *ld, const struct schema_row *r, const yaml_e
 	return type_error(ld, r, ev);
 }
 
-/* ST_PATH: resolved against the policy's directory, and readable when
- * the policy came from a file. */
+/* The index of a name among the row's, or -1; the length counts, so a
+ * NUL inside the value never matches a prefix. */
+static int name_index(const struct schema_row *r, const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < r->nnames; i++)
+		if (r->names[i] && strlen(r->names[i]) == n && !memcmp(r->names[i], s, n))
+			return (int)i;
+	return -1;
+}
+
+/* ST_ENUM: a name, in any quoting; stored as its index. */
+static int take_enum(struct loader *ld, const struct schema_row *r, const yaml_event_t *ev,
+		     void *dst)
+{
+	const char *s;
+	size_t n;
+	int i;
+
+	if (ev->type != YAML_SCALAR_EVENT || is_null(ev))
+		return type_error(ld, r, ev);
+	s = scalar(ev, &n);
+	i = name_index(r, s, n);
+	if (i < 0)
+		return type_error(ld, r, ev);
+	store_int(dst, r->size, i);
+	return 0;
+}
+
+#define ROLLING "rolling:"
+
+/* ST_WINDOW: a calendar window by name, or a rolling span. */
+static int take_window(struct loader *ld, const struct schema_row *r, const yaml_event_t *ev,
+		       void *obj)
+{
+	char lo[32], hi[32];
+	const char *s;
+	uint64_t ns;
+	size_t n;
+	int i, err;
+
+	if (ev->type != YAML_SCALAR_EVENT || is_null(ev))
+		return type_error(ld, r, ev);
+	s = scalar(ev, &n);
+	i = name_index(r, s, n);
+	if (i >= 0) {
+		store_int(member(obj, r->off), r->size, i);
+		return 0;
+	}
+	if (strncmp(s, ROLLING, strlen(ROLLING)) || memchr(s, '\0', n))
+		return type_error(ld, r, ev);
+	err = policy_parse_duration(s + strlen(ROLLING), &ns);
+	if (err == -EINVAL)
+		return type_error(ld, r, ev);
+	if (err || ns < (uint64_t)r->min || ns > (uint64_t)r->max)
+		return ld_error(ld, &ev->start_mark, "'%s' rolling span must be between %s and %s",
+				r->name, fmt_duration(lo, sizeof(lo), (uint64_t)r->min),
+				fmt_duration(hi, sizeof(hi), (uint64_t)r->max));
+	store_int(member(obj, r->off), r->size, (int64_t)r->nnames);
+	memcpy(member(obj, r->off_span), &ns, sizeof(ns));
+	return 0;
+}
+
+/* SR_EXEC: a program is run, never read, so it need not be readable. */
+static int check_exec(struct loader *ld, const struct schema_row *r, const yaml_event_t *ev,
+		      const char *path)
+{
+	const char *q = ld_quote(ld, path, strlen(path));
+	struct stat st;
+
+	if (stat(path, &st))
+		return ld_error(ld, &ev->start_mark, "'%s': cannot run %s: %s", r->name, q,
+				strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return ld_error(ld, &ev->start_mark, "'%s': %s is not a regular file", r->name, q);
+	if (access(path, X_OK))
+		return ld_error(ld, &ev->start_mark, "'%s': %s is not executable", r->name, q);
+	return 0;
+}
+
+/* ST_PATH: resolved against the policy's directory, and readable (or
+ * executable) when the policy came from a file. */
 static int take_path(struct loader *ld, const struct schema_row *r, const yaml_event_t *ev,
 		     char **out)
 {
@@ -469,6 +658,8 @@ static int take_path(struct loader *ld, const struct schema_row *r, const yaml_e
 	}
 	if (!ld->check_files)
 		return 0;
+	if (r->flags & SR_EXEC)
+		return check_exec(ld, r, ev, *out);
 	fd = open(*out, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		err = errno;
@@ -520,7 +711,30 @@ static int strs_add(struct loader *ld, const struct schema_row *r, void *obj,
 	return 0;
 }
 
-/* One entry of ST_STRS or ST_INTS. */
+/* Thresholds are crossed in order: a list out of order is a mistake,
+ * and sorting it would hide which one the writer meant. */
+static int percents_add(struct loader *ld, const struct schema_row *r, void *obj,
+			const yaml_event_t *ev)
+{
+	int64_t *v = member(obj, r->off), x;
+	size_t *n = member(obj, r->off_n);
+	char a[32], b[32];
+	int err;
+
+	if (*n >= row_cap(r))
+		return too_many(ld, r, ev);
+	err = take_num(ld, r, ev, &x);
+	if (err)
+		return err;
+	if (*n && x <= v[*n - 1])
+		return ld_error(ld, &ev->start_mark, "'%s' must be ascending: %s is not above %s",
+				r->name, fmt_percent(a, sizeof(a), x),
+				fmt_percent(b, sizeof(b), v[*n - 1]));
+	v[(*n)++] = x;
+	return 0;
+}
+
+/* One entry of ST_STRS, ST_INTS or ST_PERCENTS. */
 static int list_add(struct loader *ld, const struct schema_row *r, void *obj,
 		    const yaml_event_t *ev)
 {
@@ -532,6 +746,8 @@ static int list_add(struct loader *ld, const struct schema_row *r, void *obj,
 
 	if (r->type == ST_STRS)
 		return strs_add(ld, r, obj, ev);
+	if (r->type == ST_PERCENTS)
+		return percents_add(ld, r, obj, ev);
 	if (*n >= row_cap(r))
 		return too_many(ld, r, ev);
 	err = take_num(ld, r, ev, &x);
@@ -642,8 +858,15 @@ static int parse_value(struct loader *ld, const struct schema_row *r, void *obj)
 		if (!err)
 			store_int(dst, r->size, x);
 		break;
+	case ST_ENUM:
+		err = take_enum(ld, r, &ev, dst);
+		break;
+	case ST_WINDOW:
+		err = take_window(ld, r, &ev, obj);
+		break;
 	case ST_STRS:
 	case ST_INTS:
+	case ST_PERCENTS:
 		err = parse_list(ld, r, obj, &ev);
 		break;
 	case ST_MAP:
@@ -657,9 +880,6 @@ static int parse_value(struct loader *ld, const struct schema_row *r, void *obj)
 		break;
 	case ST_MAPS:
 		err = parse_maps(ld, r, obj, &ev);
-		break;
-	case ST_LATER:
-		err = -EINVAL;		/* refused at the key */
 		break;
 	}
 	yaml_event_delete(&ev);
@@ -676,19 +896,21 @@ static const struct schema_row *find_row(const struct schema *s, const char *key
 	return NULL;
 }
 
-/* "a, b or c": the keys a table implements */
-static void key_list(const struct schema *s, char *buf, size_t cap)
+/* "a, b or c": the keys of a table, or those with all of flags, quoted
+ * with q */
+static void key_list(const struct schema *s, unsigned flags, const char *q, char *buf,
+		     size_t cap)
 {
 	size_t i, j, nk = 0, o = 0;
 
 	for (i = 0; i < s->nrows; i++)
-		nk += s->rows[i].type != ST_LATER;
+		nk += (s->rows[i].flags & flags) == flags;
 	buf[0] = '\0';
 	for (i = 0, j = 0; i < s->nrows && o < cap; i++) {
-		if (s->rows[i].type == ST_LATER)
+		if ((s->rows[i].flags & flags) != flags)
 			continue;
-		o += snprintf(buf + o, cap - o, "%s%s", !j ? "" : j + 1 == nk ? " or " : ", ",
-			      s->rows[i].name);
+		o += snprintf(buf + o, cap - o, "%s%s%s%s", !j ? "" : j + 1 == nk ? " or " : ", ",
+			      q, s->rows[i].name, q);
 		j++;
 	}
 }
@@ -699,10 +921,26 @@ static int unknown_key(struct loader *ld, const struct schema *s, const yaml_eve
 	const char *k;
 	size_t n;
 
-	key_list(s, keys, sizeof(keys));
+	key_list(s, 0, "", keys, sizeof(keys));
 	k = scalar(key, &n);
 	return ld_error(ld, &key->start_mark, "unknown key '%s' in %s (expected %s)",
 			ld_quote(ld, k, n), s->what, keys);
+}
+
+/* A second key of the SR_ONE_OF group of s, refused at the key. */
+static int one_of_again(struct loader *ld, const struct schema *s, const struct schema_row *r,
+			uint64_t seen, const yaml_mark_t *first, const yaml_event_t *key)
+{
+	size_t j;
+
+	if (!(r->flags & SR_ONE_OF))
+		return 0;
+	for (j = 0; j < s->nrows; j++)
+		if ((s->rows[j].flags & SR_ONE_OF) && (seen & (1ull << j)))
+			return ld_error(ld, &key->start_mark, "'%s' and '%s' (line %zu) exclude "
+					"each other in %s: give one", r->name, s->rows[j].name,
+					first[j].line + 1, s->what);
+	return 0;
 }
 
 /* One key of a mapping, and its value. */
@@ -712,6 +950,7 @@ static int parse_entry(struct loader *ld, const struct schema *s, void *obj,
 	const struct schema_row *r;
 	const char *k;
 	size_t n, i;
+	int err;
 
 	if (key->type != YAML_SCALAR_EVENT)
 		return ld_error(ld, &key->start_mark, "keys in %s must be plain names", s->what);
@@ -719,16 +958,33 @@ static int parse_entry(struct loader *ld, const struct schema *s, void *obj,
 	r = find_row(s, k, n);
 	if (!r)
 		return unknown_key(ld, s, key);
-	if (r->type == ST_LATER)
-		return ld_error(ld, &key->start_mark,
-				"'%s' is not supported by this version of tollgate", r->name);
 	i = (size_t)(r - s->rows);
 	if (*seen & (1ull << i))
 		return ld_error(ld, &key->start_mark, "duplicate key '%s' (first at line %zu)",
 				r->name, first[i].line + 1);
+	err = one_of_again(ld, s, r, *seen, first, key);
+	if (err)
+		return err;
 	*seen |= 1ull << i;
 	first[i] = key->start_mark;
 	return parse_value(ld, r, obj);
+}
+
+/* None of the SR_ONE_OF group of s, refused at the mapping. */
+static int one_of_missing(struct loader *ld, const struct schema *s, uint64_t seen,
+			  const yaml_event_t *start)
+{
+	uint64_t group = 0;
+	char keys[256];
+	size_t i;
+
+	for (i = 0; i < s->nrows; i++)
+		if (s->rows[i].flags & SR_ONE_OF)
+			group |= 1ull << i;
+	if (!group || (seen & group))
+		return 0;
+	key_list(s, SR_ONE_OF, "'", keys, sizeof(keys));
+	return ld_error(ld, &start->start_mark, "missing required key %s in %s", keys, s->what);
 }
 
 static int parse_map(struct loader *ld, const struct schema *s, void *obj,
@@ -757,6 +1013,9 @@ static int parse_map(struct loader *ld, const struct schema *s, void *obj,
 		if ((s->rows[i].flags & SR_REQUIRED) && !(seen & (1ull << i)))
 			return ld_error(ld, &start->start_mark, "missing required key '%s' in %s",
 					s->rows[i].name, s->what);
+	err = one_of_missing(ld, s, seen, start);
+	if (err)
+		return err;
 	return s->done ? s->done(ld, obj, &start->start_mark) : 0;
 }
 
@@ -972,6 +1231,152 @@ static const struct schema match_schema = {
 	.done = match_done,
 };
 
+/* --- budgets and a team's rules --------------------------------------------------- */
+
+static const char *const window_names[] = {
+	[PW_HOUR] = "hour", [PW_DAY] = "day", [PW_WEEK] = "week", [PW_MONTH] = "month",
+};
+_Static_assert(ARRAY_SIZE(window_names) == PW_ROLLING, "rolling comes after the names");
+
+static const char *const action_names[] = {
+	[PA_ALERT] = "alert", [PA_THROTTLE] = "throttle", [PA_BLOCK] = "block", [PA_KILL] = "kill",
+};
+
+static const char *const mode_names[] = {
+	[PM_ENFORCE] = "enforce", [PM_MONITOR] = "monitor",
+};
+
+static const char *const kill_scope_names[] = {
+	[PK_PROCESS] = "process", [PK_CGROUP] = "cgroup",
+};
+
+static void budget_init(void *obj, const yaml_mark_t *m)
+{
+	struct policy_budget *b = obj;
+
+	b->limit_nusd = -1;
+	b->limit_tokens = -1;
+	b->action = PA_ALERT;
+	b->line = m->line + 1;
+}
+
+/* "day", "rolling:15m": as a policy writes it */
+static const char *window_name(char *buf, size_t cap, const struct policy_budget *b)
+{
+	char d[32];
+
+	if (b->window == PW_ROLLING)
+		snprintf(buf, cap, ROLLING "%s", fmt_duration(d, sizeof(d), b->rolling_ns));
+	else
+		snprintf(buf, cap, "%s", window_names[b->window]);
+	return buf;
+}
+
+/* Two budgets of one window would race for the same spend; rolling
+ * spans that differ are different windows. */
+static int budget_done(struct loader *ld, void *obj, const yaml_mark_t *m)
+{
+	const struct policy_team *t = &ld->pol->teams[ld->pol->nteams - 1];
+	const struct policy_budget *b = obj;
+	char w[48];
+	size_t i;
+
+	/* the team being read is the last one, and the budget its last */
+	for (i = 0; i + 1 < t->nbudgets; i++)
+		if (t->budgets[i].window == b->window && t->budgets[i].rolling_ns == b->rolling_ns)
+			return ld_error(ld, m, "duplicate budget window '%s' (first at line %u)",
+					window_name(w, sizeof(w), b), t->budgets[i].line);
+	return 0;
+}
+
+#define NS_S		1000000000ll
+#define NS_MIN		(60 * NS_S)
+#define NS_DAY		(86400 * NS_S)
+/* Far above any real budget; they bound typos and keep sums in int64. */
+#define LIMIT_USD_MAX	(1000000000ll * 1000000000ll)	/* $1e9 in nano-USD */
+#define LIMIT_TOKENS_MAX 1000000000000000ll
+
+#define T struct policy_budget
+static const struct schema_row budget_rows[] = {
+	ROW(T, "window", ST_WINDOW, window, .flags = SR_REQUIRED, .names = window_names,
+	    .nnames = ARRAY_SIZE(window_names), .off_span = offsetof(T, rolling_ns),
+	    .min = NS_MIN, .max = 31 * NS_DAY),
+	ROW(T, "limit_usd", ST_MONEY, limit_nusd, .flags = SR_ONE_OF, .min = 1,
+	    .max = LIMIT_USD_MAX),
+	ROW(T, "limit_tokens", ST_INT, limit_tokens, .flags = SR_ONE_OF, .min = 1,
+	    .max = LIMIT_TOKENS_MAX),
+	ROW_ARR(T, "alert_at", ST_PERCENTS, alert_at_bp, nalert, .min = 100, .max = 10000),
+	ROW_ENUM(T, "action", action, action_names),
+	ROW(T, "strict", ST_BOOL, strict),
+};
+#undef T
+
+static const struct schema budget_schema = {
+	.what = "budget",
+	.rows = budget_rows,
+	.nrows = ARRAY_SIZE(budget_rows),
+	.size = sizeof(struct policy_budget),
+	.init = budget_init,
+	.done = budget_done,
+};
+
+/* A mapping with nothing in it says nothing: a mistake, not "no limit". */
+static int rate_done(struct loader *ld, void *obj, const yaml_mark_t *m)
+{
+	const struct policy_rate *r = obj;
+
+	if (r->requests_per_minute || r->tokens_per_minute)
+		return 0;
+	return ld_error(ld, m, "empty rate_limits: give requests_per_minute, tokens_per_minute "
+			"or both");
+}
+
+#define T struct policy_rate
+static const struct schema_row rate_rows[] = {
+	ROW(T, "requests_per_minute", ST_INT, requests_per_minute, .min = 1, .max = 1000000000),
+	ROW(T, "tokens_per_minute", ST_INT, tokens_per_minute, .min = 1, .max = 1000000000),
+};
+#undef T
+
+static const struct schema rate_schema = {
+	.what = "rate_limits",
+	.rows = rate_rows,
+	.nrows = ARRAY_SIZE(rate_rows),
+	.size = sizeof(struct policy_rate),
+	.done = rate_done,
+};
+
+static int check_model(struct loader *ld, const yaml_mark_t *m, const char *s)
+{
+	return check_glob(ld, m, "model", s);
+}
+
+static int models_done(struct loader *ld, void *obj, const yaml_mark_t *m)
+{
+	const struct policy_models *md = obj;
+
+	if (md->allow.n || md->deny.n)
+		return 0;
+	return ld_error(ld, m, "empty models: give allow, deny or both");
+}
+
+#define T struct policy_models
+static const struct schema_row models_rows[] = {
+	ROW(T, "allow", ST_STRS, allow, .check = check_model),
+	ROW(T, "deny", ST_STRS, deny, .check = check_model),
+};
+#undef T
+
+static const struct schema models_schema = {
+	.what = "models",
+	.rows = models_rows,
+	.nrows = ARRAY_SIZE(models_rows),
+	.size = sizeof(struct policy_models),
+	.done = models_done,
+};
+
+/* --- teams ------------------------------------------------------------------------ */
+
 static void team_init(void *obj, const yaml_mark_t *m)
 {
 	struct policy_team *t = obj;
@@ -983,9 +1388,12 @@ static void team_init(void *obj, const yaml_mark_t *m)
 static const struct schema_row team_rows[] = {
 	ROW(T, "name", ST_STR, name, .flags = SR_REQUIRED, .check = check_team_name),
 	ROW(T, "match", ST_MAP, match, .flags = SR_REQUIRED, .sub = &match_schema),
-	ROW_LATER("budgets"),
-	ROW_LATER("rate_limits"),
-	ROW_LATER("models"),
+	ROW_VEC(T, "budgets", ST_MAPS, budgets, nbudgets, .sub = &budget_schema,
+		.cap = POLICY_BUDGETS_MAX),
+	ROW(T, "rate_limits", ST_MAP, rate, .sub = &rate_schema),
+	ROW(T, "models", ST_MAP, models, .sub = &models_schema),
+	ROW(T, "max_tokens_cap", ST_INT, max_tokens_cap, .min = 1, .max = 10000000),
+	ROW_ENUM(T, "kill_scope", kill_scope, kill_scope_names),
 };
 #undef T
 
@@ -1032,6 +1440,88 @@ static const struct schema price_schema = {
 	.init = price_init,
 };
 
+/* --- the rest of the policy ---------------------------------------------------- */
+
+static void loop_guard_init(void *obj, const yaml_mark_t *m)
+{
+	struct policy_loop_guard *lg = obj;
+
+	lg->action = PA_ALERT;
+}
+
+#define T struct policy_loop_guard
+static const struct schema_row loop_guard_rows[] = {
+	ROW(T, "identical_requests", ST_INT, identical_requests, .flags = SR_REQUIRED,
+	    .min = 2, .max = 100000),
+	ROW(T, "within", ST_DURATION, within_ns, .flags = SR_REQUIRED, .min = NS_S,
+	    .max = NS_DAY),
+	ROW_ENUM(T, "action", action, action_names),
+};
+#undef T
+
+static const struct schema loop_guard_schema = {
+	.what = "loop_guard",
+	.rows = loop_guard_rows,
+	.nrows = ARRAY_SIZE(loop_guard_rows),
+	.size = sizeof(struct policy_loop_guard),
+	.init = loop_guard_init,
+};
+
+/* The hook is a program: it must be there to run when the first alert
+ * comes, not found missing then. */
+#define T struct policy
+static const struct schema_row alerts_rows[] = {
+	ROW(T, "exec", ST_PATH, alerts_exec, .flags = SR_REQUIRED | SR_EXEC),
+};
+#undef T
+
+static const struct schema alerts_schema = {
+	.what = "alerts",
+	.rows = alerts_rows,
+	.nrows = ARRAY_SIZE(alerts_rows),
+};
+
+#define ZONEINFO "/usr/share/zoneinfo/"
+
+/*
+ * An IANA name ("Europe/Paris", "Etc/GMT+5") names a file under
+ * ZONEINFO: no '.', so no "..", and no empty component.  UTC is the
+ * agent's own and needs no tzdata.
+ */
+static int check_timezone(struct loader *ld, const yaml_mark_t *m, const char *s)
+{
+	size_t n = strlen(s);
+	struct stat st;
+	char *path;
+	int bad;
+
+	if (!strcmp(s, "UTC"))
+		return 0;
+	if (strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/_-+") != n ||
+	    s[0] == '/' || s[n - 1] == '/' || strstr(s, "//"))
+		return ld_error(ld, m, "timezone '%s' must be UTC or an IANA time zone name such "
+				"as Europe/Paris", ld_quote(ld, s, n));
+	if (!ld->check_files)
+		return 0;
+	if (asprintf(&path, ZONEINFO "%s", s) < 0)
+		return -ENOMEM;
+	bad = stat(path, &st) || !S_ISREG(st.st_mode);
+	free(path);
+	if (bad)	/* s is made of the characters above: safe to print */
+		return ld_error(ld, m, "unknown time zone '%s' (no " ZONEINFO "%s)", s, s);
+	return 0;
+}
+
+/* Defaults of what a policy may leave out. */
+static void policy_init(void *obj, const yaml_mark_t *m)
+{
+	struct policy *p = obj;
+
+	price_init(&p->default_price, NULL);
+	loop_guard_init(&p->loop_guard, NULL);
+	p->hold_timeout_ns = 2 * NS_S;
+}
+
 static int policy_done(struct loader *ld, void *obj, const yaml_mark_t *m)
 {
 	struct policy *p = obj;
@@ -1047,10 +1537,12 @@ static const struct schema_row policy_rows[] = {
 		.cap = POLICY_TEAMS_MAX),
 	ROW(T, "default_price", ST_MAP, default_price, .sub = &price_schema),
 	ROW(T, "prices", ST_PATH, prices_file),
-	ROW_LATER("loop_guard"),
-	ROW_LATER("alerts"),
-	ROW_LATER("mode"),
-	ROW_LATER("timezone"),
+	ROW(T, "loop_guard", ST_MAP, loop_guard, .sub = &loop_guard_schema),
+	ROW_FLAT("alerts", &alerts_schema),
+	ROW_ENUM(T, "mode", mode, mode_names),
+	ROW(T, "timezone", ST_STR, timezone, .check = check_timezone),
+	ROW(T, "hold_timeout", ST_DURATION, hold_timeout_ns, .min = NS_S / 10,
+	    .max = 60 * NS_S),
 };
 #undef T
 
@@ -1059,6 +1551,7 @@ static const struct schema policy_schema = {
 	.rows = policy_rows,
 	.nrows = ARRAY_SIZE(policy_rows),
 	.size = sizeof(struct policy),
+	.init = policy_init,
 	.done = policy_done,
 };
 
@@ -1066,6 +1559,7 @@ _Static_assert(ARRAY_SIZE(policy_rows) <= SCHEMA_ROWS_MAX, "seen is a 64-bit mas
 _Static_assert(ARRAY_SIZE(team_rows) <= SCHEMA_ROWS_MAX, "seen is a 64-bit mask");
 _Static_assert(ARRAY_SIZE(match_rows) <= SCHEMA_ROWS_MAX, "seen is a 64-bit mask");
 _Static_assert(ARRAY_SIZE(price_rows) <= SCHEMA_ROWS_MAX, "seen is a 64-bit mask");
+_Static_assert(ARRAY_SIZE(budget_rows) <= SCHEMA_ROWS_MAX, "seen is a 64-bit mask");
 
 /* --- loading ---------------------------------------------------------------- */
 
@@ -1183,7 +1677,7 @@ static int load(struct loader *ld, struct policy **out)
 		free(p);
 		return -ENOMEM;
 	}
-	price_init(&p->default_price, NULL);
+	policy_schema.init(p, NULL);
 	ld->pol = p;
 	err = check_directives(ld);
 	if (!err)

@@ -67,13 +67,23 @@ case "$rc:$msg" in
 1:*"$TMP/bad.yaml:4:"*colour*) pass cli_policy_unknown_key ;;
 *) fail cli_policy_unknown_key "rc $rc: $msg" ;;
 esac
-printf 'version: 1\nteams:\n  - name: a\n    match: { any: true }\n    budgets: []\n' \
-	> "$TMP/budget.yaml"
-msg=$("$TG_BIN" policy check "$TMP/budget.yaml" 2>&1); rc=$?
+# budgets are read: a valid one passes, a bad one is refused at FILE:LINE:COL
+printf 'version: 1\nteams:\n  - name: a\n    match: { any: true }\n    budgets:\n      - %s\n' \
+	'{ window: day, limit_usd: 50, alert_at: [50%, 80%], action: block }' > "$TMP/budget.yaml"
+"$TG_BIN" policy check "$TMP/budget.yaml" > "$TMP/budget.out" 2>&1 &&
+	pass cli_policy_budget || fail cli_policy_budget "$(cat "$TMP/budget.out")"
+printf 'version: 1\nteams:\n  - name: a\n    match: { any: true }\n    budgets:\n      - %s\n' \
+	'{ window: day, limit_usd: 50, limit_tokens: 1000 }' > "$TMP/bad-budget.yaml"
+msg=$("$TG_BIN" policy check "$TMP/bad-budget.yaml" 2>&1); rc=$?
 case "$rc:$msg" in
-1:*"budget.yaml:5:5:"*"not supported"*) pass cli_policy_not_yet ;;
-*) fail cli_policy_not_yet "rc $rc: $msg" ;;
+1:*"bad-budget.yaml:6:39: 'limit_tokens' and 'limit_usd'"*) pass cli_policy_bad_budget ;;
+*) fail cli_policy_bad_budget "rc $rc: $msg" ;;
 esac
+bad=
+for f in "$TG_TOP"/policies/examples/*.yaml; do
+	"$TG_BIN" policy check "$f" > "$TMP/example.out" 2>&1 || bad="$bad $(cat "$TMP/example.out")"
+done
+[ -z "$bad" ] && pass cli_policy_examples || fail cli_policy_examples "$bad"
 # the processes a team matches now: this shell, by uid
 printf 'version: 1\nteams:\n  - name: me\n    match: { uid: [%s] }\n' "$(id -u)" > "$TMP/me.yaml"
 "$TG_BIN" policy check --json "$TMP/me.yaml" > "$TMP/me.json" 2>&1

@@ -3,11 +3,13 @@
  * Policy files (schema, errors with their exact position), cgroup path
  * forms, team attribution and key fingerprints.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "attribution.h"
 #include "policy.h"
@@ -261,9 +263,10 @@ static void test_errors_structure(void)
 	    "t.yaml:5:5: duplicate key 'name' (first at line 3)");
 	ERR("version: 1\nteam: []\n",
 	    "t.yaml:2:1: unknown key 'team' in the policy (expected version, teams, "
-	    "default_price or prices)");
+	    "default_price, prices, loop_guard, alerts, mode, timezone or hold_timeout)");
 	ERR("version: 1\nteams:\n  - name: a\n    match: {any: true}\n    matches: {}\n",
-	    "t.yaml:5:5: unknown key 'matches' in team (expected name or match)");
+	    "t.yaml:5:5: unknown key 'matches' in team (expected name, match, budgets, "
+	    "rate_limits, models, max_tokens_cap or kill_scope)");
 	ERR("version: 1\nteams:\n  - name: a\n    match: {cgroup: /a, uuid: 1}\n",
 	    "t.yaml:4:25: unknown key 'uuid' in match (expected cgroup, unit, container, pod, "
 	    "uid, user, exe, api_key or any)");
@@ -271,27 +274,7 @@ static void test_errors_structure(void)
 	/* hostile text is escaped in messages */
 	ERR("version: 1\n\"k\\e[2J\": 1\n",
 	    "t.yaml:2:1: unknown key 'k\\x1b[2J' in the policy (expected version, teams, "
-	    "default_price or prices)");
-}
-
-static void test_errors_later_keys(void)
-{
-	/* DESIGN §7 keys this version does not enforce: refused, never ignored */
-	ERR("version: 1\nteams:\n  - name: a\n    match: {any: true}\n"
-	    "    budgets:\n      - {window: day, limit_usd: 50, action: block}\n",
-	    "t.yaml:5:5: 'budgets' is not supported by this version of tollgate");
-	ERR("version: 1\nteams:\n  - name: a\n    rate_limits: {requests_per_minute: 5}\n",
-	    "t.yaml:4:5: 'rate_limits' is not supported by this version of tollgate");
-	ERR("version: 1\nteams:\n  - name: a\n    match: {any: true}\n    models: {deny: [x]}\n",
-	    "t.yaml:5:5: 'models' is not supported by this version of tollgate");
-	ERR("version: 1\nloop_guard: {identical_requests: 20}\n",
-	    "t.yaml:2:1: 'loop_guard' is not supported by this version of tollgate");
-	ERR("version: 1\nalerts: {exec: /bin/true}\n",
-	    "t.yaml:2:1: 'alerts' is not supported by this version of tollgate");
-	ERR("version: 1\nmode: monitor\n",
-	    "t.yaml:2:1: 'mode' is not supported by this version of tollgate");
-	ERR("version: 1\ntimezone: UTC\n",
-	    "t.yaml:2:1: 'timezone' is not supported by this version of tollgate");
+	    "default_price, prices, loop_guard, alerts, mode, timezone or hold_timeout)");
 }
 
 static void test_errors_types(void)
@@ -530,6 +513,465 @@ static void test_files(void)
 			     sizeof(errbuf));
 	CHECK(rc == 0 && p && !strcmp(p->prices_file, "/abs/x.yaml"), "%d %s", rc, errbuf);
 	policy_free(p);
+}
+
+/* --- budgets, rules, and the keys beyond teams ------------------------------------ */
+
+static const char budgets_policy[] =
+	"version: 1\n"
+	"teams:\n"
+	"  - name: search\n"
+	"    match: { unit: search.slice }\n"
+	"    budgets:\n"
+	"      - window: day\n"
+	"        limit_usd: 50\n"
+	"        alert_at: 80%\n"
+	"        action: throttle\n"
+	"      - { window: month, limit_usd: 900, alert_at: [50%, 80%, 95%], action: block,\n"
+	"          strict: true }\n"
+	"      - { window: \"rolling:15m\", limit_tokens: 2000000, action: kill, strict: true }\n"
+	"      - { window: hour, limit_usd: 0.000000001, alert_at: [], action: alert }\n"
+	"      - { window: week, limit_usd: 1000000000, alert_at: [1%, 12.5%, 100%] }\n"
+	"    rate_limits: { requests_per_minute: 600, tokens_per_minute: 200000 }\n"
+	"    models: { deny: [\"o1-pro*\", \"gpt-4.5*\"], allow: gpt-4o* }\n"
+	"    max_tokens_cap: 4096\n"
+	"    kill_scope: cgroup\n"
+	"  - name: default\n"
+	"    match: { any: true }\n"
+	"    rate_limits: { tokens_per_minute: 1 }\n"
+	"loop_guard: { identical_requests: 20, within: 60s, action: kill }\n"
+	"alerts: { exec: /usr/local/bin/notify }\n"
+	"mode: monitor\n"
+	"timezone: Europe/Paris\n"
+	"hold_timeout: 500ms\n";
+
+static void test_load_budgets(void)
+{
+	struct policy *p = load(budgets_policy);
+	const struct policy_budget *b;
+	const struct policy_team *t;
+
+	if (!p)
+		return;
+	t = &p->teams[0];
+	CHECK_EQ_INT(t->nbudgets, 5);
+	b = &t->budgets[0];
+	CHECK_EQ_INT(b->window, PW_DAY);
+	CHECK_EQ_INT(b->rolling_ns, 0);
+	CHECK_EQ_INT(b->limit_nusd, 50000000000ll);
+	CHECK_EQ_INT(b->limit_tokens, -1);
+	CHECK(b->nalert == 1 && b->alert_at_bp[0] == 8000, "%zu", b->nalert);
+	CHECK_EQ_INT(b->action, PA_THROTTLE);
+	CHECK_EQ_INT(b->strict, 0);
+	CHECK_EQ_INT(b->line, 6);
+
+	b = &t->budgets[1];
+	CHECK_EQ_INT(b->window, PW_MONTH);
+	CHECK_EQ_INT(b->limit_nusd, 900000000000ll);
+	CHECK(b->nalert == 3 && b->alert_at_bp[0] == 5000 && b->alert_at_bp[1] == 8000 &&
+	      b->alert_at_bp[2] == 9500, "%zu", b->nalert);
+	CHECK_EQ_INT(b->action, PA_BLOCK);
+	CHECK_EQ_INT(b->strict, 1);
+	CHECK_EQ_INT(b->line, 10);
+
+	/* a token budget may be strict too */
+	b = &t->budgets[2];
+	CHECK_EQ_INT(b->window, PW_ROLLING);
+	CHECK_EQ_INT(b->rolling_ns, 900000000000ull);
+	CHECK_EQ_INT(b->limit_nusd, -1);
+	CHECK_EQ_INT(b->limit_tokens, 2000000);
+	CHECK_EQ_INT(b->nalert, 0);
+	CHECK_EQ_INT(b->action, PA_KILL);
+	CHECK_EQ_INT(b->strict, 1);
+
+	/* the bounds */
+	b = &t->budgets[3];
+	CHECK_EQ_INT(b->window, PW_HOUR);
+	CHECK_EQ_INT(b->limit_nusd, 1);
+	CHECK_EQ_INT(b->nalert, 0);
+	CHECK_EQ_INT(b->action, PA_ALERT);
+	b = &t->budgets[4];
+	CHECK_EQ_INT(b->window, PW_WEEK);
+	CHECK_EQ_INT(b->limit_nusd, 1000000000000000000ll);
+	CHECK(b->nalert == 3 && b->alert_at_bp[0] == 100 && b->alert_at_bp[1] == 1250 &&
+	      b->alert_at_bp[2] == 10000, "%zu", b->nalert);
+	CHECK_EQ_INT(b->action, PA_ALERT);	/* the default */
+
+	CHECK_EQ_INT(t->rate.requests_per_minute, 600);
+	CHECK_EQ_INT(t->rate.tokens_per_minute, 200000);
+	CHECK(t->models.deny.n == 2 && !strcmp(t->models.deny.v[1], "gpt-4.5*"), "deny");
+	CHECK(t->models.allow.n == 1 && !strcmp(t->models.allow.v[0], "gpt-4o*"), "allow");
+	CHECK_EQ_INT(t->max_tokens_cap, 4096);
+	CHECK_EQ_INT(t->kill_scope, PK_CGROUP);
+
+	/* a team's rules are its own */
+	t = &p->teams[1];
+	CHECK(t->nbudgets == 0 && !t->budgets, "%zu", t->nbudgets);
+	CHECK_EQ_INT(t->rate.requests_per_minute, 0);
+	CHECK_EQ_INT(t->rate.tokens_per_minute, 1);
+	CHECK_EQ_INT(t->models.allow.n + t->models.deny.n, 0);
+	CHECK_EQ_INT(t->max_tokens_cap, 0);
+	CHECK_EQ_INT(t->kill_scope, PK_PROCESS);
+
+	CHECK_EQ_INT(p->loop_guard.identical_requests, 20);
+	CHECK_EQ_INT(p->loop_guard.within_ns, 60000000000ull);
+	CHECK_EQ_INT(p->loop_guard.action, PA_KILL);
+	/* from memory, no file is looked at */
+	CHECK(p->alerts_exec && !strcmp(p->alerts_exec, "/usr/local/bin/notify"), "%s",
+	      p->alerts_exec);
+	CHECK_EQ_INT(p->mode, PM_MONITOR);
+	CHECK(p->timezone && !strcmp(p->timezone, "Europe/Paris"), "%s", p->timezone);
+	CHECK_EQ_INT(p->hold_timeout_ns, 500000000ull);
+	policy_free(p);
+}
+
+static void test_load_defaults(void)
+{
+	struct policy *p = load("version: 1\nteams:\n  - name: a\n    match: {any: true}\n"
+				"    budgets:\n      - {window: rolling:31d, limit_usd: 1}\n"
+				"loop_guard: {within: 1s, identical_requests: 2}\n"
+				"timezone: UTC\nhold_timeout: 100ms\n");
+
+	if (!p)
+		return;
+	CHECK_EQ_INT(p->teams[0].budgets[0].rolling_ns, 31 * 86400000000000ull);
+	CHECK_EQ_INT(p->teams[0].budgets[0].action, PA_ALERT);
+	CHECK_EQ_INT(p->teams[0].budgets[0].strict, 0);
+	CHECK_EQ_INT(p->loop_guard.action, PA_ALERT);
+	CHECK_EQ_INT(p->loop_guard.within_ns, 1000000000ull);
+	CHECK(p->timezone && !strcmp(p->timezone, "UTC"), "%s", p->timezone);
+	CHECK_EQ_INT(p->hold_timeout_ns, 100000000ull);
+	CHECK_EQ_INT(p->mode, PM_ENFORCE);
+	policy_free(p);
+
+	/* what a policy leaves out */
+	p = load("version: 1\nmode: enforce\nloop_guard: {identical_requests: 100000, "
+		 "within: 1d}\nhold_timeout: 60s\n");
+	if (p) {
+		CHECK_EQ_INT(p->mode, PM_ENFORCE);
+		CHECK_EQ_INT(p->loop_guard.identical_requests, 100000);
+		CHECK_EQ_INT(p->hold_timeout_ns, 60000000000ull);
+	}
+	policy_free(p);
+	p = load("version: 1\n");
+	if (!p)
+		return;
+	CHECK_EQ_INT(p->loop_guard.identical_requests, 0);
+	CHECK_EQ_INT(p->loop_guard.action, PA_ALERT);
+	CHECK(!p->alerts_exec && !p->timezone, "alerts, timezone");
+	CHECK_EQ_INT(p->mode, PM_ENFORCE);
+	CHECK_EQ_INT(p->hold_timeout_ns, 2000000000ull);
+	policy_free(p);
+}
+
+#define TEAM "version: 1\nteams:\n  - name: a\n    match: {any: true}\n"
+/* one budget, on line 6 from column 9 */
+#define BUDGET(b) TEAM "    budgets:\n      - " b "\n"
+
+static void test_errors_budgets(void)
+{
+	struct policy *p;
+	char *yaml;
+	size_t i, o;
+
+	ERR(TEAM "    budgets: {window: day}\n",
+	    "t.yaml:5:14: 'budgets' must be a list of mappings");
+	ERR(TEAM "    budgets:\n      - day\n",
+	    "t.yaml:6:9: each entry of 'budgets' must be a mapping");
+	ERR(BUDGET("{limit_usd: 5}"), "t.yaml:6:9: missing required key 'window' in budget");
+	ERR(BUDGET("{window: day, limit: 5}"),
+	    "t.yaml:6:23: unknown key 'limit' in budget (expected window, limit_usd, "
+	    "limit_tokens, alert_at, action or strict)");
+
+	/* windows */
+	ERR(BUDGET("{window: fortnight, limit_usd: 5}"),
+	    "t.yaml:6:18: 'window' must be hour, day, week, month or rolling:DURATION such as "
+	    "rolling:15m");
+	ERR(BUDGET("{window: rolling:abc, limit_usd: 5}"),
+	    "t.yaml:6:18: 'window' must be hour, day, week, month or rolling:DURATION such as "
+	    "rolling:15m");
+	ERR(BUDGET("{window: \"day\\0\", limit_usd: 5}"),
+	    "t.yaml:6:18: 'window' must be hour, day, week, month or rolling:DURATION such as "
+	    "rolling:15m");
+	ERR(BUDGET("{window: rolling:59s, limit_usd: 5}"),
+	    "t.yaml:6:18: 'window' rolling span must be between 1m and 31d");
+	ERR(BUDGET("{window: rolling:32d, limit_usd: 5}"),
+	    "t.yaml:6:18: 'window' rolling span must be between 1m and 31d");
+	ERR(BUDGET("{window: rolling:99999999999999999999s, limit_usd: 5}"),
+	    "t.yaml:6:18: 'window' rolling span must be between 1m and 31d");
+
+	/* limits: exactly one, each in range */
+	ERR(BUDGET("{window: day, limit_usd: 5, limit_tokens: 1000}"),
+	    "t.yaml:6:37: 'limit_tokens' and 'limit_usd' (line 6) exclude each other in budget: "
+	    "give one");
+	ERR(TEAM "    budgets:\n      - limit_tokens: 1000\n        window: day\n"
+	    "        limit_usd: 5\n",
+	    "t.yaml:8:9: 'limit_usd' and 'limit_tokens' (line 6) exclude each other in budget: "
+	    "give one");
+	ERR(BUDGET("{window: day, action: block}"),
+	    "t.yaml:6:9: missing required key 'limit_usd' or 'limit_tokens' in budget");
+	ERR(BUDGET("{window: day, limit_usd: 0}"), "t.yaml:6:34: 'limit_usd' must be more than 0");
+	ERR(BUDGET("{window: day, limit_usd: 1000000000.000000001}"),
+	    "t.yaml:6:34: 'limit_usd' is out of range (1000000000.000000001)");
+	ERR(BUDGET("{window: day, limit_usd: \"$5\"}"),
+	    "t.yaml:6:34: 'limit_usd' must be an amount in USD such as 2.50");
+	ERR(BUDGET("{window: day, limit_tokens: 0}"),
+	    "t.yaml:6:37: 'limit_tokens' must be between 1 and 1000000000000000");
+	ERR(BUDGET("{window: day, limit_tokens: 1.5}"),
+	    "t.yaml:6:37: 'limit_tokens' must be an integer");
+
+	/* thresholds */
+	ERR(BUDGET("{window: day, limit_usd: 5, alert_at: 0%}"),
+	    "t.yaml:6:47: 'alert_at' must be between 1% and 100%");
+	ERR(BUDGET("{window: day, limit_usd: 5, alert_at: 0.5%}"),
+	    "t.yaml:6:47: 'alert_at' must be between 1% and 100%");
+	ERR(BUDGET("{window: day, limit_usd: 5, alert_at: 100.01%}"),
+	    "t.yaml:6:47: 'alert_at' must be between 1% and 100%");
+	ERR(BUDGET("{window: day, limit_usd: 5, alert_at: 80}"),
+	    "t.yaml:6:47: 'alert_at' must be a percentage such as 80% or a list of them");
+	ERR(BUDGET("{window: day, limit_usd: 5, alert_at: [50%, [80%]]}"),
+	    "t.yaml:6:53: 'alert_at' must be a percentage such as 80% or a list of them");
+	ERR(BUDGET("{window: day, limit_usd: 5, alert_at: [80%, 50%]}"),
+	    "t.yaml:6:53: 'alert_at' must be ascending: 50% is not above 80%");
+	ERR(BUDGET("{window: day, limit_usd: 5, alert_at: [12.5%, 12.50%]}"),
+	    "t.yaml:6:55: 'alert_at' must be ascending: 12.5% is not above 12.5%");
+	ERR(BUDGET("{window: day, limit_usd: 5, alert_at: [1%, 2%, 3%, 4%, 5%, 6%, 7%, 8%, 9%]}"),
+	    "t.yaml:6:80: 'alert_at' has more than 8 entries");
+
+	ERR(BUDGET("{window: day, limit_usd: 5, action: stop}"),
+	    "t.yaml:6:45: 'action' must be alert, throttle, block or kill");
+	ERR(BUDGET("{window: day, limit_usd: 5, action: [block]}"),
+	    "t.yaml:6:45: 'action' must be alert, throttle, block or kill");
+	ERR(BUDGET("{window: day, limit_usd: 5, strict: yes}"),
+	    "t.yaml:6:45: 'strict' must be true or false");
+
+	/* one budget a window: a rolling span is the same however written */
+	ERR(TEAM "    budgets:\n      - {window: day, limit_usd: 5}\n"
+	    "      - {window: month, limit_usd: 5}\n      - {window: day, limit_tokens: 5}\n",
+	    "t.yaml:8:9: duplicate budget window 'day' (first at line 6)");
+	ERR(TEAM "    budgets:\n      - {window: rolling:60m, limit_usd: 5}\n"
+	    "      - window: rolling:1h\n        limit_usd: 6\n",
+	    "t.yaml:7:9: duplicate budget window 'rolling:1h' (first at line 6)");
+	/* ... and a team's windows are its own */
+	p = load(TEAM "    budgets: [{window: day, limit_usd: 5}]\n"
+		 "  - name: b\n    match: {any: true}\n"
+		 "    budgets: [{window: day, limit_usd: 5},\n"
+		 "              {window: rolling:1d, limit_usd: 9}]\n");
+	policy_free(p);
+
+	/* POLICY_BUDGETS_MAX budgets, then one more (rolling:1m ... rolling:17m) */
+	yaml = malloc(4096);
+	if (!yaml)
+		return;
+	o = (size_t)sprintf(yaml, TEAM "    budgets:\n");
+	for (i = 1; i <= POLICY_BUDGETS_MAX + 1; i++)
+		o += (size_t)sprintf(yaml + o, "      - {window: rolling:%zum, limit_tokens: 1}\n",
+				     i);
+	ERR(yaml, "t.yaml:22:9: 'budgets' has more than 16 entries");
+	free(yaml);
+}
+
+static void test_errors_team_rules(void)
+{
+	ERR(TEAM "    rate_limits: 5\n", "t.yaml:5:18: 'rate_limits' must be a mapping");
+	ERR(TEAM "    rate_limits: {}\n",
+	    "t.yaml:5:18: empty rate_limits: give requests_per_minute, tokens_per_minute or both");
+	ERR(TEAM "    rate_limits: {requests_per_minute: 0}\n",
+	    "t.yaml:5:40: 'requests_per_minute' must be between 1 and 1000000000");
+	ERR(TEAM "    rate_limits: {tokens_per_minute: 1000000001}\n",
+	    "t.yaml:5:38: 'tokens_per_minute' must be between 1 and 1000000000");
+	ERR(TEAM "    rate_limits: {rpm: 5}\n",
+	    "t.yaml:5:19: unknown key 'rpm' in rate_limits (expected requests_per_minute or "
+	    "tokens_per_minute)");
+
+	ERR(TEAM "    models: [gpt-4o]\n", "t.yaml:5:13: 'models' must be a mapping");
+	ERR(TEAM "    models: {}\n", "t.yaml:5:13: empty models: give allow, deny or both");
+	ERR(TEAM "    models: {deny: []}\n", "t.yaml:5:13: empty models: give allow, deny or both");
+	ERR(TEAM "    models: {deny: \"[o1\"}\n",
+	    "t.yaml:5:20: bad model glob '[o1': a '[' is not closed");
+	ERR(TEAM "    models: {allow: [gpt-4o*, \"\"]}\n", "t.yaml:5:31: 'allow' is empty");
+	ERR(TEAM "    models: {allow: {gpt-4o: true}}\n",
+	    "t.yaml:5:21: 'allow' must be a string or a list of strings");
+	ERR(TEAM "    models: {block: x}\n",
+	    "t.yaml:5:14: unknown key 'block' in models (expected allow or deny)");
+
+	ERR(TEAM "    max_tokens_cap: 0\n",
+	    "t.yaml:5:21: 'max_tokens_cap' must be between 1 and 10000000");
+	ERR(TEAM "    max_tokens_cap: 10000001\n",
+	    "t.yaml:5:21: 'max_tokens_cap' must be between 1 and 10000000");
+	ERR(TEAM "    max_tokens_cap: 1k\n", "t.yaml:5:21: 'max_tokens_cap' must be an integer");
+	ERR(TEAM "    kill_scope: pod\n", "t.yaml:5:17: 'kill_scope' must be process or cgroup");
+	ERR(TEAM "    kill_scope:\n", "t.yaml:5:16: 'kill_scope' must be process or cgroup");
+	ERR(TEAM "    kill_scope: cgroup\n    kill_scope: process\n",
+	    "t.yaml:6:5: duplicate key 'kill_scope' (first at line 5)");
+}
+
+static void test_errors_top_keys(void)
+{
+	ERR("version: 1\nloop_guard: 20\n", "t.yaml:2:13: 'loop_guard' must be a mapping");
+	ERR("version: 1\nloop_guard: {within: 60s}\n",
+	    "t.yaml:2:13: missing required key 'identical_requests' in loop_guard");
+	ERR("version: 1\nloop_guard: {identical_requests: 20}\n",
+	    "t.yaml:2:13: missing required key 'within' in loop_guard");
+	ERR("version: 1\nloop_guard: {identical_requests: 1, within: 60s}\n",
+	    "t.yaml:2:34: 'identical_requests' must be between 2 and 100000");
+	ERR("version: 1\nloop_guard: {identical_requests: 100001, within: 60s}\n",
+	    "t.yaml:2:34: 'identical_requests' must be between 2 and 100000");
+	ERR("version: 1\nloop_guard: {identical_requests: 5, within: 999ms}\n",
+	    "t.yaml:2:45: 'within' must be between 1s and 1d");
+	ERR("version: 1\nloop_guard: {identical_requests: 5, within: 2d}\n",
+	    "t.yaml:2:45: 'within' must be between 1s and 1d");
+	ERR("version: 1\nloop_guard: {identical_requests: 5, within: 60}\n",
+	    "t.yaml:2:45: 'within' must be a duration such as 90s, 15m, 1h or 1d");
+	ERR("version: 1\nloop_guard: {identical_requests: 5, within: 60s, action: explode}\n",
+	    "t.yaml:2:58: 'action' must be alert, throttle, block or kill");
+	ERR("version: 1\nloop_guard: {identical_requests: 5, within: 60s, window: 1h}\n",
+	    "t.yaml:2:50: unknown key 'window' in loop_guard (expected identical_requests, "
+	    "within or action)");
+
+	ERR("version: 1\nalerts: /bin/true\n", "t.yaml:2:9: 'alerts' must be a mapping");
+	ERR("version: 1\nalerts: {}\n", "t.yaml:2:9: missing required key 'exec' in alerts");
+	ERR("version: 1\nalerts: {exec: \"\"}\n", "t.yaml:2:16: 'exec' is empty");
+	ERR("version: 1\nalerts: {webhook: x}\n",
+	    "t.yaml:2:10: unknown key 'webhook' in alerts (expected exec)");
+	ERR("version: 1\nalerts: {exec: /a}\nalerts: {exec: /b}\n",
+	    "t.yaml:3:1: duplicate key 'alerts' (first at line 2)");
+
+	ERR("version: 1\nmode: enforcing\n", "t.yaml:2:7: 'mode' must be enforce or monitor");
+	ERR("version: 1\nmode: [enforce]\n", "t.yaml:2:7: 'mode' must be enforce or monitor");
+
+	ERR("version: 1\ntimezone: Mars Base\n",
+	    "t.yaml:2:11: timezone 'Mars Base' must be UTC or an IANA time zone name such as "
+	    "Europe/Paris");
+	ERR("version: 1\ntimezone: /etc/localtime\n",
+	    "t.yaml:2:11: timezone '/etc/localtime' must be UTC or an IANA time zone name such "
+	    "as Europe/Paris");
+	ERR("version: 1\ntimezone: ../../etc/passwd\n",
+	    "t.yaml:2:11: timezone '../../etc/passwd' must be UTC or an IANA time zone name "
+	    "such as Europe/Paris");
+	ERR("version: 1\ntimezone: Europe/\n",
+	    "t.yaml:2:11: timezone 'Europe/' must be UTC or an IANA time zone name such as "
+	    "Europe/Paris");
+	ERR("version: 1\ntimezone: Europe//Paris\n",
+	    "t.yaml:2:11: timezone 'Europe//Paris' must be UTC or an IANA time zone name such "
+	    "as Europe/Paris");
+
+	ERR("version: 1\nhold_timeout: 99ms\n",
+	    "t.yaml:2:15: 'hold_timeout' must be between 100ms and 1m");
+	ERR("version: 1\nhold_timeout: 61s\n",
+	    "t.yaml:2:15: 'hold_timeout' must be between 100ms and 1m");
+	ERR("version: 1\nhold_timeout: 2\n",
+	    "t.yaml:2:15: 'hold_timeout' must be a duration such as 90s, 15m, 1h or 1d");
+}
+
+static void write_file(const char *path, const char *text, mode_t mode)
+{
+	FILE *f = fopen(path, "w");
+
+	CHECK(f != NULL, "%s: %s", path, strerror(errno));
+	if (!f)
+		return;
+	fputs(text, f);
+	fclose(f);
+	chmod(path, mode);
+}
+
+/* The alert hook and the time zone name files that must be there. */
+static void test_files_alerts_tz(void)
+{
+	char dir[] = "/tmp/tollgate-policy.XXXXXX", path[256], hook[256], sub[256], want[1024];
+	struct policy *p = NULL;
+	struct stat st;
+	int rc;
+
+	if (!mkdtemp(dir)) {
+		CHECK(0, "mkdtemp: %s", strerror(errno));
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/p.yaml", dir);
+	snprintf(hook, sizeof(hook), "%s/notify.sh", dir);
+	snprintf(sub, sizeof(sub), "%s/hooks", dir);
+
+	/* relative to the policy's directory, there, and executable */
+	write_file(path, "version: 1\nalerts: { exec: notify.sh }\n", 0644);
+	rc = policy_load(path, &p, errbuf, sizeof(errbuf));
+	snprintf(want, sizeof(want), "%s:2:17: 'exec': cannot run %s: No such file or directory",
+		 path, hook);
+	CHECK(rc == -EBADMSG && !p && !strcmp(errbuf, want), "%d %s", rc, errbuf);
+	write_file(hook, "#!/bin/sh\ncat >/dev/null\n", 0644);
+	rc = policy_load(path, &p, errbuf, sizeof(errbuf));
+	snprintf(want, sizeof(want), "%s:2:17: 'exec': %s is not executable", path, hook);
+	CHECK(rc == -EBADMSG && !p && !strcmp(errbuf, want), "%d %s", rc, errbuf);
+	chmod(hook, 0755);
+	rc = policy_load(path, &p, errbuf, sizeof(errbuf));
+	CHECK(rc == 0 && p && p->alerts_exec && !strcmp(p->alerts_exec, hook), "%d %s", rc,
+	      errbuf);
+	policy_free(p);
+	mkdir(sub, 0755);
+	write_file(path, "version: 1\nalerts: { exec: hooks }\n", 0644);
+	rc = policy_load(path, &p, errbuf, sizeof(errbuf));
+	snprintf(want, sizeof(want), "%s:2:17: 'exec': %s is not a regular file", path, sub);
+	CHECK(rc == -EBADMSG && !p && !strcmp(errbuf, want), "%d %s", rc, errbuf);
+
+	/* time zones are files of tzdata; UTC needs none */
+	write_file(path, "version: 1\ntimezone: Mars/Base\n", 0644);
+	rc = policy_load(path, &p, errbuf, sizeof(errbuf));
+	snprintf(want, sizeof(want), "%s:2:11: unknown time zone 'Mars/Base' "
+		 "(no /usr/share/zoneinfo/Mars/Base)", path);
+	CHECK(rc == -EBADMSG && !p && !strcmp(errbuf, want), "%d %s", rc, errbuf);
+	write_file(path, "version: 1\ntimezone: UTC\n", 0644);
+	rc = policy_load(path, &p, errbuf, sizeof(errbuf));
+	CHECK(rc == 0 && p && !strcmp(p->timezone, "UTC"), "%d %s", rc, errbuf);
+	policy_free(p);
+	if (!stat("/usr/share/zoneinfo/Europe/Paris", &st)) {
+		write_file(path, "version: 1\ntimezone: Europe/Paris\n", 0644);
+		rc = policy_load(path, &p, errbuf, sizeof(errbuf));
+		CHECK(rc == 0 && p && !strcmp(p->timezone, "Europe/Paris"), "%d %s", rc, errbuf);
+		policy_free(p);
+		/* a directory of zones is not one */
+		write_file(path, "version: 1\ntimezone: Europe\n", 0644);
+		rc = policy_load(path, &p, errbuf, sizeof(errbuf));
+		snprintf(want, sizeof(want), "%s:2:11: unknown time zone 'Europe' "
+			 "(no /usr/share/zoneinfo/Europe)", path);
+		CHECK(rc == -EBADMSG && !p && !strcmp(errbuf, want), "%d %s", rc, errbuf);
+	}
+	unlink(hook);
+	rmdir(sub);
+	unlink(path);
+	rmdir(dir);
+}
+
+static int yaml_file(const struct dirent *e)
+{
+	size_t n = strlen(e->d_name);
+
+	return n > 5 && !strcmp(e->d_name + n - 5, ".yaml");
+}
+
+/* Every example is valid as shipped, and ends with a catch-all team. */
+static void test_examples(void)
+{
+	static const char dir[] = "policies/examples";
+	struct dirent **ents;
+	struct policy *p;
+	char path[512];
+	int i, n, rc;
+
+	n = scandir(dir, &ents, yaml_file, alphasort);
+	CHECK(n >= 7, "%s: %d files: %s", dir, n, n < 0 ? strerror(errno) : "");
+	for (i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, ents[i]->d_name);
+		p = NULL;
+		rc = policy_load(path, &p, errbuf, sizeof(errbuf));
+		CHECK(rc == 0, "%s: %s", path, errbuf);
+		if (p)
+			CHECK(p->nteams >= 1 && p->teams[p->nteams - 1].match.any,
+			      "%s: the last team is the catch-all", path);
+		policy_free(p);
+		free(ents[i]);
+	}
+	if (n >= 0)
+		free(ents);
 }
 
 /* --- cgroup paths --------------------------------------------------------------- */
@@ -829,7 +1271,6 @@ int main(void)
 	RUN(test_default_price_exact);
 	RUN(test_scalar_forms);
 	RUN(test_errors_structure);
-	RUN(test_errors_later_keys);
 	RUN(test_errors_types);
 	RUN(test_errors_teams);
 	RUN(test_errors_globs);
@@ -838,6 +1279,13 @@ int main(void)
 	RUN(test_aliases);
 	RUN(test_caps);
 	RUN(test_files);
+	RUN(test_load_budgets);
+	RUN(test_load_defaults);
+	RUN(test_errors_budgets);
+	RUN(test_errors_team_rules);
+	RUN(test_errors_top_keys);
+	RUN(test_files_alerts_tz);
+	RUN(test_examples);
 	RUN(test_cg_ident);
 	RUN(test_cg_ident_long);
 	RUN(test_team_keys);
