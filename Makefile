@@ -39,7 +39,7 @@ LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbrotlidec -lzs
 # pure core, also built with sanitizers for the unit tests.
 EDGE_SRCS := user/main.c user/capture.c user/attach.c user/trace.c user/run.c user/agent.c \
 	$(wildcard user/cmd_*.c) \
-	user/procinfo.c user/cgroup.c user/elfsym.c
+	user/procinfo.c user/cgroup.c user/elfsym.c user/enforce.c user/forcefail.c
 USER_SRCS := $(sort $(wildcard user/*.c user/providers/*.c))
 -include user/tokenizer/tokenizer.mk
 USER_SRCS += $(TOKENIZER_SRCS)
@@ -136,10 +136,15 @@ unit: $(UNIT_BINS)
 # Programs the integration tests run (not part of the agent).
 INTEG_HELPERS := $(patsubst tests/integ/helpers/%.c,$(BUILD)/integ/%,$(wildcard tests/integ/helpers/*.c))
 
+# Helpers that link more than libc.
+$(BUILD)/integ/ff_client: HELPER_LIBS := -lssl -lcrypto
+$(BUILD)/integ/ff_hold: user/forcefail.c user/elfsym.c include/forcefail.h include/elfsym.h
+$(BUILD)/integ/ff_hold: HELPER_LIBS := -Iinclude user/forcefail.c user/elfsym.c -lelf
+
 $(BUILD)/integ/%: tests/integ/helpers/%.c
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $(WARN) -o $@ $<
+	$(Q)$(CC) $(CFLAGS) $(WARN) -o $@ $< $(HELPER_LIBS)
 
 test: check-root deps all unit $(FUZZ_BINS) $(INTEG_HELPERS)
 	$(Q)BUILD=$(BUILD) ./tests/run.sh
