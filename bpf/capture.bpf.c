@@ -140,6 +140,22 @@ struct {
 	__uint(max_entries, 16 << 20);	/* resized by userspace before load */
 } events SEC(".maps");
 
+/* Gated processes: tgid -> enum tg_gate_flags (abi). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u32);
+} gate SEC(".maps");
+
+/* Connections whose next write is held too: the generation named. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct tg_conn_key);
+	__type(value, __u64);
+} gate_next SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 << 10);
@@ -275,6 +291,63 @@ static __always_inline __u32 drop_below(__u32 tgid, struct ssl_args *st, __u32 n
 	return n;
 }
 
+/*
+ * A gated process's write that starts a request (or that userspace asked
+ * for): tell userspace, with the bytes, and stop the process before any
+ * of them leaves.  Ungated processes pay one hash lookup.  With no room in
+ * the ring to say so, the write is not held (counted): a process stopped
+ * without userspace knowing would stay stopped.
+ */
+static __always_inline void gate_write(struct pt_regs *ctx, __u32 tgid,
+				       struct tg_conn_key *key, __u64 buf, __u8 ex)
+{
+	__u64 size = PT_REGS_PARM3(ctx), n, *next;
+	struct conn_state *cs;
+	struct tg_ev_hold *h;
+	__u8 kind = 0;
+	char m[5];
+
+	if (!bpf_map_lookup_elem(&gate, &tgid))
+		return;
+	if (ex == 0)
+		size = (__u32)size;	/* SSL_write's num is an int */
+	cs = conn_get(key);
+	if (!cs)
+		return;
+	next = bpf_map_lookup_elem(&gate_next, key);
+	if (next && *next == cs->gen) {
+		kind = TG_HOLD_NEXT;
+		bpf_map_delete_elem(&gate_next, key);
+	} else if (!bpf_probe_read_user(m, sizeof(m), (void *)buf) &&
+		   m[0] == 'P' && m[1] == 'O' && m[2] == 'S' && m[3] == 'T' && m[4] == ' ') {
+		kind = TG_HOLD_START;
+	}
+	if (!kind)
+		return;
+	h = bpf_ringbuf_reserve(&events, sizeof(*h), 0);
+	if (!h) {
+		count(TG_CNT_HOLD_DROPS, 1);
+		return;
+	}
+	n = size < TG_HOLD_COPY ? size : TG_HOLD_COPY;
+	asm volatile("" : "+r"(n));
+	if (n > TG_HOLD_COPY || bpf_probe_read_user(h->data, n, (void *)buf))
+		n = 0;
+	fill_hdr(&h->hdr, TG_EV_HOLD, (__u16)n);
+	h->ssl = key->ssl;
+	h->gen = cs->gen;
+	h->offset = cs->off[TG_DIR_WRITE];
+	h->entry = PT_REGS_IP(ctx);
+	h->sp = PT_REGS_SP(ctx);
+	h->size = size;
+	h->kind = kind;
+	h->ex = ex;
+	__builtin_memset(h->pad, 0, sizeof(h->pad));
+	h->stopped = !bpf_send_signal_thread(TG_SIGSTOP);
+	count(TG_CNT_HOLDS, 1);
+	bpf_ringbuf_submit(h, 0);
+}
+
 static __always_inline int ssl_enter(struct pt_regs *ctx, __u8 dir, __u8 ex)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -337,6 +410,8 @@ static __always_inline int ssl_enter(struct pt_regs *ctx, __u8 dir, __u8 ex)
 	st->n = n + 1;
 	if (top->ignored)
 		count(TG_CNT_IGNORED_CALLS, 1);
+	else if (dir == TG_DIR_WRITE)
+		gate_write(ctx, tgid, &key, buf, ex);
 	return 0;
 }
 

@@ -27,6 +27,8 @@ struct capture_handlers {
 	void (*on_gap)(void *ctx, const struct tg_ev_gap *e);
 	void (*on_close)(void *ctx, const struct tg_ev_close *e);
 	void (*on_proc)(void *ctx, const struct tg_ev_proc *e);
+	/* A gated process is stopped at a write (NULL: it is resumed). */
+	void (*on_hold)(void *ctx, const struct tg_ev_hold *e);
 };
 
 struct capture;
@@ -48,6 +50,12 @@ int capture__drain(struct capture *c);
 int capture__drain_data(struct capture *c);
 /* Stop copying generation `gen` of a connection in the kernel. */
 int capture__ignore(struct capture *c, uint32_t tgid, uint64_t ssl, uint64_t gen);
+/* Gate a process (its requests are held at their first write), or not. */
+int capture__gate(struct capture *c, uint32_t tgid, int on);
+/* Hold the next write on this connection too (a request's body). */
+int capture__gate_next(struct capture *c, uint32_t tgid, uint64_t ssl, uint64_t gen);
+/* Gate nobody (the agent is leaving). */
+int capture__gate_clear(struct capture *c);
 /* The connection is gone with its process: drop the kernel's entries.
  * Returns 1 when an entry was there. */
 int capture__forget(struct capture *c, uint32_t tgid, uint64_t ssl);

@@ -32,6 +32,7 @@ enum tg_ev_type {
 	TG_EV_FORK	= 6,	/* new process (not a thread) */
 	TG_EV_LINKMAP	= 7,	/* the dynamic linker changed the link map */
 	TG_EV_CGROUP	= 8,	/* task moved to another cgroup */
+	TG_EV_HOLD	= 9,	/* a gated process was stopped at a request's write */
 };
 
 enum tg_dir {
@@ -110,6 +111,41 @@ struct tg_ev_close {
 	__u64 gen;
 };
 
+/*
+ * The gate (DESIGN §7, enforcement): a process in the `gate` map is
+ * stopped (SIGSTOP to the writing thread, from the probe at the entry of
+ * SSL_write/SSL_write_ex) when a write starts an HTTP request ("POST "),
+ * and at the next write on a connection userspace named in `gate_next`
+ * (a request's body sent after its headers).  No byte of that write has
+ * left: userspace reads it here, decides, and resumes or acts.
+ */
+#define TG_HOLD_COPY	16384u		/* bytes of the held write in the record */
+#define TG_SIGSTOP	19		/* x86-64 and arm64 */
+
+enum tg_gate_flags {
+	TG_GATE_ON	= 1,
+};
+
+enum tg_hold_kind {
+	TG_HOLD_START	= 1,		/* the write starts a request */
+	TG_HOLD_NEXT	= 2,		/* the next write userspace asked for */
+};
+
+struct tg_ev_hold {
+	struct tg_ev_hdr hdr;		/* len: bytes of data valid */
+	__u64 ssl;
+	__u64 gen;
+	__u64 offset;			/* stream offset of the write */
+	__u64 entry;			/* the function's address */
+	__u64 sp;			/* the stack pointer at its entry */
+	__u64 size;			/* bytes the write was asked to send */
+	__u8 kind;			/* enum tg_hold_kind */
+	__u8 ex;			/* SSL_write_ex (fails with 0, not -1) */
+	__u8 stopped;			/* 0: the signal could not be sent */
+	__u8 pad[5];
+	__u8 data[TG_HOLD_COPY];
+};
+
 /* EXIT, EXEC, FORK, LINKMAP and CGROUP share one shape.  FORK: hdr.tgid
  * and hdr.cgroup_id are the child's. */
 struct tg_ev_proc {
@@ -141,6 +177,8 @@ enum tg_counter {
 	TG_CNT_CONNS_NEW,	/* kernel connection entries created */
 	TG_CNT_CONNS_FREED,	/* ... deleted by SSL_free */
 	TG_CNT_PROC_DROPS,	/* process events lost (ring full) */
+	TG_CNT_HOLDS,		/* writes of gated processes held */
+	TG_CNT_HOLD_DROPS,	/* ... not held: no room in the ring to say so */
 	TG_CNT__MAX,
 };
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -40,6 +41,8 @@ const char *const capture_counter_names[TG_CNT__MAX] = {
 	[TG_CNT_CONNS_NEW]		= "kernel_conns_new",
 	[TG_CNT_CONNS_FREED]		= "kernel_conns_freed",
 	[TG_CNT_PROC_DROPS]		= "proc_event_drops",
+	[TG_CNT_HOLDS]			= "holds",
+	[TG_CNT_HOLD_DROPS]		= "hold_drops",
 };
 
 struct capture {
@@ -101,6 +104,14 @@ static int on_event(void *ctx, void *data, size_t size)
 	case TG_EV_CLOSE:
 		if (size >= sizeof(struct tg_ev_close))
 			c->h.on_close(c->ctx, data);
+		break;
+	case TG_EV_HOLD:
+		if (size < sizeof(struct tg_ev_hold) || hdr->len > TG_HOLD_COPY)
+			break;
+		if (c->h.on_hold)
+			c->h.on_hold(c->ctx, data);
+		else		/* nobody to decide: never leave it stopped */
+			kill((pid_t)hdr->tgid, SIGCONT);
 		break;
 	default:
 		if (size >= sizeof(struct tg_ev_proc))
@@ -215,6 +226,38 @@ int capture__ignore(struct capture *c, uint32_t tgid, uint64_t ssl, uint64_t gen
 
 	if (bpf_map_update_elem(bpf_map__fd(c->skel->maps.ignore), &k, &g, BPF_ANY))
 		return -errno;
+	return 0;
+}
+
+int capture__gate(struct capture *c, uint32_t tgid, int on)
+{
+	int fd = bpf_map__fd(c->skel->maps.gate);
+	__u32 v = TG_GATE_ON;
+
+	if (on ? bpf_map_update_elem(fd, &tgid, &v, BPF_ANY) :
+		 bpf_map_delete_elem(fd, &tgid) && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+int capture__gate_next(struct capture *c, uint32_t tgid, uint64_t ssl, uint64_t gen)
+{
+	struct tg_conn_key k = { .tgid = tgid, .ssl = ssl };
+	__u64 g = gen;
+
+	if (bpf_map_update_elem(bpf_map__fd(c->skel->maps.gate_next), &k, &g, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+int capture__gate_clear(struct capture *c)
+{
+	int fd = bpf_map__fd(c->skel->maps.gate);
+	__u32 k;
+
+	while (!bpf_map_get_next_key(fd, NULL, &k))
+		if (bpf_map_delete_elem(fd, &k))
+			return -errno;
 	return 0;
 }
 
