@@ -73,7 +73,14 @@ int exchange__gap(struct exchange *x, int dir, const struct tg_meta *m, uint64_t
 void exchange__close(struct exchange *x, uint64_t ts_ns);
 /* Calls fn (with the exchange's ctx) for every LLM request as it ends. */
 void exchange__set_open(struct exchange *x, exchange_open_fn fn);
+/* The connection's id (its SSL address), copied into every record. */
+void exchange__set_conn(struct exchange *x, uint64_t conn);
 /* Frees the exchange; its parsers' counters go to the shared stats. */
 void exchange__free(struct exchange *x);
+
+/* The API key a request head carries (Authorization: Bearer, x-api-key,
+ * api-key, x-goog-api-key, ?key=), as its fingerprint; fp untouched when
+ * there is none.  The key itself is never copied. */
+void exchange_key_of(const struct http1_head *h, char fp[TG_KEY_FP_LEN]);
 
 #endif

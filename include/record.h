@@ -65,6 +65,7 @@ struct tg_record {
 	char resp_model[PROVIDER_MODEL_MAX]; /* the model the response names, "" */
 	uint64_t seq;			/* the agent's number for the call (ledger),
 					   0 if it was never opened */
+	uint64_t conn;			/* the connection (its SSL address) */
 };
 
 /* The model a call is reported and priced as: the one the response names

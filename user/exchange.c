@@ -67,6 +67,7 @@ struct slot {
 };
 
 struct exchange {
+	uint64_t conn;			/* the connection's id (its SSL), for records */
 	const struct exchange_cfg *cfg;
 	struct exchange_stats *stats;
 	exchange_record_fn on_record;
@@ -297,7 +298,7 @@ static const char *query_key(const char *target, size_t len, size_t *klen)
  * The API key a request carries, as a fingerprint only: the key stays in
  * the parser's buffer and is never copied.
  */
-static void key_of(const struct http1_head *h, char fp[TG_KEY_FP_LEN])
+void exchange_key_of(const struct http1_head *h, char fp[TG_KEY_FP_LEN])
 {
 	static const struct {
 		const char *name;
@@ -350,6 +351,7 @@ static int req_on_head(void *ctx, const struct http1_head *h)
 	if (!p)
 		return -ENOMEM;
 	p->rec.who = *x->m;
+	p->rec.conn = x->conn;
 	p->gap_at = SIZE_MAX;
 	p->rec.start_ns = x->m->ts_ns;
 	p->rec.ttft_ns = TG_TIME_UNKNOWN;
@@ -376,7 +378,7 @@ static int req_on_head(void *ctx, const struct http1_head *h)
 	if (p->llm) {
 		p->dec = body_decoder(x, p, h->content_encoding, h->content_encoding_len,
 				      &p->undecodable);
-		key_of(h, p->rec.key_fp);
+		exchange_key_of(h, p->rec.key_fp);
 	}
 	if (x->q_len < x->cfg->max_pending)
 		q_push(x, p);
@@ -810,6 +812,11 @@ struct exchange *exchange__new(const struct exchange_cfg *cfg,
 void exchange__set_open(struct exchange *x, exchange_open_fn fn)
 {
 	x->on_open = fn;
+}
+
+void exchange__set_conn(struct exchange *x, uint64_t conn)
+{
+	x->conn = conn;
 }
 
 int exchange__feed(struct exchange *x, int dir, const struct tg_meta *m,

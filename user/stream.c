@@ -286,6 +286,7 @@ static void classify(struct stream_table *t, struct conn *c, const struct tg_met
 		c->x = exchange__new(&t->cfg.exchange, &t->st.ex, on_exchange_record, t);
 		if (c->x) {
 			c->role = ROLE_CLIENT;
+			exchange__set_conn(c->x, c->ssl);
 			if (t->ops.on_open)
 				exchange__set_open(c->x, on_exchange_open);
 		}
