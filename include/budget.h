@@ -16,13 +16,16 @@
  *
  * Hard limits (block, kill, throttle): a request may start only while
  * settled spend plus what requests in flight reserve is below the limit.
- * Far from it (more than the dearest call seen so far, and this one's
- * reserve, below), requests start at once.  Near it, a request waits until
+ * Far from it (further than one request could add: the dearest call seen,
+ * or this request's worst case, its input and its output limit at the
+ * output price), requests start at once.  Near it, a request waits until
  * the team's calls in flight have settled, then is decided on settled
  * spend: concurrent requests cannot jointly overshoot, and the overshoot
- * is at most the one request that crosses.  A strict budget also requires
- * the request's full reserve (its input and its max_tokens at the output
- * price) to fit.  Money is nano-USD, time is ns since the epoch.
+ * is at most the one request that crosses.  A request that cannot wait
+ * (the calls in flight are its own process's, or its hold timed out) is
+ * refused while others are in flight.  A strict budget also requires the
+ * request's worst case to fit.  Money is nano-USD, time is ns since the
+ * epoch.
  */
 #ifndef TOLLGATE_BUDGET_H
 #define TOLLGATE_BUDGET_H
@@ -92,12 +95,12 @@ struct budget_decision {
 /*
  * May team's request start now?  est is the request's own reserve (strict
  * budgets: input and max_tokens at the output price; else its input),
- * alone_in_flight: the team's calls in flight cannot settle while this
- * request is held (they are the held process's own), so waiting would only
- * time out: decide on settled spend plus reserves instead.
+ * strict_est its worst case, cannot_wait: the team's calls in flight cannot
+ * settle while this request is held (they are the held process's own), or
+ * it has waited as long as it may.
  */
 void budget_decide(struct budget_set *b, int team, const struct budget_amount *est,
-		   const struct budget_amount *strict_est, int alone_in_flight,
+		   const struct budget_amount *strict_est, int cannot_wait,
 		   int64_t now_ns, struct budget_decision *d);
 
 /* 1 when a request of team could be near or past a hard limit: the team's

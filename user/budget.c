@@ -343,26 +343,35 @@ static int severity(enum policy_action a)
 	return a == PA_KILL ? 3 : a == PA_BLOCK ? 2 : a == PA_THROTTLE ? 1 : 0;
 }
 
-/* One hard budget's verdict on a request reserving a (strict: sa). */
+/*
+ * One hard budget's verdict on a request reserving a (strict: sa).  Near
+ * the limit means the request, or any of those in flight, could cross it:
+ * m is what one request could add (the dearest call seen, or this one's
+ * worst case: its input and its output limit).  Near it, a request goes
+ * only when nothing else is in flight; it waits for those that are, or,
+ * when it cannot wait (they are its own process's, or its hold timed
+ * out), is refused.
+ */
 static enum budget_verdict one_verdict(struct bstate *s, int64_t spent, int64_t reserved,
-				       int64_t a, int64_t sa, int64_t dearest, int alone)
+				       int64_t a, int64_t sa, int64_t dearest, int cannot_wait)
 {
-	enum budget_verdict near = reserved > 0 && !alone ? BV_WAIT : BV_DENY;
 	int64_t m = a > dearest ? a : dearest;
 
+	if (sa > m)
+		m = sa;
 	if (spent >= s->limit)
 		return BV_DENY;
-	if (spent + reserved >= s->limit)
-		return near;
-	if (s->pb->strict && spent + reserved + sa > s->limit)
-		return near;
 	if (spent + reserved + m < s->limit)
 		return BV_ALLOW;
-	return reserved > 0 && !alone ? BV_WAIT : BV_ALLOW;
+	if (reserved > 0)
+		return cannot_wait ? BV_DENY : BV_WAIT;
+	if (s->pb->strict && spent + sa > s->limit)
+		return BV_DENY;
+	return BV_ALLOW;		/* alone: it may cross, by itself at most */
 }
 
 void budget_decide(struct budget_set *b, int team, const struct budget_amount *est,
-		   const struct budget_amount *strict_est, int alone_in_flight,
+		   const struct budget_amount *strict_est, int cannot_wait,
 		   int64_t now_ns, struct budget_decision *d)
 {
 	struct tstate *t = team_of(b, team);
@@ -383,7 +392,7 @@ void budget_decide(struct budget_set *b, int team, const struct budget_amount *e
 		spent = bstate_spent(s, now_ns);
 		reserved = amount_of(s, &t->reserved);
 		v = one_verdict(s, spent, reserved, amount_of(s, est), amount_of(s, strict_est),
-				amount_of(s, &t->dearest), alone_in_flight);
+				amount_of(s, &t->dearest), cannot_wait);
 		if (v < d->verdict || (v == d->verdict &&
 		    (v == BV_ALLOW || severity(s->pb->action) <= severity(d->action))))
 			continue;

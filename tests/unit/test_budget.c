@@ -174,18 +174,23 @@ static void test_near(void)
 	budget_unreserve(b, 0, &c);			/* (nothing reserved: stays 0) */
 	CHECK(!budget_near(b, 0), "0.45 + 0.45 < 1: far");
 	CHECK(decide(b, c.nusd, 0, &d) == BV_ALLOW, "far");
+	/* a request whose worst case is $0.60 is near: 0.45 + 0.60 >= 1 */
+	budget_reserve(b, 0, &c);
+	budget_decide(b, 0, &c, &(struct budget_amount){ .nusd = 60 * USD / 100 }, 0, NOW, &d);
+	CHECK(d.verdict == BV_WAIT, "worst case near: waits");
+	budget_unreserve(b, 0, &c);
 	budget_reserve(b, 0, &c);			/* 0.45 settled + 0.45 in flight */
 	CHECK(budget_near(b, 0), "near");
 	CHECK(decide(b, c.nusd, 0, &d) == BV_WAIT, "another waits");
-	CHECK(decide(b, c.nusd, 1, &d) == BV_ALLOW, "alone: 0.9 < 1, may cross");
-	budget_reserve(b, 0, &c);			/* 0.45 + 0.9 reserved */
-	CHECK(decide(b, c.nusd, 1, &d) == BV_DENY, "alone: 1.35 >= 1");
-	CHECK(decide(b, c.nusd, 0, &d) == BV_WAIT, "others: wait");
-	/* both settle: 1.35 spent */
+	CHECK(decide(b, c.nusd, 1, &d) == BV_DENY, "cannot wait: refused while one is in flight");
+	/* it settles: 0.90 spent, nothing in flight: the next may cross */
 	budget_unreserve(b, 0, &c);
 	budget_charge(b, 0, NOW, &c, NOW);
+	CHECK(decide(b, c.nusd, 0, &d) == BV_ALLOW, "0.90 < 1: may cross");
+	budget_reserve(b, 0, &c);
+	CHECK(decide(b, c.nusd, 0, &d) == BV_WAIT, "others wait for it");
 	budget_unreserve(b, 0, &c);
-	budget_charge(b, 0, NOW, &c, NOW);
+	budget_charge(b, 0, NOW, &c, NOW);		/* 1.35 spent */
 	CHECK_EQ_INT(budget_inflight(b, 0), 0);
 	CHECK(decide(b, c.nusd, 0, &d) == BV_DENY, "over");
 out:
