@@ -22,6 +22,7 @@
 #define METRICS_MAX_MODELS	64
 #define METRICS_MAX_PROVIDERS	16
 #define METRICS_MAX_REASONS	16
+#define METRICS_MAX_WINDOWS	16	/* budget windows ("day", "rolling:15m") */
 #define METRICS_LABEL_MAX	128	/* bytes kept of a label value */
 
 struct metrics;
@@ -56,6 +57,8 @@ enum metrics_counter {
 
 enum metrics_gauge {
 	METRICS_CONNECTIONS_OPEN,	/* TLS connections being followed */
+	METRICS_REQUESTS_HELD,		/* requests held at the gate now */
+	METRICS_PROCESSES_GATED,	/* processes whose requests are gated */
 	__METRICS_GAUGE_MAX,
 };
 
@@ -76,6 +79,31 @@ void metrics_set_counter(struct metrics *m, enum metrics_counter c, uint64_t val
 void metrics_set_gauge(struct metrics *m, enum metrics_gauge g, int64_t value);
 /* Connections not metered, by reason (cumulative; at most 16 reasons). */
 void metrics_set_unmetered(struct metrics *m, const char *reason, uint64_t value);
+
+/*
+ * Enforcement.  Actions, reasons and alert kinds outside the lists below
+ * are counted as "other" (and in tollgate_metrics_labels_folded_total).
+ */
+/* An enforcement action: taken, or in monitor mode (dry_run) only reported.
+ * action: "block", "kill", "throttle", "alert", "release"; reason: "budget",
+ * "model", "max_tokens", "rate_limit", "loop_guard", "hold_timeout". */
+void metrics_action(struct metrics *m, const char *team, const char *action,
+		    const char *reason, int dry_run);
+/* A budget alert: kind "threshold" or "forecast". */
+void metrics_alert(struct metrics *m, const char *team, const char *kind);
+/* One budget's state now (set about once a second): window as the policy
+ * writes it ("day", "month", "rolling:15m"); tokens: the amounts are tokens,
+ * else nano-USD; exhaust_at_ns: wall-clock ns when the last hour's rate runs
+ * it out, 0 if not within the window.
+ * Budgets past METRICS_MAX_TEAMS teams or METRICS_MAX_WINDOWS windows share
+ * a series with team or window "other", which shows the one of them nearest
+ * its limit ((spent + reserved) / limit). */
+void metrics_set_budget(struct metrics *m, const char *team, const char *window,
+			int tokens, int64_t spent, int64_t reserved, int64_t limit,
+			int64_t exhaust_at_ns);
+/* Forgets every budget series (a policy reload): call before setting the
+ * new ones. */
+void metrics_clear_budgets(struct metrics *m);
 
 /*
  * The exposition as the server would send it, in a malloc'd string (the

@@ -29,6 +29,8 @@
 #define MAX_HSERIES	256	/* (provider, model) histogram series */
 #define MAX_STATUS	8	/* distinct statuses per group */
 #define MAX_BUCKETS	16
+#define MAX_ASERIES	512	/* (team, action, reason, mode) series */
+#define MAX_BUDGETS	((METRICS_MAX_TEAMS + 1) * (METRICS_MAX_WINDOWS + 1))
 #define RENDER_MAX	(32u << 20)
 
 #define HTTP_MAX_CONN	4
@@ -44,10 +46,27 @@ static const char *const tok_bucket[__TOK_MAX] = {
 };
 
 enum fold { FOLD_TEAM, FOLD_PROVIDER, FOLD_MODEL, FOLD_STATUS, FOLD_REASON, FOLD_SERIES,
-	    __FOLD_MAX };
+	    FOLD_ACTION, FOLD_KIND, FOLD_WINDOW, __FOLD_MAX };
 static const char *const fold_name[__FOLD_MAX] = {
 	"team", "provider", "model", "status", "reason", "series",
+	"action", "kind", "window",
 };
+
+/*
+ * Enforcement vocabularies are closed lists (include/metrics.h); the last
+ * entry of each is "other", for a value outside the list.
+ */
+static const char *const action_name[] = {
+	"block", "kill", "throttle", "alert", "release", "other",
+};
+static const char *const areason_name[] = {
+	"budget", "model", "max_tokens", "rate_limit", "loop_guard", "hold_timeout", "other",
+};
+static const char *const kind_name[] = { "threshold", "forecast", "other" };
+#define NACTION		(sizeof(action_name) / sizeof(action_name[0]))
+#define NAREASON	(sizeof(areason_name) / sizeof(areason_name[0]))
+#define NKIND		(sizeof(kind_name) / sizeof(kind_name[0]))
+#define NMODE		2	/* enforce, monitor */
 
 /*
  * Bucket bounds from the OpenTelemetry GenAI semantic conventions
@@ -124,16 +143,36 @@ struct reason {
 	uint64_t n;
 };
 
+struct aseries {
+	uint8_t team, action, reason, mode;
+	uint64_t n;
+};
+
+struct budget {
+	uint8_t team, window;
+	bool tokens;
+	uint64_t owner;		/* team "other" or window "other": whose figures */
+	int64_t spent, reserved, limit, exhaust_ns;
+};
+
+_Static_assert(METRICS_MAX_WINDOWS <= METRICS_MAX_TEAMS, "labels.v sized by teams");
+_Static_assert(MAX_BUDGETS < UINT16_MAX, "budget_idx is uint16_t");
+
 struct registry {
-	struct labels teams, providers, models;
+	struct labels teams, providers, models, windows;
 	uint64_t counters[__METRICS_COUNTER_MAX];
 	int64_t gauges[__METRICS_GAUGE_MAX];
 	uint64_t folded[__FOLD_MAX];
 	unsigned nreasons;
 	struct reason reasons[METRICS_MAX_REASONS + 1];
-	unsigned ngroups, nhseries;
+	uint64_t alerts[METRICS_MAX_TEAMS + 1][NKIND];
+	/* (team, window) -> budgets[] slot + 1; 0: none */
+	uint16_t budget_idx[METRICS_MAX_TEAMS + 1][METRICS_MAX_WINDOWS + 1];
+	unsigned ngroups, nhseries, naseries, nbudgets;
 	/* Last, so a snapshot copies only the used prefix of each. */
 	struct hseries hseries[MAX_HSERIES];
+	struct aseries aseries[MAX_ASERIES];
+	struct budget budgets[MAX_BUDGETS];
 	struct group groups[MAX_GROUPS];
 };
 
@@ -401,6 +440,165 @@ out:
 	pthread_mutex_unlock(&m->lock);
 }
 
+/* --- enforcement and budgets ------------------------------------------------ */
+
+/* s's index in a closed list whose last entry is "other". */
+static unsigned vocab_get(struct registry *r, const char *const *names, unsigned n,
+			  const char *s, enum fold f)
+{
+	unsigned i;
+
+	for (i = 0; s && i < n - 1; i++)
+		if (!strcmp(names[i], s))
+			return i;
+	if (!s || strcmp(s, "other"))
+		r->folded[f]++;
+	return n - 1;
+}
+
+/*
+ * The last NACTION * NAREASON * NMODE slots are kept for team "other", so
+ * a folded team always finds its series.
+ */
+static struct aseries *aseries_get(struct registry *r, unsigned t, unsigned a, unsigned re,
+				   unsigned mode)
+{
+	struct aseries *as;
+	unsigned i;
+
+	for (i = 0; i < r->naseries; i++) {
+		as = &r->aseries[i];
+		if (as->team == t && as->action == a && as->reason == re && as->mode == mode)
+			return as;
+	}
+	if (r->naseries >= MAX_ASERIES - NACTION * NAREASON * NMODE && t != r->teams.cap) {
+		r->folded[FOLD_SERIES]++;
+		return aseries_get(r, r->teams.cap, a, re, mode);
+	}
+	as = &r->aseries[r->naseries++];
+	memset(as, 0, sizeof(*as));
+	as->team = t;
+	as->action = a;
+	as->reason = re;
+	as->mode = mode;
+	return as;
+}
+
+_Static_assert(MAX_ASERIES > 2 * NACTION * NAREASON * NMODE, "room for teams");
+
+void metrics_action(struct metrics *m, const char *team, const char *action,
+		    const char *reason, int dry_run)
+{
+	struct registry *r;
+	unsigned t, a, re;
+
+	if (!m)
+		return;
+	r = &m->reg;
+	pthread_mutex_lock(&m->lock);
+	t = labels_get(r, &r->teams, team, FOLD_TEAM);
+	a = vocab_get(r, action_name, NACTION, action, FOLD_ACTION);
+	re = vocab_get(r, areason_name, NAREASON, reason, FOLD_REASON);
+	aseries_get(r, t, a, re, !!dry_run)->n++;
+	pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_alert(struct metrics *m, const char *team, const char *kind)
+{
+	struct registry *r;
+	unsigned t, k;
+
+	if (!m)
+		return;
+	r = &m->reg;
+	pthread_mutex_lock(&m->lock);
+	t = labels_get(r, &r->teams, team, FOLD_TEAM);
+	k = vocab_get(r, kind_name, NKIND, kind, FOLD_KIND);
+	r->alerts[t][k]++;
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* FNV-1a of "team\0window": which folded budget a shared series shows. */
+static uint64_t budget_key(const char *team, const char *window)
+{
+	uint64_t h = 14695981039346656037ull;
+	const char *s;
+	int k;
+
+	for (k = 0; k < 2; k++) {
+		for (s = k ? window : team; s && *s; s++)
+			h = (h ^ (uint8_t)*s) * 1099511628211ull;
+		h = (h ^ 0xff) * 1099511628211ull;	/* separator */
+	}
+	return h;
+}
+
+/* 1 when (used, limit) is at least as near its limit as b's, else 0. */
+static int budget_nearer(int64_t used, int64_t limit, const struct budget *b)
+{
+	int64_t bused = b->spent + b->reserved;
+
+	if (limit <= 0)
+		return 1;
+	if (b->limit <= 0)
+		return 0;
+	return (__int128)used * b->limit >= (__int128)bused * limit;
+}
+
+void metrics_set_budget(struct metrics *m, const char *team, const char *window,
+			int tokens, int64_t spent, int64_t reserved, int64_t limit,
+			int64_t exhaust_at_ns)
+{
+	struct registry *r;
+	unsigned t, w, fresh;
+	struct budget *b;
+	uint64_t key;
+
+	if (!m)
+		return;
+	r = &m->reg;
+	key = budget_key(team, window);
+	pthread_mutex_lock(&m->lock);
+	t = labels_get(r, &r->teams, team, FOLD_TEAM);
+	w = labels_get(r, &r->windows, window, FOLD_WINDOW);
+	/* every (team, window) pair has a slot: the table cannot fill */
+	fresh = !r->budget_idx[t][w];
+	if (fresh) {
+		b = &r->budgets[r->nbudgets];
+		r->budget_idx[t][w] = ++r->nbudgets;
+		memset(b, 0, sizeof(*b));
+		b->team = t;
+		b->window = w;
+	}
+	b = &r->budgets[r->budget_idx[t][w] - 1];
+	/* a shared series follows the budget nearest its limit */
+	if ((t == r->teams.cap || w == r->windows.cap) && !fresh && b->owner != key &&
+	    !budget_nearer(spent + reserved, limit, b))
+		goto out;
+	b->owner = key;
+	b->tokens = !!tokens;
+	b->spent = spent;
+	b->reserved = reserved;
+	b->limit = limit;
+	b->exhaust_ns = exhaust_at_ns;
+out:
+	pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_clear_budgets(struct metrics *m)
+{
+	struct registry *r;
+
+	if (!m)
+		return;
+	r = &m->reg;
+	pthread_mutex_lock(&m->lock);
+	r->nbudgets = 0;
+	memset(r->budget_idx, 0, sizeof(r->budget_idx));
+	labels_init(&r->windows, METRICS_MAX_WINDOWS);
+	pthread_mutex_unlock(&m->lock);
+}
+
 static void snapshot(struct metrics *m, struct registry *s)
 {
 	const struct registry *r = &m->reg;
@@ -408,6 +606,8 @@ static void snapshot(struct metrics *m, struct registry *s)
 	pthread_mutex_lock(&m->lock);
 	memcpy(s, r, offsetof(struct registry, hseries));
 	memcpy(s->hseries, r->hseries, r->nhseries * sizeof(r->hseries[0]));
+	memcpy(s->aseries, r->aseries, r->naseries * sizeof(r->aseries[0]));
+	memcpy(s->budgets, r->budgets, r->nbudgets * sizeof(r->budgets[0]));
 	memcpy(s->groups, r->groups, r->ngroups * sizeof(r->groups[0]));
 	pthread_mutex_unlock(&m->lock);
 }
@@ -696,6 +896,100 @@ static void render_hist(struct buf *b, const struct registry *r, unsigned k)
 	}
 }
 
+static void render_enforcement(struct buf *b, const struct registry *r)
+{
+	const struct aseries *as;
+	unsigned i, k;
+
+	family(b, "tollgate_enforcement_actions_total", "counter",
+	       "Enforcement actions, taken (mode enforce) or only reported (mode monitor).");
+	for (i = 0; i < r->naseries; i++) {
+		as = &r->aseries[i];
+		puts_(b, "tollgate_enforcement_actions_total{");
+		put_label(b, "team", r->teams.v[as->team], true);
+		put_label(b, "action", action_name[as->action], false);
+		put_label(b, "reason", areason_name[as->reason], false);
+		put_label(b, "mode", as->mode ? "monitor" : "enforce", false);
+		puts_(b, "}");
+		put_u64(b, as->n);
+	}
+	family(b, "tollgate_budget_alerts_total", "counter",
+	       "Budget alerts: a threshold crossed, or a forecast to run out.");
+	for (i = 0; i <= METRICS_MAX_TEAMS; i++) {
+		for (k = 0; k < NKIND; k++) {
+			if (!r->alerts[i][k])
+				continue;
+			puts_(b, "tollgate_budget_alerts_total{");
+			put_label(b, "team", r->teams.v[i], true);
+			put_label(b, "kind", kind_name[k], false);
+			puts_(b, "}");
+			put_u64(b, r->alerts[i][k]);
+		}
+	}
+}
+
+static void budget_series(struct buf *b, const struct registry *r, const struct budget *bu,
+			  const char *name)
+{
+	puts_(b, name);
+	puts_(b, "{");
+	put_label(b, "team", r->teams.v[bu->team], true);
+	put_label(b, "window", r->windows.v[bu->window], false);
+	puts_(b, "} ");
+}
+
+static void render_budgets(struct buf *b, const struct registry *r)
+{
+	static const struct {
+		const char *name, *help;
+		size_t off;
+		bool tokens;
+	} fam[] = {
+		{ "tollgate_budget_spent_usd", "Settled spend in the budget's window, US dollars.",
+		  offsetof(struct budget, spent), false },
+		{ "tollgate_budget_reserved_usd",
+		  "Spend reserved by requests in flight, US dollars.",
+		  offsetof(struct budget, reserved), false },
+		{ "tollgate_budget_limit_usd", "The budget's limit, US dollars.",
+		  offsetof(struct budget, limit), false },
+		{ "tollgate_budget_spent_tokens", "Settled tokens in the budget's window.",
+		  offsetof(struct budget, spent), true },
+		{ "tollgate_budget_reserved_tokens", "Tokens reserved by requests in flight.",
+		  offsetof(struct budget, reserved), true },
+		{ "tollgate_budget_limit_tokens", "The budget's limit, tokens.",
+		  offsetof(struct budget, limit), true },
+	};
+	const struct budget *bu;
+	unsigned i, k;
+	int64_t v;
+
+	for (k = 0; k < sizeof(fam) / sizeof(fam[0]); k++) {
+		family(b, fam[k].name, "gauge", fam[k].help);
+		for (i = 0; i < r->nbudgets; i++) {
+			bu = &r->budgets[i];
+			if (bu->tokens != fam[k].tokens)
+				continue;
+			memcpy(&v, (const char *)bu + fam[k].off, sizeof(v));
+			budget_series(b, r, bu, fam[k].name);
+			if (bu->tokens)
+				putf(b, "%lld", (long long)v);
+			else
+				put_fixed(b, v, 9, 1000000000);
+			puts_(b, "\n");
+		}
+	}
+	family(b, "tollgate_budget_exhaustion_timestamp_seconds", "gauge",
+	       "When the last hour's rate runs the budget out, within its window.");
+	for (i = 0; i < r->nbudgets; i++) {
+		bu = &r->budgets[i];
+		if (!bu->exhaust_ns)
+			continue;
+		budget_series(b, r, bu, "tollgate_budget_exhaustion_timestamp_seconds");
+		put_fixed(b, bu->exhaust_ns, 9, 1000000000);
+		puts_(b, "\n");
+	}
+}
+
 static void render_health(struct buf *b, const struct registry *r)
 {
 	static const char *const cname[__METRICS_COUNTER_MAX][2] = {
@@ -703,15 +997,21 @@ static void render_health(struct buf *b, const struct registry *r)
 		{ "tollgate_capture_gap_bytes_total", "Bytes of TLS plaintext not captured." },
 		{ "tollgate_ringbuf_drops_total", "Capture events lost to a full ring buffer." },
 	};
+	static const char *const gname[__METRICS_GAUGE_MAX][2] = {
+		{ "tollgate_connections_open", "TLS connections being followed." },
+		{ "tollgate_requests_held", "LLM requests held at the gate now." },
+		{ "tollgate_processes_gated", "Processes whose LLM requests are gated now." },
+	};
 	unsigned i;
 
 	for (i = 0; i < __METRICS_COUNTER_MAX; i++) {
 		family(b, cname[i][0], "counter", cname[i][1]);
 		putf(b, "%s %llu\n", cname[i][0], (unsigned long long)r->counters[i]);
 	}
-	family(b, "tollgate_connections_open", "gauge", "TLS connections being followed.");
-	putf(b, "tollgate_connections_open %lld\n",
-	     (long long)r->gauges[METRICS_CONNECTIONS_OPEN]);
+	for (i = 0; i < __METRICS_GAUGE_MAX; i++) {
+		family(b, gname[i][0], "gauge", gname[i][1]);
+		putf(b, "%s %lld\n", gname[i][0], (long long)r->gauges[i]);
+	}
 	family(b, "tollgate_connections_unmetered_total", "counter",
 	       "Connections or processes not metered, by reason.");
 	for (i = 0; i <= METRICS_MAX_REASONS; i++) {
@@ -770,6 +1070,8 @@ static char *render(const struct registry *r, size_t *len)
 	render_calls(&b, r);
 	for (k = 0; k < NHIST; k++)
 		render_hist(&b, r, k);
+	render_enforcement(&b, r);
+	render_budgets(&b, r);
 	render_health(&b, r);
 	render_process(&b);
 	if (b.err) {
@@ -809,6 +1111,7 @@ struct metrics *metrics_new(void)
 	labels_init(&m->reg.teams, METRICS_MAX_TEAMS);
 	labels_init(&m->reg.providers, METRICS_MAX_PROVIDERS);
 	labels_init(&m->reg.models, METRICS_MAX_MODELS);
+	labels_init(&m->reg.windows, METRICS_MAX_WINDOWS);
 	m->lfd = -1;
 	m->wakefd = -1;
 	for (i = 0; i < HTTP_MAX_CONN; i++)

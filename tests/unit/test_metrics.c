@@ -234,6 +234,228 @@ static void test_health(void)
 	metrics_free(m);
 }
 
+static void test_enforcement(void)
+{
+	struct metrics *m = metrics_new();
+
+	metrics_action(m, "web", "block", "budget", 0);
+	metrics_action(m, "web", "block", "budget", 0);
+	metrics_action(m, "web", "block", "budget", 1);
+	metrics_action(m, "batch", "kill", "loop_guard", 0);
+	metrics_action(m, "batch", "release", "hold_timeout", 0);
+	metrics_action(m, "web", "deny", "budget", 0);		/* not an action */
+	metrics_action(m, "web", "throttle", "whim", 1);	/* not a reason */
+	metrics_action(m, "web", NULL, NULL, 0);
+	metrics_alert(m, "web", "threshold");
+	metrics_alert(m, "web", "threshold");
+	metrics_alert(m, "web", "forecast");
+	metrics_alert(m, "batch", "psychic");
+	metrics_set_gauge(m, METRICS_REQUESTS_HELD, 3);
+	metrics_set_gauge(m, METRICS_PROCESSES_GATED, 2);
+	render(m);
+#define ACT "tollgate_enforcement_actions_total{team="
+	CHECK_LINE("# TYPE tollgate_enforcement_actions_total counter");
+	CHECK(strstr(text, "# HELP tollgate_enforcement_actions_total ") != NULL, "no HELP");
+	CHECK_LINE(ACT "\"web\",action=\"block\",reason=\"budget\",mode=\"enforce\"} 2");
+	CHECK_LINE(ACT "\"web\",action=\"block\",reason=\"budget\",mode=\"monitor\"} 1");
+	CHECK_LINE(ACT "\"batch\",action=\"kill\",reason=\"loop_guard\",mode=\"enforce\"} 1");
+	CHECK_LINE(ACT "\"batch\",action=\"release\",reason=\"hold_timeout\","
+		   "mode=\"enforce\"} 1");
+	CHECK_LINE(ACT "\"web\",action=\"other\",reason=\"budget\",mode=\"enforce\"} 1");
+	CHECK_LINE(ACT "\"web\",action=\"throttle\",reason=\"other\",mode=\"monitor\"} 1");
+	CHECK_LINE(ACT "\"web\",action=\"other\",reason=\"other\",mode=\"enforce\"} 1");
+	CHECK(!strstr(text, "deny") && !strstr(text, "whim"), "unlisted value exported");
+	CHECK_LINE("# TYPE tollgate_budget_alerts_total counter");
+	CHECK_LINE("tollgate_budget_alerts_total{team=\"web\",kind=\"threshold\"} 2");
+	CHECK_LINE("tollgate_budget_alerts_total{team=\"web\",kind=\"forecast\"} 1");
+	CHECK_LINE("tollgate_budget_alerts_total{team=\"batch\",kind=\"other\"} 1");
+	CHECK(!strstr(text, "tollgate_budget_alerts_total{team=\"batch\",kind=\"threshold\"}"),
+	      "an alert never raised is shown");
+	CHECK_LINE("tollgate_metrics_labels_folded_total{label=\"action\"} 2");
+	CHECK_LINE("tollgate_metrics_labels_folded_total{label=\"reason\"} 2");
+	CHECK_LINE("tollgate_metrics_labels_folded_total{label=\"kind\"} 1");
+	CHECK_LINE("# TYPE tollgate_requests_held gauge");
+	CHECK_LINE("tollgate_requests_held 3");
+	CHECK_LINE("# TYPE tollgate_processes_gated gauge");
+	CHECK_LINE("tollgate_processes_gated 2");
+	CHECK_LINE("tollgate_connections_open 0");
+	metrics_free(m);
+}
+
+static void test_enforcement_team_fold(void)
+{
+	struct metrics *m = metrics_new();
+	char team[32];
+	int i;
+
+	for (i = 0; i < METRICS_MAX_TEAMS + 3; i++) {
+		snprintf(team, sizeof(team), "t%d", i);
+		metrics_action(m, team, "throttle", "rate_limit", 0);
+		metrics_alert(m, team, "forecast");
+	}
+	render(m);
+	CHECK_LINE(ACT "\"t63\",action=\"throttle\",reason=\"rate_limit\",mode=\"enforce\"} 1");
+	CHECK_LINE(ACT "\"other\",action=\"throttle\",reason=\"rate_limit\","
+		   "mode=\"enforce\"} 3");
+	CHECK_LINE("tollgate_budget_alerts_total{team=\"other\",kind=\"forecast\"} 3");
+	CHECK(!strstr(text, "team=\"t64\""), "t64 not folded");
+	CHECK_LINE("tollgate_metrics_labels_folded_total{label=\"team\"} 6");
+
+	/* more series than the table holds: the team folds, the rest stays */
+	metrics_free(m);
+	m = metrics_new();
+	for (i = 0; i < 100; i++) {
+		snprintf(team, sizeof(team), "t%d", i % 60);
+		metrics_action(m, team, i < 60 ? "block" : "kill", "budget", i & 1);
+		metrics_action(m, team, "alert", i < 60 ? "model" : "max_tokens", 0);
+		metrics_action(m, team, "throttle", i < 60 ? "rate_limit" : "loop_guard", 0);
+		metrics_action(m, team, "release", i < 60 ? "hold_timeout" : "budget", 1);
+		metrics_action(m, team, "kill", i < 60 ? "loop_guard" : "model", 0);
+		metrics_action(m, team, "block", i < 60 ? "model" : "rate_limit", 1);
+		metrics_action(m, team, "throttle", i < 60 ? "budget" : "model", 1);
+		metrics_action(m, team, "alert", i < 60 ? "budget" : "loop_guard", 1);
+	}
+	render(m);
+	CHECK(strstr(text, "tollgate_metrics_labels_folded_total{label=\"series\"} 0\n") == NULL,
+	      "no series folded");
+	CHECK(strstr(text, ACT "\"other\",") != NULL, "no team other");
+	CHECK_LINE(ACT "\"t0\",action=\"block\",reason=\"budget\",mode=\"enforce\"} 1");
+	metrics_free(m);
+}
+
+#define BUD(name, labels, v) "tollgate_budget_" name "{team=" labels "} " v
+
+static void test_budgets(void)
+{
+	struct metrics *m = metrics_new();
+	const int64_t usd = 1000000000;
+
+	metrics_set_budget(m, "web", "day", 0, 450000000, 12345678, 50 * usd,
+			   1700000000123456789);
+	metrics_set_budget(m, "web", "month", 0, 800 * usd + 1, 0, 900 * usd, 0);
+	metrics_set_budget(m, "batch", "rolling:15m", 1, 120000, 4096, 200000,
+			   1700000900 * usd);
+	render(m);
+	CHECK_LINE("# TYPE tollgate_budget_spent_usd gauge");
+	CHECK(strstr(text, "# HELP tollgate_budget_spent_usd ") != NULL, "no HELP");
+	CHECK_LINE(BUD("spent_usd", "\"web\",window=\"day\"", "0.45"));
+	CHECK_LINE(BUD("reserved_usd", "\"web\",window=\"day\"", "0.012345678"));
+	CHECK_LINE(BUD("limit_usd", "\"web\",window=\"day\"", "50"));
+	CHECK_LINE(BUD("spent_usd", "\"web\",window=\"month\"", "800.000000001"));
+	CHECK_LINE(BUD("reserved_usd", "\"web\",window=\"month\"", "0"));
+	CHECK_LINE(BUD("limit_usd", "\"web\",window=\"month\"", "900"));
+	CHECK_LINE(BUD("exhaustion_timestamp_seconds", "\"web\",window=\"day\"",
+		       "1700000000.123456789"));
+	CHECK(!strstr(text, "tollgate_budget_exhaustion_timestamp_seconds{team=\"web\","
+			    "window=\"month\"}"), "exhaustion 0 exported");
+	CHECK_LINE("# TYPE tollgate_budget_spent_tokens gauge");
+	CHECK_LINE(BUD("spent_tokens", "\"batch\",window=\"rolling:15m\"", "120000"));
+	CHECK_LINE(BUD("reserved_tokens", "\"batch\",window=\"rolling:15m\"", "4096"));
+	CHECK_LINE(BUD("limit_tokens", "\"batch\",window=\"rolling:15m\"", "200000"));
+	CHECK_LINE(BUD("exhaustion_timestamp_seconds", "\"batch\",window=\"rolling:15m\"",
+		       "1700000900"));
+	CHECK(!strstr(text, "tollgate_budget_spent_usd{team=\"batch\""), "tokens as USD");
+	CHECK(!strstr(text, "tollgate_budget_spent_tokens{team=\"web\""), "USD as tokens");
+
+	/* set again: replaced, not added; the exhaustion time can go away */
+	metrics_set_budget(m, "web", "day", 0, 460000000, 0, 50 * usd, 0);
+	render(m);
+	CHECK_LINE(BUD("spent_usd", "\"web\",window=\"day\"", "0.46"));
+	CHECK_LINE(BUD("reserved_usd", "\"web\",window=\"day\"", "0"));
+	CHECK(!strstr(text, "tollgate_budget_spent_usd{team=\"web\",window=\"day\"} 0.45"),
+	      "old value kept");
+	CHECK(!strstr(text, "tollgate_budget_exhaustion_timestamp_seconds{team=\"web\","
+			    "window=\"day\"}"), "stale exhaustion time");
+
+	/* a reload forgets them all; the families stay, empty */
+	metrics_clear_budgets(m);
+	metrics_set_budget(m, "web", "week", 0, 1, 0, 2 * usd, 0);
+	render(m);
+	CHECK_LINE(BUD("spent_usd", "\"web\",window=\"week\"", "0.000000001"));
+	CHECK(!strstr(text, "window=\"day\""), "day survived the clear");
+	CHECK(!strstr(text, "window=\"rolling:15m\""), "rolling survived the clear");
+	CHECK_LINE("# TYPE tollgate_budget_limit_tokens gauge");
+	metrics_clear_budgets(m);
+	render(m);
+	CHECK(!strstr(text, "\ntollgate_budget_spent_usd{"), "budget after clear");
+	CHECK_LINE("# TYPE tollgate_budget_spent_usd gauge");
+	metrics_free(m);
+}
+
+static void test_budget_escaping(void)
+{
+	struct metrics *m = metrics_new();
+
+	metrics_set_budget(m, "a\"b\\c\nd", "da\xffy", 0, 1500000000, 0, 2000000000, 0);
+	metrics_action(m, "a\"b\\c\nd", "block", "budget", 0);
+	metrics_alert(m, "a\"b\\c\nd", "threshold");
+	render(m);
+	CHECK_LINE(BUD("spent_usd", "\"a\\\"b\\\\c\\nd\",window=\"da\xef\xbf\xbdy\"", "1.5"));
+	CHECK_LINE(ACT "\"a\\\"b\\\\c\\nd\",action=\"block\",reason=\"budget\","
+		   "mode=\"enforce\"} 1");
+	CHECK_LINE("tollgate_budget_alerts_total{team=\"a\\\"b\\\\c\\nd\","
+		   "kind=\"threshold\"} 1");
+	metrics_free(m);
+}
+
+static void test_budget_folding(void)
+{
+	struct metrics *m = metrics_new();
+	const int64_t usd = 1000000000;
+	char name[32];
+	int i;
+
+	/* windows past the cap share window="other" */
+	for (i = 0; i < METRICS_MAX_WINDOWS + 2; i++) {
+		snprintf(name, sizeof(name), "rolling:%dm", i + 1);
+		metrics_set_budget(m, "web", name, 0, i * usd, 0, 100 * usd, 0);
+	}
+	render(m);
+	CHECK_LINE(BUD("spent_usd", "\"web\",window=\"rolling:16m\"", "15"));
+	CHECK(!strstr(text, "window=\"rolling:17m\""), "window 17 not folded");
+	/* the shared series shows the folded budget nearest its limit */
+	CHECK_LINE(BUD("spent_usd", "\"web\",window=\"other\"", "17"));
+	CHECK_LINE("tollgate_metrics_labels_folded_total{label=\"window\"} 2");
+	/* ... and follows it down; another takes over when it is nearer */
+	metrics_set_budget(m, "web", "rolling:18m", 0, 2 * usd, 0, 100 * usd, 0);
+	render(m);
+	CHECK_LINE(BUD("spent_usd", "\"web\",window=\"other\"", "2"));
+	metrics_set_budget(m, "web", "rolling:17m", 0, 1 * usd, 0, 100 * usd, 0);
+	render(m);
+	CHECK_LINE(BUD("spent_usd", "\"web\",window=\"other\"", "2"));
+	metrics_set_budget(m, "web", "rolling:17m", 0, 1 * usd, 0, 10 * usd, 0);
+	render(m);
+	CHECK_LINE(BUD("spent_usd", "\"web\",window=\"other\"", "1"));
+	CHECK_LINE(BUD("limit_usd", "\"web\",window=\"other\"", "10"));
+
+	/* teams past the cap share team="other" */
+	metrics_free(m);
+	m = metrics_new();
+	for (i = 0; i < METRICS_MAX_TEAMS + 2; i++) {
+		snprintf(name, sizeof(name), "t%d", i);
+		metrics_set_budget(m, name, "day", 1, 100 - i, 0, 1000, 0);
+	}
+	render(m);
+	CHECK_LINE(BUD("spent_tokens", "\"t63\",window=\"day\"", "37"));
+	CHECK(!strstr(text, "team=\"t64\""), "team 64 not folded");
+	CHECK_LINE(BUD("spent_tokens", "\"other\",window=\"day\"", "36"));
+	CHECK_LINE("tollgate_metrics_labels_folded_total{label=\"team\"} 2");
+	/* a budget with no limit left is nearest of all */
+	metrics_set_budget(m, "t65", "day", 1, 5, 0, 0, 0);
+	render(m);
+	CHECK_LINE(BUD("spent_tokens", "\"other\",window=\"day\"", "5"));
+	CHECK_LINE(BUD("limit_tokens", "\"other\",window=\"day\"", "0"));
+	metrics_free(m);
+}
+
+static void test_null(void)
+{
+	metrics_action(NULL, "t", "block", "budget", 0);
+	metrics_alert(NULL, "t", "threshold");
+	metrics_set_budget(NULL, "t", "day", 0, 1, 2, 3, 4);
+	metrics_clear_budgets(NULL);
+}
+
 /* --- server -------------------------------------------------------------- */
 
 static int dial(int port)
@@ -382,6 +604,22 @@ static void write_sample(const char *path)
 	}
 	metrics_set_counter(m, METRICS_RINGBUF_DROPS, 1);
 	metrics_set_unmetered(m, "http2_procs", 2);
+	metrics_set_gauge(m, METRICS_REQUESTS_HELD, 4);
+	metrics_set_gauge(m, METRICS_PROCESSES_GATED, 2);
+	metrics_action(m, "web \"team\"\\\n", "block", "budget", 0);
+	metrics_action(m, "batch", "throttle", "rate_limit", 1);
+	metrics_action(m, "batch", "deny", "whim", 0);
+	metrics_alert(m, "web \"team\"\\\n", "threshold");
+	metrics_alert(m, "batch", "forecast");
+	metrics_set_budget(m, "web \"team\"\\\n", "day", 0, 450000000, 50000000,
+			   500000000, 1700000000500000000);
+	metrics_set_budget(m, "batch", "rolling:15m", 1, 120000, 4096, 200000, 0);
+	for (i = 0; i < METRICS_MAX_WINDOWS + 2; i++) {	/* folded windows */
+		char w[16];
+
+		snprintf(w, sizeof(w), "w%d", i);
+		metrics_set_budget(m, "batch", w, 0, i, 0, 100, 0);
+	}
 	render(m);
 	f = fopen(path, "w");
 	if (f) {
@@ -408,6 +646,12 @@ int main(void)
 	RUN(test_status_cap);
 	RUN(test_histograms);
 	RUN(test_health);
+	RUN(test_enforcement);
+	RUN(test_enforcement_team_fold);
+	RUN(test_budgets);
+	RUN(test_budget_escaping);
+	RUN(test_budget_folding);
+	RUN(test_null);
 	RUN(test_server);
 	RUN(test_listen_args);
 	if (getenv("TOLLGATE_METRICS_OUT"))
