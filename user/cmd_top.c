@@ -14,6 +14,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,10 +57,31 @@ struct top_call {
 	char team[NAME], model[NAME], state[16];
 };
 
+/* A budget as the agent's metrics show it (tollgate_budget_*). */
+struct top_budget {
+	char team[NAME], window[NAME];
+	int tokens;				/* amounts are tokens, else nano-USD */
+	int64_t spent, limit;
+	int64_t exhaust_s;			/* wall clock; 0: not within the window */
+};
+
+#define TOP_MAX_ACTIONS	8		/* distinct actions shown; the rest: "other" */
+
+struct top_action {
+	char name[16];
+	uint64_t n;
+};
+
 struct top_frame {
 	int64_t now, day;			/* day: 00:00 UTC today */
 	char agent[160];
 	char health[160];			/* capture health, from the metrics */
+	struct top_budget budgets[TOP_MAX_ROWS];
+	size_t nbudgets;
+	uint64_t budgets_more;			/* budgets past TOP_MAX_ROWS */
+	int64_t held, gated;
+	struct top_action actions[TOP_MAX_ACTIONS];
+	size_t nactions;
 	int64_t calls_min, cost_hour, cost_day;
 	struct top_team teams[TOP_MAX_ROWS];
 	struct top_model models[TOP_MAX_ROWS];
@@ -107,7 +129,7 @@ static const char *percent(char *buf, size_t cap, int64_t num, int64_t den)
 		snprintf(buf, cap, "-");
 		return buf;
 	}
-	q = ((uint64_t)num * 2000 + (uint64_t)den) / (2 * (uint64_t)den);
+	q = (uint64_t)(((unsigned __int128)num * 2000 + (uint64_t)den) / (2 * (uint64_t)den));
 	snprintf(buf, cap, "%" PRIu64 ".%" PRIu64, q / 10, q % 10);
 	return buf;
 }
@@ -364,6 +386,7 @@ static int read_calls(sqlite3 *db, struct top_frame *f)
 /* --- capture health, from the agent's metrics endpoint -------------------- */
 
 #define METRICS_MAX	(8 << 20)
+#define TOP_LABEL	128		/* bytes kept of a label value */
 
 /* GET /metrics from HOST:PORT (IPv4), at most METRICS_MAX; malloc'd or NULL. */
 static char *metrics_get(const char *addr)
@@ -430,6 +453,237 @@ static uint64_t metric_sum(const char *text, const char *name)
 	return sum;
 }
 
+/*
+ * One sample line of the text exposition: the name, the team, window and
+ * action labels (unescaped: \\, \" and \n), and the value's text.  0 when
+ * it is a sample, -EBADMSG when it is not one or is malformed.
+ */
+struct sample {
+	char name[NAME];
+	char team[TOP_LABEL], window[TOP_LABEL], action[TOP_LABEL];
+	char value[40];
+};
+
+static int parse_sample(const char *p, const char *end, struct sample *sm)
+{
+	char key[NAME], *dst, c;
+	size_t n, k;
+
+	memset(sm, 0, sizeof(*sm));
+	n = strcspn(p, "{ \r\n");
+	if (!n || p[0] == '#' || n >= sizeof(sm->name) || p + n > end)
+		return -EBADMSG;
+	memcpy(sm->name, p, n);
+	p += n;
+	if (*p == '{') {
+		for (p++; *p != '}'; ) {
+			n = strcspn(p, "=}\n");
+			if (p[n] != '=' || p[n + 1] != '"')
+				return -EBADMSG;
+			snprintf(key, sizeof(key), "%.*s", (int)(n < sizeof(key) ? n : 0), p);
+			dst = !strcmp(key, "team") ? sm->team : !strcmp(key, "window") ?
+			      sm->window : !strcmp(key, "action") ? sm->action : NULL;
+			for (p += n + 2, k = 0; *p != '"'; p++) {
+				if (!*p || *p == '\n' || p >= end)
+					return -EBADMSG;
+				c = *p;
+				if (c == '\\') {
+					c = *++p;
+					if (c == 'n')
+						c = '\n';
+					else if (c != '\\' && c != '"')
+						return -EBADMSG;
+				}
+				if (dst && k + 1 < TOP_LABEL)
+					dst[k++] = c;
+			}
+			p++;
+			if (*p == ',')
+				p++;
+			else if (*p != '}')
+				return -EBADMSG;
+		}
+		p++;
+	}
+	if (*p != ' ')
+		return -EBADMSG;
+	p++;
+	n = strcspn(p, " \r\n");
+	if (!n || n >= sizeof(sm->value))
+		return -EBADMSG;
+	memcpy(sm->value, p, n);
+	return 0;
+}
+
+/* "12.345" (at most 9 decimals kept, the rest cut) as an integer * 10^9. */
+static int parse_nano(const char *s, int64_t *nano)
+{
+	int64_t v = 0, frac = 0, scale = NS_SEC;
+	int neg = *s == '-';
+
+	s += neg;
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		if (v > (INT64_MAX / NS_SEC - 9) / 10)
+			return -ERANGE;
+		v = v * 10 + (*s - '0');
+	}
+	if (*s == '.')
+		for (s++; *s >= '0' && *s <= '9'; s++)
+			if (scale /= 10)
+				frac += scale * (*s - '0');
+	if (*s)
+		return -EINVAL;
+	*nano = (v * NS_SEC + frac) * (neg ? -1 : 1);
+	return 0;
+}
+
+/* The row of sm's budget; a new one if add, else NULL when there is none. */
+static struct top_budget *budget_row(struct top_frame *f, const struct sample *sm, int tokens,
+				     int add)
+{
+	char team[NAME], window[NAME];
+	struct top_budget *b;
+	size_t i;
+
+	escape_text(team, sizeof(team), sm->team, strlen(sm->team), 0);
+	escape_text(window, sizeof(window), sm->window, strlen(sm->window), 0);
+	for (i = 0; i < f->nbudgets; i++) {
+		b = &f->budgets[i];
+		if (b->tokens == tokens && !strcmp(b->team, team) && !strcmp(b->window, window))
+			return b;
+	}
+	if (!add)
+		return NULL;
+	if (f->nbudgets == TOP_MAX_ROWS) {
+		f->budgets_more++;
+		return NULL;
+	}
+	b = &f->budgets[f->nbudgets++];
+	memcpy(b->team, team, sizeof(team));
+	memcpy(b->window, window, sizeof(window));
+	b->tokens = tokens;
+	return b;
+}
+
+static void count_action(struct top_frame *f, const char *action, uint64_t n)
+{
+	char name[16];
+	size_t i;
+
+	escape_text(name, sizeof(name), action[0] ? action : "-", strlen(action[0] ? action : "-"),
+		    ESCAPE_SPACE);
+	for (i = 0; i < f->nactions; i++)
+		if (!strcmp(f->actions[i].name, name))
+			break;
+	if (i == f->nactions) {
+		if (f->nactions == TOP_MAX_ACTIONS)
+			i = TOP_MAX_ACTIONS - 1;
+		else
+			f->nactions++;
+		if (i == TOP_MAX_ACTIONS - 1)
+			strcpy(name, "other");
+		snprintf(f->actions[i].name, sizeof(f->actions[i].name), "%s", name);
+	}
+	f->actions[i].n += n;
+}
+
+/* The one nearest its limit first; a budget with no limit before all. */
+static int budget_cmp(const void *pa, const void *pb)
+{
+	const struct top_budget *a = pa, *b = pb;
+	__int128 x = (__int128)a->spent * (b->limit > 0 ? b->limit : 1);
+	__int128 y = (__int128)b->spent * (a->limit > 0 ? a->limit : 1);
+	int c;
+
+	if ((a->limit <= 0) != (b->limit <= 0))
+		return a->limit <= 0 ? -1 : 1;
+	if (x != y)
+		return x > y ? -1 : 1;
+	c = strcmp(a->team, b->team);
+	return c ? c : strcmp(a->window, b->window);
+}
+
+static int action_cmp(const void *pa, const void *pb)
+{
+	const struct top_action *a = pa, *b = pb;
+
+	if (a->n != b->n)
+		return a->n > b->n ? -1 : 1;
+	return strcmp(a->name, b->name);
+}
+
+/* One sample; pass 0 takes the amounts and actions, pass 1 the exhaustion
+ * times, for the rows pass 0 made (the unit is known from the amounts). */
+static void budget_sample(struct top_frame *f, const struct sample *sm, int pass)
+{
+	static const struct { const char *name; int tokens; size_t off; } fam[] = {
+		{ "tollgate_budget_spent_usd", 0, offsetof(struct top_budget, spent) },
+		{ "tollgate_budget_limit_usd", 0, offsetof(struct top_budget, limit) },
+		{ "tollgate_budget_spent_tokens", 1, offsetof(struct top_budget, spent) },
+		{ "tollgate_budget_limit_tokens", 1, offsetof(struct top_budget, limit) },
+	};
+	struct top_budget *b;
+	char *e;
+	int64_t v;
+	size_t k;
+
+	if (pass) {
+		if (strcmp(sm->name, "tollgate_budget_exhaustion_timestamp_seconds") ||
+		    parse_nano(sm->value, &v))
+			return;
+		b = budget_row(f, sm, 0, 0);
+		if (!b)
+			b = budget_row(f, sm, 1, 0);
+		if (b)
+			b->exhaust_s = v / NS_SEC;
+		return;
+	}
+	if (!strcmp(sm->name, "tollgate_enforcement_actions_total")) {
+		count_action(f, sm->action, strtoull(sm->value, NULL, 10));
+		return;
+	}
+	for (k = 0; k < sizeof(fam) / sizeof(fam[0]); k++) {
+		if (strcmp(sm->name, fam[k].name))
+			continue;
+		if (fam[k].tokens) {
+			errno = 0;
+			v = strtoll(sm->value, &e, 10);
+			if (*e || errno)
+				return;
+		} else if (parse_nano(sm->value, &v)) {
+			return;
+		}
+		b = budget_row(f, sm, fam[k].tokens, 1);
+		if (b)
+			memcpy((char *)b + fam[k].off, &v, sizeof(v));
+		return;
+	}
+}
+
+/* Budgets, the gate and enforcement actions, from the agent's metrics. */
+static void read_budgets(const char *text, struct top_frame *f)
+{
+	const char *p, *end = text + strlen(text), *nl;
+	struct sample sm;
+	int pass;
+
+	for (pass = 0; pass < 2; pass++) {
+		for (p = text; p < end; p = nl + 1) {
+			nl = strchr(p, '\n');
+			if (!nl)
+				nl = end;
+			if (!strncmp(p, "tollgate_", 9) && !parse_sample(p, nl, &sm))
+				budget_sample(f, &sm, pass);
+		}
+	}
+	qsort(f->budgets, f->nbudgets, sizeof(f->budgets[0]), budget_cmp);
+	qsort(f->actions, f->nactions, sizeof(f->actions[0]), action_cmp);
+	f->held = (int64_t)metric_sum(text, "tollgate_requests_held");
+	f->gated = (int64_t)metric_sum(text, "tollgate_processes_gated");
+}
+
 static void read_health(const char *addr, struct top_frame *f)
 {
 	char *m;
@@ -452,6 +706,7 @@ static void read_health(const char *addr, struct top_frame *f)
 		 metric_sum(m, "tollgate_capture_gap_bytes_total"),
 		 metric_sum(m, "tollgate_ringbuf_drops_total"),
 		 metric_sum(m, "tollgate_connections_unmetered_total"));
+	read_budgets(m, f);
 	free(m);
 }
 
@@ -624,26 +879,107 @@ static void draw_calls(struct screen *s, const struct top_frame *f)
 	}
 }
 
+/* Wall-clock seconds as "HH:MM" (UTC) within a day from now, else "MM-DD HH:MM". */
+static const char *exhaust_time(char *buf, size_t cap, int64_t s, int64_t now)
+{
+	char t[32];
+
+	if (!s) {
+		snprintf(buf, cap, "-");
+		return buf;
+	}
+	report_time(t, sizeof(t), s * NS_SEC);
+	if (s * NS_SEC - now < NS_DAY)
+		snprintf(buf, cap, "%.5s", t + 11);
+	else
+		snprintf(buf, cap, "%.5s %.5s", t + 5, t + 11);
+	return buf;
+}
+
+static const char *budget_amount(char *buf, size_t cap, const struct top_budget *b, int64_t v)
+{
+	char m[32];
+
+	if (b->tokens)
+		snprintf(buf, cap, "%" PRId64 " tok", v);
+	else
+		snprintf(buf, cap, "$%s", money(m, sizeof(m), v, 4));
+	return buf;
+}
+
+/* "held N  gated M", then the actions so far by kind, most first. */
+static void draw_gate(struct screen *s, const struct top_frame *f)
+{
+	struct line l = { .n = 0 };
+	char part[64];
+	int first = 1;
+	size_t i;
+
+	snprintf(part, sizeof(part), "held %" PRId64 "  gated %" PRId64, f->held, f->gated);
+	line_put(&l, part, strlen(part));
+	for (i = 0; i < f->nactions; i++) {
+		if (!f->actions[i].n)
+			continue;
+		snprintf(part, sizeof(part), "  %s%s %" PRIu64, first ? "actions: " : "",
+			 f->actions[i].name, f->actions[i].n);
+		line_put(&l, part, strlen(part));
+		first = 0;
+	}
+	emit(s, l.b);
+}
+
+static void draw_budgets(struct screen *s, const struct top_frame *f, size_t n)
+{
+	struct line l;
+	char head[80], sp[40], lim[40], pc[32], t[32];
+	size_t i;
+
+	if (!f->nbudgets)
+		return;
+	snprintf(head, sizeof(head), " %-11s %13s %13s %6s %s", "WINDOW", "SPENT", "LIMIT",
+		 "USED%", "EXHAUSTS");
+	section_title(s, "BUDGETS", f->nbudgets - n + f->budgets_more, head);
+	for (i = 0; i < n; i++) {
+		const struct top_budget *b = &f->budgets[i];
+
+		l.n = 0;
+		line_cell(&l, b->team, 20, 0);
+		line_cell(&l, b->window, 11, 0);
+		line_cell(&l, budget_amount(sp, sizeof(sp), b, b->spent), 13, 1);
+		line_cell(&l, budget_amount(lim, sizeof(lim), b, b->limit), 13, 1);
+		line_cell(&l, percent(pc, sizeof(pc), b->spent, b->limit), 6, 1);
+		line_cell(&l, exhaust_time(t, sizeof(t), b->exhaust_s, f->now), 11, 0);
+		while (l.n && l.b[l.n - 1] == ' ')
+			l.b[--l.n] = '\0';
+		emit(s, l.b);
+	}
+	draw_gate(s, f);
+}
+
 static size_t min_sz(size_t a, size_t b)
 {
 	return a < b ? a : b;
 }
 
 /*
- * Rows: 2 header, then three sections of a blank and a title each (8 in
- * all); teams and models get up to a third of the rest each, calls the
- * remainder, so a short screen still shows some of each.
+ * Rows: 2 header (3 with capture health), then three sections of a blank
+ * and a title each (8 in all), and with budgets a fourth with a line for
+ * the gate (3 more); teams, models and budgets get up to a third (a
+ * quarter) of the rest each, calls the remainder, so a short screen still
+ * shows some of each.
  */
 static void draw(struct screen *s, const struct top_frame *f, const char *err)
 {
-	size_t fixed = f->health[0] ? 9 : 8;
+	size_t fixed = 8 + !!f->health[0] + (f->nbudgets ? 3 : 0);
 	size_t rest = s->h > fixed ? s->h - fixed : 0;
-	size_t share = rest / 3 ? rest / 3 : 1;
+	size_t parts = f->nbudgets ? 4 : 3;
+	size_t share = rest / parts ? rest / parts : 1;
 
 	s->row = 0;
 	if (s->tty)
 		fputs("\033[H", s->f);
 	draw_header(s, f, err);
+	draw_budgets(s, f, min_sz(f->nbudgets, share));
 	draw_teams(s, f, min_sz(f->nteams, share));
 	draw_models(s, f, min_sz(f->nmodels, share));
 	draw_calls(s, f);
@@ -798,7 +1134,8 @@ static void usage(FILE *f, const char *prog)
 "spend most, and the latest calls.  q or Ctrl-C quits.\n"
 "\n"
 "  -d, --db FILE         the ledger (default " LEDGER_DEFAULT_PATH ")\n"
-"  -m, --metrics ADDR    the agent's metrics endpoint, for capture health\n"
+"  -m, --metrics ADDR    the agent's metrics endpoint, for capture health,\n"
+"                        budgets and the gate\n"
 "                        (default 127.0.0.1:9464; off: none)\n"
 "  -i, --interval SECS   seconds between refreshes, 0.1 to 3600 (default 1)\n"
 "  -1, --once            print one frame, plain text, and exit\n"

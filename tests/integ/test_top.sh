@@ -1,8 +1,11 @@
 #!/bin/bash
 # `tollgate top` on a seeded ledger (no BPF, no root): --once prints the
-# teams, models and exact totals as plain text; under tmux (80x24) the live
-# view fits, refreshes when a row is added, and q, SIGTERM and Ctrl-C each
-# end it with the terminal given back (echo and icanon on, main screen).
+# teams, models and exact totals as plain text; with --metrics pointed at a
+# stand-in endpoint (python3, a fixed exposition) it shows the budgets, the
+# gate and the actions, trimmed to 80x24, and no budget section when none
+# are exposed; under tmux (80x24) the live view fits, refreshes when a row
+# is added, and q, SIGTERM and Ctrl-C each end it with the terminal given
+# back (echo and icanon on, main screen).
 . "$(dirname "$0")/lib/common.sh"
 
 tg_require_bin
@@ -10,7 +13,9 @@ tg_require_bin
 TMP=$(mktemp -d /tmp/tollgate-top.XXXXXX) || { fail top_setup "mktemp"; tg_finish; }
 SOCK=tollgate-test-$$
 tmx() { tmux -L "$SOCK" -f /dev/null "$@"; }
+MPID=
 cleanup() {
+	[ -n "$MPID" ] && kill "$MPID" 2>/dev/null
 	command -v tmux >/dev/null && tmx kill-server 2>/dev/null
 	[ -n "${TG_KEEP:-}" ] && echo "# kept $TMP" >&2 || rm -rf "$TMP"
 }
@@ -95,6 +100,148 @@ if [ "$(wc -l <<<"$out")" -le 24 ] && [ "$(awk '{ if (length($0) > n) n = length
 else
 	fail top_once_fits "more than 80x24"
 fi
+
+# --- --once --metrics: budgets, the gate, actions ---------------------------------
+
+# A stand-in for the agent's endpoint: GET /metrics answers the file as it is now.
+cat > "$TMP/serve.py" <<'EOF'
+import http.server, os, sys
+path, portfile = sys.argv[1], sys.argv[2]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        ok = self.path == '/metrics'
+        body = open(path, 'rb').read() if ok else b''
+        self.send_response(200 if ok else 404)
+        self.send_header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+srv = http.server.HTTPServer(('127.0.0.1', 0), H)
+with open(portfile + '.tmp', 'w') as f:
+    f.write(str(srv.server_port))
+os.rename(portfile + '.tmp', portfile)
+srv.serve_forever()
+EOF
+NOW_S=$(date +%s)
+EXH1=$((NOW_S + 3600))			# within a day: HH:MM
+EXH2=$((NOW_S + 3 * 86400))		# later: MM-DD HH:MM
+H1=$(date -u -d "@$EXH1" +%H:%M)
+D2=$(date -u -d "@$EXH2" '+%m-%d %H:%M')
+# The team ev"il\<newline><ESC>[2J: quote, backslash and newline escaped as
+# the exposition escapes them, and a raw ESC byte.
+EVIL='ev\"il\\\n'$'\033''[2J'
+cat > "$TMP/budgets.txt" <<EOF
+# HELP tollgate_connections_open TLS connections being followed.
+# TYPE tollgate_connections_open gauge
+tollgate_connections_open 3
+# HELP tollgate_enforcement_actions_total Enforcement actions.
+# TYPE tollgate_enforcement_actions_total counter
+tollgate_enforcement_actions_total{team="alpha",action="throttle",reason="budget",mode="enforce"} 2
+tollgate_enforcement_actions_total{team="beta",action="throttle",reason="rate_limit",mode="monitor"} 1
+tollgate_enforcement_actions_total{team="beta",action="block",reason="model",mode="enforce"} 1
+# HELP tollgate_budget_spent_usd Settled spend.
+# TYPE tollgate_budget_spent_usd gauge
+tollgate_budget_spent_usd{team="alpha",window="day"} 0.45
+tollgate_budget_spent_usd{team="alpha",window="month"} 12.3456789
+tollgate_budget_spent_usd{team="$EVIL",window="week"} 9.5
+tollgate_budget_reserved_usd{team="alpha",window="day"} 0.05
+tollgate_budget_limit_usd{team="alpha",window="day"} 0.5
+tollgate_budget_limit_usd{team="alpha",window="month"} 900
+tollgate_budget_limit_usd{team="$EVIL",window="week"} 10
+tollgate_budget_spent_tokens{team="beta",window="rolling:15m"} 120000
+tollgate_budget_reserved_tokens{team="beta",window="rolling:15m"} 4096
+tollgate_budget_limit_tokens{team="beta",window="rolling:15m"} 200000
+tollgate_budget_exhaustion_timestamp_seconds{team="alpha",window="day"} $EXH1.25
+tollgate_budget_exhaustion_timestamp_seconds{team="$EVIL",window="week"} $EXH2
+# HELP tollgate_requests_held Requests held.
+# TYPE tollgate_requests_held gauge
+tollgate_requests_held 2
+tollgate_processes_gated 1
+EOF
+cp "$TMP/budgets.txt" "$TMP/metrics.txt"
+python3 "$TMP/serve.py" "$TMP/metrics.txt" "$TMP/mport" & MPID=$!
+for i in $(seq 1 50); do [ -s "$TMP/mport" ] && break; sleep 0.1; done
+MADDR=127.0.0.1:$(cat "$TMP/mport" 2>/dev/null)
+top_m() { "$TG_BIN" top --db "$DB" --once --metrics "$MADDR" 2>"$TMP/err"; }
+
+if [ ! -s "$TMP/mport" ]; then
+	fail top_budgets "the stand-in metrics endpoint did not start"
+else
+	out=$(top_m)
+	rc=$?
+	echo "$out" | sed 's/^/    | /' >&2
+	# Nearest its limit first: 95% (9.5 of 10), 90% (0.45 of 0.5), 60%; at
+	# 80x24 a section has 3 rows, so alpha's month (1.4%) is only counted.
+	rows=$(sed -n '/^BUDGETS/,/^held /p' <<<"$out" | awk 'NR > 1 && !/^held / { print $1, $2 }')
+	want=$(printf '%s\n' 'ev"il\x5c\x0a\x1b[2J week' 'alpha day' 'beta rolling:15m')
+	if [ $rc -ne 0 ]; then
+		fail top_budgets "exit $rc: $(cat "$TMP/err")"
+	elif ! has "$out" '^BUDGETS \(\+1\) +WINDOW +SPENT +LIMIT +USED% +EXHAUSTS$'; then
+		fail top_budgets "no BUDGETS title"
+	elif ! has "$out" '^alpha +day +\$0\.4500 +\$0\.5000 +90\.0 +'"$H1"'$' ||
+	     ! has "$out" '^beta +rolling:15m +120000 tok +200000 tok +60\.0 +-$'; then
+		fail top_budgets "budget rows"
+	elif [ "$rows" != "$want" ]; then
+		fail top_budgets "order: $(tr '\n' '|' <<<"$rows")"
+	else
+		pass top_budgets
+	fi
+	has "$out" '^held 2  gated 1  actions: throttle 3  block 1$' &&
+		pass top_budgets_gate || fail top_budgets_gate "no held/gated/actions line"
+	if grep -q $'\033' <<<"$out"; then
+		fail top_budgets_escaped "an escape sequence in --once output"
+	elif ! has "$out" '^ev"il\\x5c\\x0a\\x1b\[2J +week +\$9\.5000 +\$10\.0000 +95\.0 +'"$D2"'$'; then
+		fail top_budgets_escaped "the hostile team name is not shown escaped"
+	else
+		pass top_budgets_escaped
+	fi
+	has "$out" '^capture: 3 conns' && has "$out" '^alpha +2 +0\.0143' &&
+		has "$out" '^gpt-4o +openai' && has "$out" '^TIME +TEAM' &&
+		pass top_budgets_rest || fail top_budgets_rest "the other sections are missing"
+	if [ "$(wc -l <<<"$out")" -le 24 ] &&
+	   [ "$(awk '{ if (length($0) > n) n = length($0) } END { print n + 0 }' <<<"$out")" -le 80 ]; then
+		pass top_budgets_fits
+	else
+		fail top_budgets_fits "more than 80x24"
+	fi
+
+	# more budgets than rows: the nearest shown, the rest counted
+	{
+		cat "$TMP/budgets.txt"
+		for i in $(seq 10 39); do
+			echo "tollgate_budget_spent_usd{team=\"t$i\",window=\"day\"} $i"
+			echo "tollgate_budget_limit_usd{team=\"t$i\",window=\"day\"} 100"
+		done
+	} > "$TMP/metrics.txt"
+	out=$(top_m)
+	echo "$out" | sed 's/^/    | /' >&2
+	n=$(sed -n '/^BUDGETS/,/^held /p' <<<"$out" | grep -vc -e '^BUDGETS' -e '^held ')
+	if ! has "$out" '^BUDGETS \(\+[0-9]+\) +WINDOW'; then
+		fail top_budgets_trim "no count of the budgets not shown"
+	elif [ "$n" -lt 1 ] || ! has "$out" "^BUDGETS \\(\\+$((34 - n))\\)"; then
+		fail top_budgets_trim "$n rows shown, title: $(grep '^BUDGETS' <<<"$out")"
+	elif ! has "$out" '^alpha +day +\$0\.4500 .* 90\.0 ' || [ "$n" -gt 4 ] ||
+	     ! has "$out" '^held 2 ' ||
+	     ! has "$out" '^TIME +TEAM' || [ "$(wc -l <<<"$out")" -gt 24 ]; then
+		fail top_budgets_trim "the frame does not fit 24 rows with each section"
+	else
+		pass top_budgets_trim
+	fi
+
+	# an endpoint with no budgets: no budget section at all
+	grep -v -e '^tollgate_budget_' -e '^tollgate_enforcement_' -e '^tollgate_requests_held' \
+		-e '^tollgate_processes_gated' "$TMP/budgets.txt" > "$TMP/metrics.txt"
+	out=$(top_m)
+	if has "$out" '^capture: 3 conns' && ! has "$out" '^BUDGETS|^held '; then
+		pass top_budgets_none
+	else
+		fail top_budgets_none "$(grep -e '^BUDGETS' -e '^held ' -e '^capture' <<<"$out")"
+	fi
+fi
+kill "$MPID" 2>/dev/null
+MPID=
 
 # --- errors ---------------------------------------------------------------------
 
