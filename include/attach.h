@@ -44,6 +44,11 @@ struct attacher;
 
 struct attacher *attacher__new(struct capture_bpf *skel, char *const *globs, size_t nglobs);
 /* Probe what is already running. */
+/* Probe only the processes fn says are in scope (and in the cgroup globs,
+ * if any): per-process probes.  Before attacher__scan. */
+void attacher__set_scope(struct attacher *a, int (*fn)(void *ctx, pid_t pid), void *ctx);
+/* The scope changed (a new policy): probe who entered it, drop who left. */
+int attacher__rescope(struct attacher *a);
 int attacher__scan(struct attacher *a);
 /* An EXEC, EXIT, FORK, LINKMAP or CGROUP event from the kernel.  Returns
  * 1 when a process probed so far has left the scope (what it does from now

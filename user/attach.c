@@ -97,6 +97,9 @@ struct attacher {
 	struct capture_bpf *skel;
 	char *const *globs;
 	size_t nglobs;
+	int scoped;			/* per-process probes: globs or scope_fn */
+	int (*scope_fn)(void *ctx, pid_t pid);
+	void *scope_ctx;
 	pid_t self;
 	struct target *targets;
 	size_t ntargets;
@@ -391,7 +394,7 @@ static struct target *target_get(struct attacher *a, const char *path, const cha
 	t->has_ssl = 1;
 	a->st.targets++;
 	log_info("OpenSSL found in %s", escape_str(esc, sizeof(esc), t->name));
-	if (!a->nglobs)
+	if (!a->scoped)
 		t->nglinks = attach_target(a, t, -1, t->glinks);
 	return t;
 }
@@ -503,16 +506,20 @@ int attacher__in_scope(struct attacher *a, pid_t pid)
 	char cg[4096];
 	size_t i;
 
-	if (!a->nglobs)
+	if (!a->scoped)
 		return 1;
 	if (never_touch(a, pid))
 		return 0;
-	if (proc_read_cgroup(pid, cg, sizeof(cg)))
-		return 0;
-	for (i = 0; i < a->nglobs; i++)
-		if (cgroup_glob_match(a->globs[i], cg))
-			return 1;
-	return 0;
+	if (a->nglobs) {
+		if (proc_read_cgroup(pid, cg, sizeof(cg)))
+			return 0;
+		for (i = 0; i < a->nglobs; i++)
+			if (cgroup_glob_match(a->globs[i], cg))
+				break;
+		if (i == a->nglobs)
+			return 0;
+	}
+	return !a->scope_fn || a->scope_fn(a->scope_ctx, pid);
 }
 
 /* What tollgate cannot see is named, never silently missed. */
@@ -657,7 +664,7 @@ static void scan_one(void *ctx, pid_t pid)
 
 	if (never_touch(a, pid) || proc_is_kthread(pid))
 		return;
-	if (!a->nglobs) {
+	if (!a->scoped) {
 		probe_process(a, pid, NULL);
 		return;
 	}
@@ -690,6 +697,34 @@ static void scan_lib_dirs(struct attacher *a)
 	}
 }
 
+void attacher__set_scope(struct attacher *a, int (*fn)(void *ctx, pid_t pid), void *ctx)
+{
+	a->scope_fn = fn;
+	a->scope_ctx = ctx;
+	a->scoped = 1;
+}
+
+static void rescope_one(void *ctx, pid_t pid)
+{
+	struct attacher *a = ctx;
+	int in;
+
+	if (never_touch(a, pid) || proc_is_kthread(pid))
+		return;
+	in = attacher__in_scope(a, pid);
+	if (in && !*tracked_slot(a, pid))
+		track(a, pid);
+	else if (!in && *tracked_slot(a, pid))
+		tracked_drop(a, pid);
+}
+
+int attacher__rescope(struct attacher *a)
+{
+	if (!a->scoped)
+		return 0;
+	return proc_for_each_pid(rescope_one, a);
+}
+
 int attacher__scan(struct attacher *a)
 {
 	scan_lib_dirs(a);
@@ -707,7 +742,7 @@ int attacher__on_proc(struct attacher *a, const struct tg_ev_proc *e)
 	switch (e->hdr.type) {
 	case TG_EV_EXEC:
 		/* The kernel has mapped the executable and its dynamic linker. */
-		if (!a->nglobs) {
+		if (!a->scoped) {
 			probe_process(a, pid, NULL);
 			break;
 		}
@@ -728,14 +763,14 @@ int attacher__on_proc(struct attacher *a, const struct tg_ev_proc *e)
 		/* Libraries loaded at start-up or by dlopen: probed for
 		 * everyone without a scope, for this process if it is in
 		 * scope, else only learnt. */
-		tr = a->nglobs ? *tracked_slot(a, pid) : NULL;
-		if (!a->nglobs || tr)
+		tr = a->scoped ? *tracked_slot(a, pid) : NULL;
+		if (!a->scoped || tr)
 			probe_process(a, pid, tr);
 		else
 			learn_process(a, pid);
 		break;
 	case TG_EV_FORK:
-		if (!a->nglobs)
+		if (!a->scoped)
 			break;
 		parent = *tracked_slot(a, e->ppid);
 		/* clone3(CLONE_INTO_CGROUP) can start the child in another
@@ -755,7 +790,7 @@ int attacher__on_proc(struct attacher *a, const struct tg_ev_proc *e)
 			tracked_add_target(a, tr, pt->t);
 		break;
 	case TG_EV_CGROUP:
-		if (!a->nglobs)
+		if (!a->scoped)
 			break;
 		if (attacher__in_scope(a, pid)) {
 			if (!*tracked_slot(a, pid))
@@ -767,7 +802,7 @@ int attacher__on_proc(struct attacher *a, const struct tg_ev_proc *e)
 		break;
 	case TG_EV_EXIT:
 		tracked_drop(a, pid);
-		if (a->nglobs)
+		if (a->scoped)
 			epoch_forget(a, pid);
 		break;
 	}
@@ -783,6 +818,7 @@ struct attacher *attacher__new(struct capture_bpf *skel, char *const *globs, siz
 	a->skel = skel;
 	a->globs = globs;
 	a->nglobs = nglobs;
+	a->scoped = nglobs > 0;
 	a->self = getpid();
 	if (reaper_start(&a->reaper))
 		log_warn("no detach threads: detaching will stall the event loop");
