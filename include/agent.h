@@ -27,6 +27,12 @@ struct agent_opts {
 	const struct price_table *prices; /* NULL: every model at the default price */
 	struct ledger *ledger;		/* NULL: no ledger (trace) */
 	struct metrics *metrics;	/* NULL: no metrics endpoint */
+	/* run: budgets and enforcement (DESIGN §7) */
+	int enforce;			/* keep budgets, gate, act */
+	int dry_run;			/* report actions, take none */
+	const char *policy_path;	/* reloaded on SIGHUP */
+	const char *ledger_path;	/* spend is restored from it */
+	const char *held_path;		/* whom the agent holds (for a crash) */
 };
 
 /* One metered call as sinks see it (DESIGN §9); valid during the call. */
@@ -49,6 +55,9 @@ struct agent_sink {
 	int (*on_call)(void *ctx, const struct tg_call *c);
 	/* About once a second (may be NULL); <0 stops the agent. */
 	int (*on_tick)(void *ctx);
+	/* An alert or an action: the JSON object and a text line (may be
+	 * NULL); <0 stops the agent. */
+	int (*on_event)(void *ctx, const char *json, const char *text);
 	void *ctx;
 };
 

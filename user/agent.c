@@ -6,6 +6,7 @@
  * choose the sink.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -15,14 +16,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <sqlite3.h>
 #include "agent.h"
 #include "attach.h"
 #include "attribution.h"
 #include "capture.h"
 #include "cgroup.h"
 #include "escape.h"
+#include "budget.h"
+#include "callfmt.h"
+#include "enforce.h"
 #include "ledger.h"
 #include "log.h"
 #include "metrics.h"
@@ -76,14 +82,22 @@ struct agent {
 	uint64_t ledger_errors;
 	struct { uid_t uid; char name[64]; int ok; } users[USER_CACHE];
 	struct price_memo *prices;	/* PRICE_CACHE, direct-mapped */
+	const struct policy *policy;	/* in force: the options', or a reload */
+	struct policy *reloaded;	/* the agent's own, after SIGHUP */
+	struct budget_set *budgets;	/* run: spend per team and window */
+	struct enforcer *enf;		/* run: the gate and the actions */
+	uint64_t hook_runs, hook_errors;
+	struct { char team[64]; char what[32]; int64_t at; } hooked[32];
 };
 
-static volatile sig_atomic_t stop, want_counters;
+static volatile sig_atomic_t stop, want_counters, want_reload;
 
 static void on_signal(int sig)
 {
 	if (sig == SIGUSR1)
 		want_counters = 1;
+	else if (sig == SIGHUP)
+		want_reload = 1;
 	else
 		stop = 1;
 }
@@ -178,8 +192,8 @@ static void price(struct agent *ag, const struct tg_record *r, struct tg_call *c
 	if (ag->opts->prices)
 		row = price_row_of(ag, r->call.provider, record_model(r), &c->price_how);
 	if (!row) {
-		row = ag->opts->policy && ag->opts->policy->has_default_price ?
-		      &ag->opts->policy->default_price : &price_default_builtin;
+		row = ag->policy && ag->policy->has_default_price ?
+		      &ag->policy->default_price : &price_default_builtin;
 		c->unpriced = 1;
 		ag->unpriced++;
 	} else {
@@ -232,11 +246,12 @@ static void metrics_health(struct agent *ag)
 	metrics_set_unmetered(m, "go", a.unseen[ATTACH_UNSEEN_GO]);
 }
 
-/* Who made a call, its team and its cost: what every sink is told. */
-static void call_of(struct agent *ag, const struct tg_record *r, struct tg_call *c)
+/* Who made a call, its team and its cost: what every sink is told.
+ * Returns the team's index in the policy, -1 for none. */
+static int call_of(struct agent *ag, const struct tg_record *r, struct tg_call *c)
 {
 	struct proc_ident id = {};
-	int t;
+	int t = -1;
 
 	memset(c, 0, sizeof(*c));
 	c->rec = r;
@@ -246,17 +261,81 @@ static void call_of(struct agent *ag, const struct tg_record *r, struct tg_call 
 	c->user = user_of(ag, r->who.uid);
 	c->capture = agent_capture_of(r->flags);
 	price(ag, r, c);
-	if (ag->opts->policy) {
+	if (ag->policy) {
 		id.pid = r->who.tgid;
 		id.uid = r->who.uid;
 		id.user = c->user;
 		id.exe = c->exe;
 		id.cgroup = c->cgroup;
 		id.key_fp = r->key_fp[0] ? r->key_fp : NULL;
-		t = policy_team_for(ag->opts->policy, &id);
+		t = policy_team_for(ag->policy, &id);
 		if (t >= 0)
-			c->team = ag->opts->policy->teams[t].name;
+			c->team = ag->policy->teams[t].name;
 	}
+	return t;
+}
+
+/* What a request reserves of a budget: its input at the model's price
+ * (est), and with its output limit at the output price (strict: the
+ * request's max_tokens, else the team's cap, else AGENT_STRICT_OUTPUT). */
+#define AGENT_STRICT_OUTPUT	4096
+
+static void estimate(void *ctx, const struct llm_call *call, uint64_t body_bytes,
+		     const uint8_t *body, size_t have, struct budget_amount *est,
+		     struct budget_amount *strict)
+{
+	struct agent *ag = ctx;
+	struct llm_usage u = { .input_tokens = (int64_t)(body_bytes + 3) / 4 };
+	const struct price_row *row = NULL;
+	enum price_match how;
+
+	(void)body;
+	(void)have;
+	if (ag->opts->prices)
+		row = price_row_of(ag, call->provider, call->model, &how);
+	if (!row)
+		row = ag->policy && ag->policy->has_default_price ?
+		      &ag->policy->default_price : &price_default_builtin;
+	est->tokens = u.input_tokens;
+	est->nusd = price_cost(row, &u);
+	u.output_tokens = call->max_tokens > 0 ? call->max_tokens : AGENT_STRICT_OUTPUT;
+	strict->tokens = u.input_tokens + u.output_tokens;
+	strict->nusd = price_cost(row, &u);
+}
+
+/*
+ * run probes only the processes some team matches (per-process probes),
+ * unless a team matches every process (any: true) or matches by API key
+ * (then any process may turn out to be its): probes for everyone.
+ */
+static int policy_scopes(const struct policy *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->nteams; i++)
+		if (p->teams[i].match.any || p->teams[i].match.api_key.n)
+			return 0;
+	return p->nteams > 0;
+}
+
+static int in_policy_scope(void *ctx, pid_t pid)
+{
+	struct agent *ag = ctx;
+	struct proc_ident_buf b;
+
+	return ag->policy && !proc_ident_read(pid, &b) && policy_team_for(ag->policy, &b.id) >= 0;
+}
+
+/* A process's team from /proc (and the request's key, if known). */
+static int team_of_pid(void *ctx, pid_t tgid, const char *key_fp)
+{
+	struct agent *ag = ctx;
+	struct proc_ident_buf b;
+
+	if (!ag->policy || proc_ident_read(tgid, &b))
+		return -1;
+	b.id.key_fp = key_fp;
+	return policy_team_for(ag->policy, &b.id);
 }
 
 static int64_t ns_or_unknown(uint64_t ns)
@@ -317,16 +396,28 @@ static void on_open(void *ctx, struct tg_record *rec)
 	struct cg_ident cg;
 	struct tg_call c;
 
+	struct budget_amount est, strict;
+	int team;
+
 	rec->seq = ++ag->seq;
-	if (!ag->opts->ledger)
+	if (!ag->opts->ledger && !ag->enf)
 		return;
 	r.usage.input_tokens = (int64_t)(r.request_bytes + 3) / 4;
 	r.usage_source = TG_USAGE_ESTIMATED;
-	call_of(ag, &r, &c);
+	team = call_of(ag, &r, &c);
+	if (ag->enf) {
+		estimate(ag, &r.call, r.request_bytes, NULL, 0, &est, &strict);
+		enforce_open(ag->enf, rec->seq, (pid_t)r.who.tgid, r.conn, team, &r.call, &est);
+	}
+	if (!ag->opts->ledger)
+		return;
 	ledger_row(&c, rec->seq, 0, &cg, &lc);
 	if (ledger_call_open(ag->opts->ledger, &lc))
 		ag->ledger_errors++;
 }
+
+#define TOKENS_OF(u) ((u)->input_tokens + (u)->cached_input_tokens + \
+		      (u)->cache_write_tokens + (u)->output_tokens)
 
 static void on_record(void *ctx, const struct tg_record *r)
 {
@@ -335,11 +426,18 @@ static void on_record(void *ctx, const struct tg_record *r)
 	struct cg_ident cg;
 	struct tg_call c;
 	int64_t end;
+	int team;
 
 	ag->records++;
-	call_of(ag, r, &c);
+	team = call_of(ag, r, &c);
 	if (!c.team)
 		ag->unattributed++;
+	if (ag->enf) {
+		struct budget_amount cost = { .nusd = c.cost_nano,
+					      .tokens = TOKENS_OF(&r->usage) };
+
+		enforce_settle(ag->enf, r->seq, team, c.ts_ns, &cost);
+	}
 	if (ag->opts->ledger) {
 		end = c.ts_ns + (r->duration_ns == TG_TIME_UNKNOWN ? 0 : (int64_t)r->duration_ns);
 		ledger_row(&c, r->seq ? r->seq : ++ag->seq, end > 0 ? end : 1, &cg, &lc);
@@ -350,6 +448,308 @@ static void on_record(void *ctx, const struct tg_record *r)
 		metrics_record(ag->opts->metrics, &c);
 	if (ag->sink->on_call(ag->sink->ctx, &c) < 0)
 		stop = 1;
+}
+
+
+/* --- budgets, alerts and enforcement (run) -------------------------------- */
+
+#define HOOK_SECONDS	30		/* an alert hook is killed after this */
+#define HOOK_QUIET_NS	(60 * 1000000000LL)	/* one hook a minute per team and kind */
+
+static int64_t wall_ns(void)
+{
+	return (int64_t)now_ns(CLOCK_REALTIME);
+}
+
+/*
+ * The policy's alert hook, with the event as JSON on its standard input.
+ * Detached (a grandchild, reparented to init), so the capture loop never
+ * waits on it, and bounded by an alarm that survives exec.
+ */
+static void run_hook(struct agent *ag, const char *json)
+{
+	const char *path = ag->policy ? ag->policy->alerts_exec : NULL;
+	size_t len = strlen(json);
+	int fds[2], st;
+	pid_t pid;
+
+	if (!path)
+		return;
+	if (pipe2(fds, O_CLOEXEC)) {
+		ag->hook_errors++;
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		if (fork() == 0) {
+			if (dup2(fds[0], 0) < 0)
+				_exit(127);
+			alarm(HOOK_SECONDS);
+			execl(path, path, (char *)NULL);
+			_exit(127);
+		}
+		_exit(0);
+	}
+	close(fds[0]);
+	if (pid < 0) {
+		ag->hook_errors++;
+	} else {
+		/* an event is far below a pipe's buffer: this never blocks */
+		if (write(fds[1], json, len) != (ssize_t)len || write(fds[1], "\n", 1) != 1)
+			ag->hook_errors++;
+		waitpid(pid, &st, 0);
+		ag->hook_runs++;
+	}
+	close(fds[1]);
+}
+
+/* Once a minute per team and kind of event, the hook runs. */
+static int hook_due(struct agent *ag, const char *team, const char *what)
+{
+	int64_t now = wall_ns();
+	size_t i, old = 0;
+
+	for (i = 0; i < sizeof(ag->hooked) / sizeof(ag->hooked[0]); i++) {
+		if (!strcmp(ag->hooked[i].team, team) && !strcmp(ag->hooked[i].what, what)) {
+			if (now - ag->hooked[i].at < HOOK_QUIET_NS)
+				return 0;
+			ag->hooked[i].at = now;
+			return 1;
+		}
+		if (ag->hooked[i].at < ag->hooked[old].at)
+			old = i;
+	}
+	snprintf(ag->hooked[old].team, sizeof(ag->hooked[old].team), "%s", team);
+	snprintf(ag->hooked[old].what, sizeof(ag->hooked[old].what), "%s", what);
+	ag->hooked[old].at = now;
+	return 1;
+}
+
+static void emit_event(struct agent *ag, const char *json, const char *text)
+{
+	if (ag->sink->on_event && ag->sink->on_event(ag->sink->ctx, json, text) < 0)
+		stop = 1;
+}
+
+static const char *window_name(const struct policy_budget *b, char *buf, size_t cap)
+{
+	static const char *const names[] = {
+		[PW_HOUR] = "hour", [PW_DAY] = "day", [PW_WEEK] = "week", [PW_MONTH] = "month",
+	};
+	uint64_t s = b->rolling_ns / 1000000000ull;
+
+	if (b->window != PW_ROLLING)
+		return names[b->window];
+	if (s % 86400 == 0)
+		snprintf(buf, cap, "rolling:%llud", (unsigned long long)(s / 86400));
+	else if (s % 3600 == 0)
+		snprintf(buf, cap, "rolling:%lluh", (unsigned long long)(s / 3600));
+	else if (s % 60 == 0)
+		snprintf(buf, cap, "rolling:%llum", (unsigned long long)(s / 60));
+	else
+		snprintf(buf, cap, "rolling:%llus", (unsigned long long)s);
+	return buf;
+}
+
+static const char *action_name(enum policy_action a)
+{
+	return a == PA_KILL ? "kill" : a == PA_BLOCK ? "block" : a == PA_THROTTLE ?
+	       "throttle" : "alert";
+}
+
+/* Thresholds crossed and forecasts: logged, sent, counted, hooked. */
+static void check_alerts(struct agent *ag)
+{
+	struct budget_alert a[16];
+	char text[512], win[32];
+	size_t i, n;
+	char *js;
+
+	if (!ag->budgets)
+		return;
+	n = budget_alerts(ag->budgets, wall_ns(), a, 16);
+	for (i = 0; i < n; i++) {
+		const struct policy_team *t = &ag->policy->teams[a[i].team];
+		const struct policy_budget *b = &t->budgets[a[i].budget];
+		struct alert_view v = {
+			.ts_ns = wall_ns(), .kind = a[i].threshold_bp ? "threshold" : "forecast",
+			.team = t->name, .window = window_name(b, win, sizeof(win)),
+			.action = action_name(b->action), .threshold_bp = a[i].threshold_bp,
+			.tokens = a[i].tokens, .spent = a[i].spent, .limit = a[i].limit,
+			.projected = a[i].projected, .window_start = a[i].window_start,
+			.window_end = a[i].window_end,
+		};
+
+		alert_text(&v, text, sizeof(text));
+		log_warn("%s", text);
+		js = alert_json(&v);
+		if (!js)
+			continue;
+		emit_event(ag, js, text);
+		if (ag->opts->metrics)
+			metrics_alert(ag->opts->metrics, t->name, v.kind);
+		run_hook(ag, js);	/* once per window and threshold already */
+		free(js);
+	}
+}
+
+static void on_action(void *ctx, const struct enforce_action *a)
+{
+	struct agent *ag = ctx;
+	char text[768];
+	char *js;
+
+	action_text(a, text, sizeof(text));
+	if (a->ok || a->dry_run)
+		log_warn("%s", text);
+	else
+		log_error("%s", text);
+	if (ag->opts->metrics)
+		metrics_action(ag->opts->metrics, a->team, a->action, a->why, a->dry_run);
+	js = action_json(a);
+	if (!js)
+		return;
+	emit_event(ag, js, text);
+	if (hook_due(ag, a->team, a->action))
+		run_hook(ag, js);
+	free(js);
+}
+
+/* Budgets and the gauges of the metrics endpoint, about once a second. */
+static void budget_health(struct agent *ag)
+{
+	struct enforce_stats es;
+	struct budget_view v;
+	char win[32];
+	size_t i, j;
+
+	if (!ag->budgets)
+		return;
+	budget_tick(ag->budgets, wall_ns());
+	check_alerts(ag);
+	if (!ag->opts->metrics)
+		return;
+	for (i = 0; i < ag->policy->nteams; i++)
+		for (j = 0; j < ag->policy->teams[i].nbudgets; j++)
+			if (!budget_view(ag->budgets, (int)i, (int)j, wall_ns(), &v))
+				metrics_set_budget(ag->opts->metrics, ag->policy->teams[i].name,
+						   window_name(v.pb, win, sizeof(win)), v.tokens,
+						   v.spent, v.reserved, v.limit, v.exhaust_at);
+	if (ag->enf) {
+		enforce_stats(ag->enf, &es);
+		metrics_set_gauge(ag->opts->metrics, METRICS_REQUESTS_HELD, (int64_t)es.held_now);
+		metrics_set_gauge(ag->opts->metrics, METRICS_PROCESSES_GATED,
+				  (int64_t)es.gated_procs);
+	}
+}
+
+/* Spend per team and window from the ledger (what this run queued first). */
+static struct budget_set *budgets_load(struct agent *ag, const struct policy *p)
+{
+	struct budget_set *b;
+	char err[512];
+	sqlite3 *db;
+
+	if (budget_tz_set(p->timezone)) {
+		log_error("policy: time zone '%s' cannot be used", p->timezone);
+		return NULL;
+	}
+	b = budget_new(p, wall_ns());
+	if (!b || !ag->opts->ledger || !ag->opts->ledger_path)
+		return b;
+	ledger_flush(ag->opts->ledger);
+	db = ledger_open_readonly(ag->opts->ledger_path, err, sizeof(err));
+	if (!db || budget_restore(b, db, wall_ns(), err, sizeof(err))) {
+		log_error("budgets: cannot restore spend from the ledger: %s", err);
+		sqlite3_close(db);
+		budget_free(b);
+		return NULL;
+	}
+	sqlite3_close(db);
+	return b;
+}
+
+static const struct enforce_ops enforce_ops = {
+	.team_of = team_of_pid, .estimate = estimate, .on_action = on_action,
+};
+
+static int enforce_start(struct agent *ag)
+{
+	struct enforce_cfg cfg = {
+		.policy = ag->policy, .cap = ag->cap,
+		.dry_run = ag->opts->dry_run || ag->policy->mode == PM_MONITOR,
+		.held_path = ag->opts->held_path, .mono_to_real = ag->mono_to_real,
+	};
+	int n;
+
+	if (ag->opts->held_path) {
+		n = enforce_recover(ag->opts->held_path);
+		if (n)
+			log_warn("enforce: %d process%s resumed after a crash", n, n == 1 ? "" : "es");
+	}
+	ag->budgets = budgets_load(ag, ag->policy);
+	if (!ag->budgets)
+		return -1;
+	cfg.budgets = ag->budgets;
+	ag->enf = enforce_new(&cfg, &enforce_ops, ag);
+	if (!ag->enf)
+		return -1;
+	log_info("enforcement: %s%s", cfg.dry_run ? "monitor (no action is taken)" : "enforce",
+		 ag->policy->alerts_exec ? ", alert hook set" : "");
+	return 0;
+}
+
+/* SIGHUP: a new policy, checked whole first; the old stays on error. */
+static void reload(struct agent *ag)
+{
+	struct policy *np = NULL;
+	struct budget_set *nb;
+	char err[1024];
+
+	if (!ag->opts->policy_path)
+		return;
+	if (policy_load(ag->opts->policy_path, &np, err, sizeof(err))) {
+		log_error("policy: %s (the policy in force stays)", err);
+		return;
+	}
+	if (ag->enf) {
+		nb = budgets_load(ag, np);
+		if (!nb) {
+			log_error("policy: %s: budgets not loaded (the policy in force stays)",
+				  ag->opts->policy_path);
+			budget_tz_set(ag->policy->timezone);
+			policy_free(np);
+			return;
+		}
+		enforce_set_policy(ag->enf, np, nb);
+		budget_free(ag->budgets);
+		ag->budgets = nb;
+		if (ag->opts->metrics)
+			metrics_clear_budgets(ag->opts->metrics);
+	}
+	policy_free(ag->reloaded);
+	ag->reloaded = np;
+	ag->policy = np;
+	if (ag->opts->enforce && ag->opts->policy && policy_scopes(ag->opts->policy) !=
+	    policy_scopes(np))
+		log_warn("policy: it probes %s: that takes effect when tollgate restarts",
+			 policy_scopes(np) ? "only the processes its teams match" :
+			 "every process");
+	else
+		attacher__rescope(ag->att);
+	memset(ag->prices, 0, PRICE_CACHE * sizeof(*ag->prices));
+	log_info("policy %s reloaded: %zu team%s", ag->opts->policy_path, np->nteams,
+		 np->nteams == 1 ? "" : "s");
+}
+
+static void on_hold(void *ctx, const struct tg_ev_hold *e)
+{
+	struct agent *ag = ctx;
+
+	if (ag->enf)
+		enforce_hold(ag->enf, e);
+	else
+		kill((pid_t)e->hdr.tgid, SIGCONT);
 }
 
 static void on_ignore(void *ctx, const struct tg_meta *m, uint64_t ssl, uint64_t gen,
@@ -433,6 +833,11 @@ static void on_proc(void *ctx, const struct tg_ev_proc *e)
 {
 	struct agent *ag = ctx;
 	int left = attacher__on_proc(ag->att, e);
+
+	if (ag->enf && e->hdr.type == TG_EV_EXEC)
+		enforce_exec(ag->enf, (pid_t)e->hdr.tgid);
+	else if (ag->enf && e->hdr.type == TG_EV_EXIT)
+		enforce_exit(ag->enf, (pid_t)e->hdr.tgid);
 
 	/* A process that left the scope is out of view from here: its
 	 * connections end as if it had exited (what is in flight is metered
@@ -562,7 +967,7 @@ int agent_run(const struct agent_opts *opts, const struct agent_sink *sink)
 {
 	static const struct capture_handlers handlers = {
 		.on_data = on_data, .on_gap = on_gap,
-		.on_close = on_close, .on_proc = on_proc,
+		.on_close = on_close, .on_proc = on_proc, .on_hold = on_hold,
 	};
 	static const struct stream_ops sops = {
 		.on_record = on_record, .on_ignore = on_ignore, .on_end = on_end,
@@ -571,14 +976,15 @@ int agent_run(const struct agent_opts *opts, const struct agent_sink *sink)
 	struct capture_cfg ccfg = {
 		.call_cap = opts->call_cap,
 		.ringbuf_bytes = opts->ringbuf_bytes,
-		.scoped = opts->nglobs > 0,
+		.scoped = opts->nglobs > 0 ||
+			  (opts->enforce && opts->policy && policy_scopes(opts->policy)),
 	};
 	struct stream_cfg scfg;
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct agent *ag;
 	const char *why;
 	uint64_t last_expire = 0, now;
-	int err = 1, n;
+	int err = 1, n, wait_ms;
 
 	why = capture_unsupported();
 	if (why) {
@@ -590,6 +996,7 @@ int agent_run(const struct agent_opts *opts, const struct agent_sink *sink)
 		return 1;
 	ag->opts = opts;
 	ag->sink = sink;
+	ag->policy = opts->policy;
 	membudget_init(&ag->mb, opts->max_buffer);
 	ag->exes = calloc(EXE_CACHE, sizeof(*ag->exes));
 	ag->prices = calloc(PRICE_CACHE, sizeof(*ag->prices));
@@ -613,11 +1020,17 @@ int agent_run(const struct agent_opts *opts, const struct agent_sink *sink)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGUSR1, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	/* A closed output shows as EPIPE on write, and ends the command. */
 	signal(SIGPIPE, SIG_IGN);
+	if (opts->enforce && ag->policy && enforce_start(ag))
+		goto free_agent;
+	if (opts->enforce && ag->policy && policy_scopes(ag->policy))
+		attacher__set_scope(ag->att, in_policy_scope, ag);
 	attacher__scan(ag->att);
 	log_info("metering %s (cgroup2 at %s); Ctrl-C to stop, SIGUSR1 for counters",
-		 opts->nglobs ? "processes in the given cgroups" : "every process",
+		 ccfg.scoped ? (opts->nglobs ? "processes in the given cgroups" :
+				"processes the policy's teams match") : "every process",
 		 cgroup_resolver__mount(ag->cg));
 	if (opts->ready_file) {
 		FILE *f = fopen(opts->ready_file, "we");
@@ -626,7 +1039,13 @@ int agent_run(const struct agent_opts *opts, const struct agent_sink *sink)
 			fclose(f);
 	}
 	while (!stop) {
-		n = capture__poll(ag->cap, 100);
+		wait_ms = 100;
+		if (ag->enf) {
+			n = enforce_tick(ag->enf, (int64_t)now_ns(CLOCK_MONOTONIC));
+			if (n >= 0 && n < wait_ms)
+				wait_ms = n;
+		}
+		n = capture__poll(ag->cap, wait_ms);
 		if (n < 0 && n != -EINTR) {
 			log_error("ring buffer: %s", strerror(-n));
 			goto free_agent;
@@ -640,6 +1059,7 @@ int agent_run(const struct agent_opts *opts, const struct agent_sink *sink)
 		if (now - last_expire > 1000000000ull) {
 			stream__expire(ag->streams, now);
 			metrics_health(ag);
+			budget_health(ag);
 			if (sink->on_tick && sink->on_tick(sink->ctx) < 0)
 				stop = 1;
 			last_expire = now;
@@ -647,6 +1067,10 @@ int agent_run(const struct agent_opts *opts, const struct agent_sink *sink)
 		if (want_counters) {
 			want_counters = 0;
 			print_counters(ag);
+		}
+		if (want_reload) {
+			want_reload = 0;
+			reload(ag);
 		}
 	}
 	capture__drain(ag->cap);
@@ -659,6 +1083,9 @@ free_agent:
 		print_counters(ag);
 	}
 	stream__free(ag->streams, now_ns(CLOCK_MONOTONIC));
+	enforce_free(ag->enf);
+	budget_free(ag->budgets);
+	policy_free(ag->reloaded);
 	attacher__free(ag->att);
 	capture__free(ag->cap);
 	cgroup_resolver__free(ag->cg);
@@ -722,6 +1149,7 @@ int agent_cli_parse(int argc, char **argv, struct agent_cli *cli, unsigned flags
 		{ "events",	required_argument, NULL, 'e' },
 		{ "db",		required_argument, NULL, 'D' },
 		{ "metrics",	required_argument, NULL, 'M' },
+		{ "dry-run",	no_argument,	   NULL, 'N' },
 		{ "verbose",	no_argument,	   NULL, 'v' },
 		{ "help",	no_argument,	   NULL, 'h' },
 		{}
@@ -808,6 +1236,12 @@ int agent_cli_parse(int argc, char **argv, struct agent_cli *cli, unsigned flags
 				cli->db_path = optarg;
 			else
 				cli->metrics_addr = optarg;
+			break;
+		case 'N':
+			if (!(flags & AGENT_CLI_RUN))
+				return opt_error(prog, "--dry-run: %s", "only 'tollgate run' "
+						 "enforces a policy");
+			o->dry_run = 1;
 			break;
 		case 'v':
 			log_set_level(LOG_DEBUG);

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <json-c/json.h>
 #include "callfmt.h"
+#include "enforce.h"
 #include "escape.h"
 
 static const char *const usage_names[] = {
@@ -195,5 +196,139 @@ const char *call_text(const struct tg_call *c, char *buf, size_t cap)
 		 text_field(model, sizeof(model), record_model(r)),
 		 r->call.stream ? " stream" : "", status, tokens, usd,
 		 r->request_bytes, r->response_bytes, ttft, dur, tags);
+	return buf;
+}
+
+/* --- alerts and actions ------------------------------------------------ */
+
+static char *json_done(json_object *o)
+{
+	char *s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+							 JSON_C_TO_STRING_NOSLASHESCAPE));
+
+	json_object_put(o);
+	return s;
+}
+
+/* An amount as "_usd" (exact decimal) or "_tokens" under prefix. */
+static void add_amount(json_object *o, const char *prefix, int tokens, int64_t v)
+{
+	char k[48], usd[32];
+
+	snprintf(k, sizeof(k), "%s_%s", prefix, tokens ? "tokens" : "usd");
+	if (tokens) {
+		add_int(o, k, v);
+		return;
+	}
+	usd_format(v, usd, sizeof(usd));
+	json_object_object_add(o, k, json_object_new_double_s((double)v / 1e9, usd));
+}
+
+static const char *pct(char *buf, size_t cap, int64_t bp)
+{
+	if (bp % 100)
+		snprintf(buf, cap, "%" PRId64 ".%02" PRId64 "%%", bp / 100, bp % 100);
+	else
+		snprintf(buf, cap, "%" PRId64 "%%", bp / 100);
+	return buf;
+}
+
+char *alert_json(const struct alert_view *a)
+{
+	json_object *o = json_object_new_object();
+	char buf[48];
+
+	if (!o)
+		return NULL;
+	json_object_object_add(o, "event", json_object_new_string("alert"));
+	add_int(o, "ts", a->ts_ns);
+	json_object_object_add(o, "kind", json_object_new_string(a->kind));
+	add_str(o, "team", a->team);
+	add_str(o, "window", a->window);
+	add_str(o, "action", a->action);
+	if (a->threshold_bp)
+		json_object_object_add(o, "threshold",
+				       json_object_new_string(pct(buf, sizeof(buf), a->threshold_bp)));
+	add_amount(o, "spent", a->tokens, a->spent);
+	add_amount(o, "limit", a->tokens, a->limit);
+	if (!a->threshold_bp)
+		add_amount(o, "projected", a->tokens, a->projected);
+	add_int(o, "window_start", a->window_start);
+	add_int(o, "window_end", a->window_end);
+	return json_done(o);
+}
+
+char *action_json(const struct enforce_action *a)
+{
+	json_object *o = json_object_new_object();
+
+	if (!o)
+		return NULL;
+	json_object_object_add(o, "event", json_object_new_string("action"));
+	add_int(o, "ts", a->ts_ns);
+	json_object_object_add(o, "action", json_object_new_string(a->action));
+	json_object_object_add(o, "why", json_object_new_string(a->why));
+	add_int(o, "pid", a->tgid);
+	add_str(o, "team", a->team);
+	add_str(o, "provider", a->provider);
+	add_str(o, "model", a->model);
+	if (a->budget >= 0) {
+		add_int(o, "budget", a->budget);
+		add_amount(o, "spent", a->tokens, a->spent);
+		add_amount(o, "limit", a->tokens, a->limit);
+	}
+	add_ms(o, "held_ms", (uint64_t)a->held_ns);
+	json_object_object_add(o, "dry_run", json_object_new_boolean(a->dry_run));
+	json_object_object_add(o, "ok", json_object_new_boolean(a->ok));
+	add_str(o, "error", a->error);
+	return json_done(o);
+}
+
+static const char *amount_text(char *buf, size_t cap, int tokens, int64_t v)
+{
+	char usd[32];
+
+	if (tokens) {
+		snprintf(buf, cap, "%" PRId64 " tokens", v);
+	} else {
+		usd_format(v, usd, sizeof(usd));
+		snprintf(buf, cap, "$%s", usd);
+	}
+	return buf;
+}
+
+const char *alert_text(const struct alert_view *a, char *buf, size_t cap)
+{
+	char team[200], sp[48], li[48], pr[48], th[48];
+
+	text_field(team, sizeof(team), a->team);
+	if (a->threshold_bp)
+		snprintf(buf, cap, "alert: team %s reached %s of its %s budget: %s of %s",
+			 team, pct(th, sizeof(th), a->threshold_bp), a->window,
+			 amount_text(sp, sizeof(sp), a->tokens, a->spent),
+			 amount_text(li, sizeof(li), a->tokens, a->limit));
+	else
+		snprintf(buf, cap, "alert: team %s is projected to spend %s of its %s budget"
+			 " of %s (now %s)", team,
+			 amount_text(pr, sizeof(pr), a->tokens, a->projected), a->window,
+			 amount_text(li, sizeof(li), a->tokens, a->limit),
+			 amount_text(sp, sizeof(sp), a->tokens, a->spent));
+	return buf;
+}
+
+const char *action_text(const struct enforce_action *a, char *buf, size_t cap)
+{
+	char team[200], model[200], sp[48], li[48], fig[120] = "";
+
+	if (a->budget >= 0)
+		snprintf(fig, sizeof(fig), " (%s of %s)",
+			 amount_text(sp, sizeof(sp), a->tokens, a->spent),
+			 amount_text(li, sizeof(li), a->tokens, a->limit));
+	snprintf(buf, cap, "%s%s: pid %d team %s model %s: %s%s%s%s",
+		 a->dry_run ? "would " : "", a->action, (int)a->tgid,
+		 text_field(team, sizeof(team), a->team),
+		 text_field(model, sizeof(model), a->model), a->why, fig,
+		 a->ok || a->dry_run ? "" : ": failed: ", a->ok || a->dry_run ? "" :
+		 (a->error ? a->error : "?"));
 	return buf;
 }

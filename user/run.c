@@ -21,25 +21,32 @@
 #include "trace.h"
 
 #define DEFAULT_POLICY "/etc/tollgate/default.yaml"
+/* Whom the agent holds, when there is no ledger to keep it beside. */
+#define HELD_DIR "/run/tollgate"
+#define HELD_PATH HELD_DIR "/held"
 
 static void run_usage(FILE *f)
 {
 	fprintf(f,
 "usage: tollgate run [--policy FILE] [--db FILE|off] [--metrics ADDR|off]\n"
-"                    [--events FILE] [--prices FILE]\n"
+"                    [--events FILE] [--prices FILE] [--dry-run]\n"
 "                    [--cgroup GLOB]... [--call-cap BYTES] [--ringbuf BYTES]\n"
 "                    [--max-buffer BYTES] [--conn-idle SECONDS] [--verbose]\n"
 "\n"
 "Runs the agent in the foreground: loads the policy, meters every LLM call\n"
 "(tokens, cost, team) and prints one line per call, or writes it to the\n"
-"events file. Needs root and a kernel with BTF.\n"
+"events file; keeps each team's budgets and enforces them (alert, throttle,\n"
+"block, kill). Needs root and a kernel with BTF.\n"
 "\n"
 "  -p, --policy FILE     policy (default " DEFAULT_POLICY ")\n"
 "      --metrics ADDR    Prometheus metrics on http://ADDR/metrics (default\n"
 "                        127.0.0.1:9464; off: none)\n"
 "      --db FILE         the ledger: one row per call, SQLite (default\n"
 "                        " LEDGER_DEFAULT_PATH ", mode 0600; off: none)\n"
-"  -e, --events FILE     append one JSON object per call to FILE (mode 0600)\n"
+"  -e, --events FILE     append one JSON object per call, alert and action\n"
+"                        to FILE (mode 0600)\n"
+"      --dry-run         take no action: report what the policy would do\n"
+"                        (as its mode: monitor)\n"
 "      --prices FILE     price table (default: the policy's, else the shipped one)\n"
 "  -c, --cgroup GLOB     only processes in matching cgroups (repeatable)\n"
 "      --call-cap N      bytes copied per SSL call (default 1M)\n"
@@ -49,6 +56,7 @@ static void run_usage(FILE *f)
 "  -v, --verbose         debug messages on stderr\n"
 "  -h, --help            this text\n"
 "\n"
+"SIGHUP reloads the policy (an invalid one is refused, the old one stays);\n"
 "SIGUSR1 prints the counters on stderr; SIGINT or SIGTERM stops.\n");
 }
 
@@ -74,6 +82,15 @@ static int run_call(void *ctx, const struct tg_call *c)
 	rc = line_out_put(&s->out, js);
 	free(js);
 	return rc;
+}
+
+static int run_event(void *ctx, const char *json, const char *text)
+{
+	struct run_sink *s = ctx;
+
+	if (!s->json)
+		return text ? line_out_put(&s->out, text) : 0;
+	return line_out_put(&s->out, json);
 }
 
 static int run_tick(void *ctx)
@@ -106,7 +123,9 @@ int cmd_run(int argc, char **argv)
 {
 	struct agent_cli cli;
 	struct run_sink rs = { .out = { .f = stdout, .name = "standard output" } };
-	struct agent_sink sink = { .on_call = run_call, .on_tick = run_tick, .ctx = &rs };
+	struct agent_sink sink = { .on_call = run_call, .on_tick = run_tick,
+				   .on_event = run_event, .ctx = &rs };
+	char held[4200];
 	char err[512];
 	int rc = agent_cli_parse(argc, argv, &cli, AGENT_CLI_RUN, run_usage);
 
@@ -142,7 +161,15 @@ int cmd_run(int argc, char **argv)
 			return 1;
 		}
 		log_info("ledger %s", cli.db_path);
+		cli.o.ledger_path = cli.db_path;
+		snprintf(held, sizeof(held), "%s.held", cli.db_path);
+	} else {
+		snprintf(held, sizeof(held), "%s", HELD_PATH);
+		mkdir(HELD_DIR, 0700);
 	}
+	cli.o.enforce = 1;
+	cli.o.policy_path = cli.policy_path;
+	cli.o.held_path = held;
 	if (cli.events_path) {
 		rs.out.f = events_open(cli.events_path);
 		rs.out.name = cli.events_path;
