@@ -63,6 +63,7 @@ struct enforce_cfg {
 	struct capture *cap;
 	int dry_run;			/* monitor mode or --dry-run */
 	const char *held_path;		/* whom the agent holds, for a crash */
+	const char *cgroup_root;	/* the cgroup2 mount (cgroup.kill) */
 	int64_t mono_to_real;		/* CLOCK_MONOTONIC ns + this = wall clock */
 };
 

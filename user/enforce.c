@@ -345,10 +345,29 @@ void enforce_exec(struct enforcer *e, pid_t tgid)
 	follow(e, tgid);
 }
 
+static void unlink_hold(struct enforcer *e, struct hold *h);
+
 void enforce_exit(struct enforcer *e, pid_t tgid)
 {
 	struct proc *p = proc_get(e, tgid, 0);
+	struct hold *h, *nx;
+	int dropped = 0;
+	size_t i;
 
+	/* what it was held for ended with it */
+	for (h = e->holds; h; h = nx) {
+		nx = h->next;
+		if (h->tgid == tgid) {
+			unlink_hold(e, h);
+			free(h);
+			dropped = 1;
+		}
+	}
+	if (dropped)
+		held_write(e);
+	for (i = 0; i < PENDING_MAX; i++)
+		if (e->pending[i].tgid == tgid)
+			e->pending[i].tgid = 0;
 	if (!p)
 		return;
 	if (p->gated) {
@@ -571,9 +590,9 @@ static void block(struct enforcer *e, struct hold *h, const char *why,
 
 /* cgroup.kill, for a policy that kills the whole cgroup: never the root,
  * never the agent's own or PID 1's cgroup. */
-static int kill_cgroup(pid_t tgid, char *err, size_t errlen)
+static int kill_cgroup(const char *root, pid_t tgid, char *err, size_t errlen)
 {
-	char cg[4096], mine[4096], init[4096], path[4200];
+	char cg[4096], mine[4096], init[4096], path[8400];
 	int fd, rc = 0;
 
 	if (proc_read_cgroup(tgid, cg, sizeof(cg)) || proc_read_cgroup(getpid(), mine, sizeof(mine)) ||
@@ -586,7 +605,7 @@ static int kill_cgroup(pid_t tgid, char *err, size_t errlen)
 		snprintf(err, errlen, "will not kill cgroup %s (it holds the agent or PID 1)", cg);
 		return -EPERM;
 	}
-	snprintf(path, sizeof(path), "/sys/fs/cgroup%s/cgroup.kill", cg);
+	snprintf(path, sizeof(path), "%s%s/cgroup.kill", root, cg);
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0 || write(fd, "1", 1) != 1)
 		rc = -errno;
@@ -605,7 +624,8 @@ static void kill_proc(struct enforcer *e, struct hold *h, const char *why,
 	int rc = 0;
 
 	if (h->team >= 0 && p->teams[h->team].kill_scope == PK_CGROUP)
-		rc = kill_cgroup(h->tgid, err, sizeof(err));
+		rc = kill_cgroup(e->cfg.cgroup_root ? e->cfg.cgroup_root : "/sys/fs/cgroup",
+				 h->tgid, err, sizeof(err));
 	if (rc || h->team < 0 || p->teams[h->team].kill_scope != PK_CGROUP) {
 		if (kill(h->tgid, SIGKILL) && errno != ESRCH) {
 			rc = -errno;
@@ -660,17 +680,18 @@ static int64_t rate_slot(struct enforcer *e, int team, int64_t rpm, int64_t now)
 }
 
 /* Hold h until `at` (throttled), or block it when that is past its
- * timeout: no process is held longer. */
-static void throttle(struct enforcer *e, struct hold *h, int64_t at, const char *why,
-		     const struct budget_decision *d)
+ * timeout: no process is held longer.  Returns 1 when h is gone. */
+static int throttle(struct enforcer *e, struct hold *h, int64_t at, const char *why,
+		    const struct budget_decision *d)
 {
 	if (at - h->since > (int64_t)e->cfg.policy->hold_timeout_ns) {
 		block(e, h, why, d);
-		return;
+		return 1;
 	}
 	h->until = at;
 	e->st.throttled++;
 	report(e, h, "throttle", why, d, 1, NULL);
+	return 0;
 }
 
 static uint32_t inflight_of(struct enforcer *e, pid_t tgid)
@@ -727,11 +748,9 @@ static int decide(struct enforcer *e, struct hold *h, int timed_out)
 		rpm = THROTTLE_DEFAULT_RPM;
 	if (rpm || t->rate.tokens_per_minute) {
 		at = rate_slot(e, h->team, rpm, now);
-		if (at > now + SEC / 1000) {
-			throttle(e, h, at, d.verdict == BV_DENY ? "budget" : "rate_limit",
-				 d.verdict == BV_DENY ? &d : NULL);
-			return h->until ? 0 : 1;
-		}
+		if (at > now + SEC / 1000)
+			return throttle(e, h, at, d.verdict == BV_DENY ? "budget" : "rate_limit",
+					d.verdict == BV_DENY ? &d : NULL);
 	}
 	release(e, h);
 	return 1;
@@ -749,8 +768,6 @@ static void act(struct enforcer *e, struct hold *h, enum policy_action a, const 
 		break;
 	case PA_THROTTLE:
 		throttle(e, h, rate_slot(e, h->team, THROTTLE_DEFAULT_RPM, mono_now()), why, d);
-		if (!h->until)
-			break;
 		break;
 	default:
 		report(e, h, "alert", why, d, 1, NULL);
