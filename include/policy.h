@@ -121,6 +121,11 @@ int policy_load_mem(const char *name, const void *buf, size_t len, struct policy
 		    char *err, size_t errlen);
 void policy_free(struct policy *p);
 
+/* A budget's window as a policy writes it: "day", "rolling:15m". */
+const char *policy_window_name(const struct policy_budget *b, char *buf, size_t cap);
+/* "alert", "throttle", "block", "kill". */
+const char *policy_action_name(enum policy_action a);
+
 /* Reads a policy file as YAML only (well-formedness). */
 int policy_check_yaml(const char *path, char *err, size_t errlen);
 

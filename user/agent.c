@@ -531,32 +531,6 @@ static void emit_event(struct agent *ag, const char *json, const char *text)
 		stop = 1;
 }
 
-static const char *window_name(const struct policy_budget *b, char *buf, size_t cap)
-{
-	static const char *const names[] = {
-		[PW_HOUR] = "hour", [PW_DAY] = "day", [PW_WEEK] = "week", [PW_MONTH] = "month",
-	};
-	uint64_t s = b->rolling_ns / 1000000000ull;
-
-	if (b->window != PW_ROLLING)
-		return names[b->window];
-	if (s % 86400 == 0)
-		snprintf(buf, cap, "rolling:%llud", (unsigned long long)(s / 86400));
-	else if (s % 3600 == 0)
-		snprintf(buf, cap, "rolling:%lluh", (unsigned long long)(s / 3600));
-	else if (s % 60 == 0)
-		snprintf(buf, cap, "rolling:%llum", (unsigned long long)(s / 60));
-	else
-		snprintf(buf, cap, "rolling:%llus", (unsigned long long)s);
-	return buf;
-}
-
-static const char *action_name(enum policy_action a)
-{
-	return a == PA_KILL ? "kill" : a == PA_BLOCK ? "block" : a == PA_THROTTLE ?
-	       "throttle" : "alert";
-}
-
 /* Thresholds crossed and forecasts: logged, sent, counted, hooked. */
 static void check_alerts(struct agent *ag)
 {
@@ -573,8 +547,8 @@ static void check_alerts(struct agent *ag)
 		const struct policy_budget *b = &t->budgets[a[i].budget];
 		struct alert_view v = {
 			.ts_ns = wall_ns(), .kind = a[i].threshold_bp ? "threshold" : "forecast",
-			.team = t->name, .window = window_name(b, win, sizeof(win)),
-			.action = action_name(b->action), .threshold_bp = a[i].threshold_bp,
+			.team = t->name, .window = policy_window_name(b, win, sizeof(win)),
+			.action = policy_action_name(b->action), .threshold_bp = a[i].threshold_bp,
 			.tokens = a[i].tokens, .spent = a[i].spent, .limit = a[i].limit,
 			.projected = a[i].projected, .window_start = a[i].window_start,
 			.window_end = a[i].window_end,
@@ -633,7 +607,7 @@ static void budget_health(struct agent *ag)
 		for (j = 0; j < ag->policy->teams[i].nbudgets; j++)
 			if (!budget_view(ag->budgets, (int)i, (int)j, wall_ns(), &v))
 				metrics_set_budget(ag->opts->metrics, ag->policy->teams[i].name,
-						   window_name(v.pb, win, sizeof(win)), v.tokens,
+						   policy_window_name(v.pb, win, sizeof(win)), v.tokens,
 						   v.spent, v.reserved, v.limit, v.exhaust_at);
 	if (ag->enf) {
 		enforce_stats(ag->enf, &es);
@@ -679,6 +653,7 @@ static int enforce_start(struct agent *ag)
 		.policy = ag->policy, .cap = ag->cap,
 		.dry_run = ag->opts->dry_run || ag->policy->mode == PM_MONITOR,
 		.held_path = ag->opts->held_path, .mono_to_real = ag->mono_to_real,
+		.cgroup_root = cgroup_resolver__mount(ag->cg),
 	};
 	int n;
 

@@ -3,9 +3,9 @@
  * tollgate policy check [--json] [--all] FILE             (DESIGN §9)
  *
  * Loads a policy and says what is wrong with it (FILE:LINE:COL), or what
- * it would do now: each team, its rules, and the running processes it
- * claims, each attributed to the first team that matches as the agent
- * does.
+ * it would do now: each team, its rules, its budgets with what the ledger
+ * says is spent in each window now, and the running processes it claims,
+ * each attributed to the first team that matches as the agent does.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -14,9 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <time.h>
 #include <json-c/json.h>
+#include <sqlite3.h>
 #include "attribution.h"
+#include "budget.h"
 #include "escape.h"
+#include "ledger.h"
 #include "policy.h"
 #include "procinfo.h"
 
@@ -46,16 +50,18 @@ struct scan {
 static void check_usage(FILE *f)
 {
 	fprintf(f,
-"usage: tollgate policy check [--json] [--all] FILE\n"
+"usage: tollgate policy check [--json] [--all] [--db FILE|off] FILE\n"
 "\n"
 "Loads a policy. When it is wrong, prints FILE:LINE:COLUMN: why, and exits 1.\n"
-"Otherwise prints each team with its match rules and the running processes it\n"
-"claims now (each process goes to the first team that matches, as in the\n"
-"agent), then a summary. Reading other users' executables needs root.\n"
+"Otherwise prints each team with its match rules, its rules and budgets (with\n"
+"what the ledger says is spent in each budget's window now) and the running\n"
+"processes it claims now (each process goes to the first team that matches,\n"
+"as in the agent), then a summary. Reading other users' executables needs root.\n"
 "\n"
-"  -j, --json   machine-readable output\n"
-"  -a, --all    list every process (otherwise at most %d a team)\n"
-"  -h, --help   this text\n", TEXT_PROCS_MAX);
+"  -j, --json     machine-readable output\n"
+"  -a, --all      list every process (otherwise at most %d a team)\n"
+"  -d, --db FILE  the ledger spend is read from (default %s; off: none)\n"
+"  -h, --help     this text\n", TEXT_PROCS_MAX, LEDGER_DEFAULT_PATH);
 }
 
 static void policy_usage(FILE *f)
@@ -309,12 +315,157 @@ static void print_hit(const struct hit *h)
 	printf("\n");
 }
 
-static void print_team(const struct policy_team *t, const struct hits *h, int all)
+
+/* --- budgets and rules ---------------------------------------------------------- */
+
+/* The policy's budgets with the ledger's spend; NULL when there is no
+ * ledger to read (why says so). */
+static struct budget_set *budgets_now(const struct policy *p, const char *db_path,
+				      char *why, size_t cap)
 {
+	struct budget_set *b;
+	struct timespec ts;
+	int64_t now;
+	sqlite3 *db;
+
+	why[0] = '\0';
+	if (!db_path || !strcmp(db_path, "off")) {
+		snprintf(why, cap, "no ledger read");
+		return NULL;
+	}
+	if (budget_tz_set(p->timezone)) {
+		snprintf(why, cap, "time zone not usable");
+		return NULL;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+	db = ledger_open_readonly(db_path, why, cap);
+	if (!db)
+		return NULL;
+	b = budget_new(p, now);
+	if (!b || budget_restore(b, db, now, why, cap)) {
+		budget_free(b);
+		b = NULL;
+	}
+	sqlite3_close(db);
+	return b;
+}
+
+static int64_t now_wall(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static const char *amount_str(int tokens, int64_t v, char *buf, size_t cap)
+{
+	char usd[32];
+
+	if (tokens)
+		snprintf(buf, cap, "%lld tokens", (long long)v);
+	else
+		snprintf(buf, cap, "$%s", usd_str(v, usd, sizeof(usd)));
+	return buf;
+}
+
+static const char *pct_str(int64_t bp, char *buf, size_t cap)
+{
+	if (bp % 100)
+		snprintf(buf, cap, "%lld.%02lld%%", (long long)(bp / 100), (long long)(bp % 100));
+	else
+		snprintf(buf, cap, "%lld%%", (long long)(bp / 100));
+	return buf;
+}
+
+static void print_budgets(const struct policy *p, int team, struct budget_set *b,
+			  const char *why)
+{
+	const struct policy_team *t = &p->teams[team];
+	char win[48], lim[48], sp[48], pc[24], used[24];
+	struct budget_view v;
+	size_t j, k;
+
+	if (!t->nbudgets)
+		return;
+	printf("  budgets:\n");
+	for (j = 0; j < t->nbudgets; j++) {
+		const struct policy_budget *pb = &t->budgets[j];
+		int tokens = pb->limit_tokens >= 0;
+
+		printf("    %-12s limit %s  action %s", policy_window_name(pb, win, sizeof(win)),
+		       amount_str(tokens, tokens ? pb->limit_tokens : pb->limit_nusd, lim,
+				  sizeof(lim)), policy_action_name(pb->action));
+		if (pb->strict)
+			printf("  strict");
+		for (k = 0; k < pb->nalert; k++)
+			printf("%s%s", k ? "," : "  alert_at ", pct_str(pb->alert_at_bp[k], pc,
+									sizeof(pc)));
+		if (b && !budget_view(b, team, (int)j, now_wall(), &v)) {
+			snprintf(used, sizeof(used), "%.1f%%",
+				 v.limit ? (double)v.spent * 100 / (double)v.limit : 0.0);
+			printf("\n%17sspent %s (%s)", "", amount_str(tokens, v.spent, sp, sizeof(sp)),
+			       used);
+		} else {
+			printf("\n%17sspent unknown (%s)", "", why);
+		}
+		printf("\n");
+	}
+}
+
+static void print_rules(const struct policy_team *t)
+{
+	char buf[512];
+	size_t i;
+
+	if (t->rate.requests_per_minute || t->rate.tokens_per_minute) {
+		printf("  rate_limits:");
+		if (t->rate.requests_per_minute)
+			printf(" %lld requests/min", (long long)t->rate.requests_per_minute);
+		if (t->rate.tokens_per_minute)
+			printf(" %lld tokens/min", (long long)t->rate.tokens_per_minute);
+		printf("\n");
+	}
+	for (i = 0; i < t->models.allow.n; i++)
+		printf("  %s %s\n", i ? "              " : "models allow:",
+		       escape_str(buf, sizeof(buf), t->models.allow.v[i]));
+	for (i = 0; i < t->models.deny.n; i++)
+		printf("  %s %s\n", i ? "             " : "models deny:",
+		       escape_str(buf, sizeof(buf), t->models.deny.v[i]));
+	if (t->max_tokens_cap)
+		printf("  max_tokens_cap: %lld\n", (long long)t->max_tokens_cap);
+	if (t->kill_scope == PK_CGROUP)
+		printf("  kill_scope: cgroup\n");
+}
+
+static void print_globals(const struct policy *p)
+{
+	char buf[512];
+
+	printf("  mode: %s, timezone %s, hold_timeout %llums\n",
+	       p->mode == PM_MONITOR ? "monitor (no action is taken)" : "enforce",
+	       p->timezone ? escape_str(buf, sizeof(buf), p->timezone) : "UTC",
+	       (unsigned long long)(p->hold_timeout_ns / 1000000));
+	if (p->loop_guard.identical_requests)
+		printf("  loop_guard: %lld identical requests within %llus: %s\n",
+		       (long long)p->loop_guard.identical_requests,
+		       (unsigned long long)(p->loop_guard.within_ns / 1000000000ull),
+		       policy_action_name(p->loop_guard.action));
+	if (p->alerts_exec)
+		printf("  alerts exec: %s\n", escape_str(buf, sizeof(buf), p->alerts_exec));
+}
+
+static void print_team(const struct policy *p, int team, const struct hits *h, int all,
+		       struct budget_set *b, const char *why)
+{
+	const struct policy_team *t = &p->teams[team];
 	size_t i, shown = all || h->n <= TEXT_PROCS_MAX ? h->n : TEXT_PROCS_MAX;
 
 	printf("\nteam %s (line %u)\n  match:\n", t->name, t->line);
 	print_match(&t->match);
+	print_rules(t);
+	print_budgets(p, team, b, why);
 	if (!h->n && t->match.api_key.n)
 		printf("  processes: none now (its api_key rules claim calls, not processes)\n");
 	else if (!h->n)
@@ -327,7 +478,8 @@ static void print_team(const struct policy_team *t, const struct hits *h, int al
 		printf("    ... %zu more (--all lists them)\n", h->n - shown);
 }
 
-static void print_text(const struct policy *p, const struct scan *s, int all)
+static void print_text(const struct policy *p, const struct scan *s, int all,
+		       struct budget_set *b, const char *why)
 {
 	char buf[512];
 	size_t i;
@@ -337,8 +489,9 @@ static void print_text(const struct policy *p, const struct scan *s, int all)
 	print_price(p);
 	if (p->prices_file)
 		printf("  prices: %s\n", escape_str(buf, sizeof(buf), p->prices_file));
+	print_globals(p);
 	for (i = 0; i < p->nteams; i++)
-		print_team(&p->teams[i], &s->teams[i], all);
+		print_team(p, (int)i, &s->teams[i], all, b, why);
 	printf("\nsummary: %zu team%s, %zu processes:", p->nteams, p->nteams == 1 ? "" : "s",
 	       s->total);
 	for (i = 0; i < p->nteams; i++)
@@ -426,14 +579,70 @@ static json_object *jhit(const struct hit *h)
 	return o;
 }
 
-static json_object *jteam(const struct policy_team *t, const struct hits *h)
+static json_object *jamount(int tokens, int64_t v)
 {
+	return tokens ? json_object_new_int64(v) : jusd(v);
+}
+
+static json_object *jbudgets(const struct policy *p, int team, struct budget_set *b)
+{
+	const struct policy_team *t = &p->teams[team];
+	json_object *a = json_object_new_array(), *o, *th;
+	struct budget_view v;
+	char win[48], pc[24];
+	size_t j, k;
+
+	for (j = 0; j < t->nbudgets; j++) {
+		const struct policy_budget *pb = &t->budgets[j];
+		int tokens = pb->limit_tokens >= 0;
+
+		o = json_object_new_object();
+		json_object_object_add(o, "window", json_object_new_string(
+			policy_window_name(pb, win, sizeof(win))));
+		json_object_object_add(o, tokens ? "limit_tokens" : "limit_usd",
+				       jamount(tokens, tokens ? pb->limit_tokens : pb->limit_nusd));
+		json_object_object_add(o, "action",
+				       json_object_new_string(policy_action_name(pb->action)));
+		json_object_object_add(o, "strict", json_object_new_boolean(pb->strict));
+		th = json_object_new_array();
+		for (k = 0; k < pb->nalert; k++)
+			json_object_array_add(th, json_object_new_string(
+				pct_str(pb->alert_at_bp[k], pc, sizeof(pc))));
+		json_object_object_add(o, "alert_at", th);
+		if (b && !budget_view(b, team, (int)j, now_wall(), &v)) {
+			json_object_object_add(o, tokens ? "spent_tokens" : "spent_usd",
+					       jamount(tokens, v.spent));
+			json_object_object_add(o, "window_start", json_object_new_int64(v.window_start));
+			json_object_object_add(o, "window_end", json_object_new_int64(v.window_end));
+		} else {
+			json_object_object_add(o, tokens ? "spent_tokens" : "spent_usd", NULL);
+		}
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
+static json_object *jteam(const struct policy *p, int team, const struct hits *h,
+			  struct budget_set *b)
+{
+	const struct policy_team *t = &p->teams[team];
 	json_object *o = json_object_new_object(), *a = json_object_new_array();
 	size_t i;
 
 	json_object_object_add(o, "name", jstr(t->name));
 	json_object_object_add(o, "line", json_object_new_int64(t->line));
 	json_object_object_add(o, "match", jmatch(&t->match));
+	json_object_object_add(o, "budgets", jbudgets(p, team, b));
+	if (t->rate.requests_per_minute)
+		json_object_object_add(o, "requests_per_minute",
+				       json_object_new_int64(t->rate.requests_per_minute));
+	if (t->rate.tokens_per_minute)
+		json_object_object_add(o, "tokens_per_minute",
+				       json_object_new_int64(t->rate.tokens_per_minute));
+	jstrs(o, "models_allow", &t->models.allow);
+	jstrs(o, "models_deny", &t->models.deny);
+	if (t->max_tokens_cap)
+		json_object_object_add(o, "max_tokens_cap", json_object_new_int64(t->max_tokens_cap));
 	for (i = 0; i < h->n; i++)
 		json_object_array_add(a, jhit(&h->v[i]));
 	json_object_object_add(o, "processes", a);
@@ -478,7 +687,7 @@ static int print_json(json_object *o)
 	return err;
 }
 
-static int json_valid(const struct policy *p, const struct scan *s)
+static int json_valid(const struct policy *p, const struct scan *s, struct budget_set *b)
 {
 	json_object *o = json_object_new_object(), *a = json_object_new_array();
 	size_t i;
@@ -488,8 +697,12 @@ static int json_valid(const struct policy *p, const struct scan *s)
 	json_object_object_add(o, "version", json_object_new_int(p->version));
 	json_object_object_add(o, "default_price", jprice(p));
 	json_object_object_add(o, "prices", p->prices_file ? jstr(p->prices_file) : NULL);
+	json_object_object_add(o, "mode", json_object_new_string(p->mode == PM_MONITOR ?
+								  "monitor" : "enforce"));
+	json_object_object_add(o, "timezone", json_object_new_string(p->timezone ? p->timezone
+									       : "UTC"));
 	for (i = 0; i < p->nteams; i++)
-		json_object_array_add(a, jteam(&p->teams[i], &s->teams[i]));
+		json_object_array_add(a, jteam(p, (int)i, &s->teams[i], b));
 	json_object_object_add(o, "teams", a);
 	json_object_object_add(o, "summary", jsummary(p, s));
 	return print_json(o);
@@ -512,17 +725,23 @@ static int do_check(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "json",	no_argument, NULL, 'j' },
 		{ "all",	no_argument, NULL, 'a' },
+		{ "db",		required_argument, NULL, 'd' },
 		{ "help",	no_argument, NULL, 'h' },
 		{}
 	};
+	const char *db_path = LEDGER_DEFAULT_PATH;
 	int json = 0, all = 0, c, err;
+	struct budget_set *b = NULL;
 	struct policy *p = NULL;
+	char msg[1024], why[512];
 	struct scan s;
-	char msg[1024];
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "jah", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "jad:h", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'd':
+			db_path = optarg;
+			break;
 		case 'j':
 			json = 1;
 			break;
@@ -550,16 +769,18 @@ static int do_check(int argc, char **argv)
 			json_invalid(argv[optind], msg);
 		return 1;
 	}
+	b = budgets_now(p, db_path, why, sizeof(why));
 	err = scan_procs(&s, p);
 	if (err) {
 		fprintf(stderr, "tollgate policy check: reading /proc: %s\n", strerror(-err));
 	} else if (json) {
-		err = json_valid(p, &s);
+		err = json_valid(p, &s, b);
 	} else {
-		print_text(p, &s, all);
+		print_text(p, &s, all, b, why);
 		err = fflush(stdout) ? -EIO : 0;
 	}
 	scan_free(&s);
+	budget_free(b);
 	policy_free(p);
 	return err ? 1 : 0;
 }

@@ -1250,6 +1250,11 @@ static const char *const kill_scope_names[] = {
 	[PK_PROCESS] = "process", [PK_CGROUP] = "cgroup",
 };
 
+const char *policy_action_name(enum policy_action a)
+{
+	return (size_t)a < ARRAY_SIZE(action_names) && action_names[a] ? action_names[a] : "?";
+}
+
 static void budget_init(void *obj, const yaml_mark_t *m)
 {
 	struct policy_budget *b = obj;
@@ -1260,8 +1265,7 @@ static void budget_init(void *obj, const yaml_mark_t *m)
 	b->line = m->line + 1;
 }
 
-/* "day", "rolling:15m": as a policy writes it */
-static const char *window_name(char *buf, size_t cap, const struct policy_budget *b)
+const char *policy_window_name(const struct policy_budget *b, char *buf, size_t cap)
 {
 	char d[32];
 
@@ -1285,7 +1289,7 @@ static int budget_done(struct loader *ld, void *obj, const yaml_mark_t *m)
 	for (i = 0; i + 1 < t->nbudgets; i++)
 		if (t->budgets[i].window == b->window && t->budgets[i].rolling_ns == b->rolling_ns)
 			return ld_error(ld, m, "duplicate budget window '%s' (first at line %u)",
-					window_name(w, sizeof(w), b), t->budgets[i].line);
+					policy_window_name(b, w, sizeof(w)), t->budgets[i].line);
 	return 0;
 }
 
