@@ -99,6 +99,11 @@ teams:
       - { window: day, limit_usd: 1, action: kill }
   - name: free
     match: { cgroup: ["/tollgate-test/free"] }
+  - name: group
+    match: { cgroup: ["/tollgate-test/group"] }
+    kill_scope: cgroup
+    budgets:
+      - { window: day, limit_usd: 1, action: kill }
 EOF
 if agent "$TG_TMP/block.yaml"; then
 	s0=$(stats)
@@ -133,7 +138,44 @@ if agent "$TG_TMP/block.yaml"; then
 	l1=$(llm_count)
 	[ "$rc" = 0 ] && [ $((l1 - l0)) = 6 ] && pass enforce_no_budget ||
 		fail enforce_no_budget "rc $rc, provider got $((l1 - l0))"
+
+	# kill_scope: cgroup ends the whole cgroup: a bystander in it too
+	tg_in_cgroup group sleep 300 &
+	sleeper=$!
+	ka group "$TG_TMP/group.out" --calls 6; rc=$?
+	sleep 0.3
+	if [ "$rc" = 137 ] && ! kill -0 "$sleeper" 2>/dev/null; then
+		pass enforce_kill_cgroup
+	else
+		fail enforce_kill_cgroup "client rc $rc, bystander $(kill -0 "$sleeper" 2>/dev/null && echo alive || echo gone)"
+	fi
+	wait "$sleeper" 2>/dev/null
+
+	# run probes only what its teams match: a process of no team is not seen
+	tg_in_cgroup outsider "$TG_PY" "$KA" "$TG_URL" "$TG_CA" --model tg-outsider --calls 2 > /dev/null 2>&1
+	sleep 0.5
+	! grep -q '"model":"tg-outsider"' "$EV" && grep -q 'metering processes the policy' "$EV.err" &&
+		pass enforce_scope || fail enforce_scope "a process of no team was metered"
 	tg_trace_stop
+	# policy check reads each budget's spend from the ledger
+	out=$("$TG_BIN" policy check --db "$DB" "$TG_TMP/block.yaml" 2>&1)
+	js=$("$TG_BIN" policy check --json --db "$DB" "$TG_TMP/block.yaml" 2>&1)
+	if echo "$out" | grep -A1 'day          limit $1  action block' | grep -q 'spent $1.35 (135.0%)' &&
+	   echo "$out" | grep -A1 'action kill' | grep -q 'spent $1.35' &&
+	   [ "$("$TG_PY" -c 'import json,sys; t=json.loads(sys.argv[1])["teams"]; print([b["spent_usd"] for x in t for b in x["budgets"]])' "$js")" = "[1.35, 1.35, 1.35]" ]; then
+		pass enforce_policy_check_spend
+	else
+		fail enforce_policy_check_spend "$(echo "$out" | grep -A1 limit | head -4)"
+	fi
+	# report --forecast shows each budget: spent, and whether it runs out
+	out=$("$TG_BIN" report --db "$DB" --forecast --policy "$TG_TMP/block.yaml" 2>&1)
+	js=$("$TG_BIN" report --db "$DB" --forecast --policy "$TG_TMP/block.yaml" --format json 2>&1)
+	if echo "$out" | grep -Eq '^capped +day +1\.000000000 +1\.350000000 +[0-9.]+ +spent$' &&
+	   [ "$("$TG_PY" -c 'import json,sys; b=json.loads(sys.argv[1])["budgets"]; print([(x["team"], x["spent_usd"]) for x in b])' "$js")" = "[('capped', 1.35), ('killer', 1.35), ('group', 1.35)]" ]; then
+		pass enforce_report_forecast_budgets
+	else
+		fail enforce_report_forecast_budgets "$(echo "$out" | tail -5)"
+	fi
 else
 	fail enforce_block "agent not ready"
 fi
