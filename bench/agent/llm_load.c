@@ -36,7 +36,9 @@
  *               between two events, as a model emits tokens (0: no pause).
  * At the end the client prints one line:
  *   RESULT kind=K calls=N seconds=X calls_per_s=Y events=E req_bytes=B resp_bytes=B pid=P
- * (events: SSE data lines seen, [DONE] included; bytes: whole messages).
+ *          lat_p50_us=L lat_p99_us=L
+ * (events: SSE data lines seen, [DONE] included; bytes: whole messages;
+ * lat: from a call's write to the end of its response, nearest rank).
  *
  * Idle (--idle --conns N): N TLS connections, one at a time; on each one
  * "GET /health" (not an LLM call, but HTTP, so tollgate tracks the
@@ -598,6 +600,25 @@ static void pace(double t0, long i, double rate)
 		;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The p-th percentile (nearest rank) of n sorted values, in microseconds. */
+static double pct_us(const double *v, long n, double p)
+{
+	long k = (long)(p / 100 * n + 0.999999);
+
+	if (n <= 0)
+		return 0;
+	if (k < 1)
+		k = 1;
+	return v[(k > n ? n : k) - 1] * 1e6;
+}
+
 static void client_load(int port, const struct opts *o)
 {
 	SSL_CTX *ctx = client_ctx();
@@ -605,27 +626,36 @@ static void client_load(int port, const struct opts *o)
 	char *req = build_request(o);
 	struct rbuf in = { 0 };
 	struct tally t = { 0 };
-	double t0 = bench_now_s(), t1;
+	double t0 = bench_now_s(), t1, c0;
+	double *lat = calloc(o->calls > 0 ? (size_t)o->calls : 1, sizeof(*lat));
 
+	if (!lat) {
+		fprintf(stderr, "llm_load: out of memory\n");
+		exit(1);
+	}
 	for (long i = 0; i < o->calls && !stop; i++) {
 		if (o->rate > 0)
 			pace(t0, i, o->rate);
+		c0 = bench_now_s();
 		write_all(ssl, req, o->req_size);
 		t.req_bytes += o->req_size;
 		t.resp_bytes += read_response(ssl, &in, &t);
-		t.calls++;
+		lat[t.calls++] = bench_now_s() - c0;
 	}
 	t1 = bench_now_s();
+	qsort(lat, (size_t)t.calls, sizeof(*lat), cmp_double);
 	SSL_shutdown(ssl);
 	close(SSL_get_fd(ssl));
 	SSL_free(ssl);
 	SSL_CTX_free(ctx);
 	printf("RESULT kind=%s calls=%ld seconds=%.3f calls_per_s=%.1f events=%ld "
-	       "req_bytes=%llu resp_bytes=%llu pid=%d\n",
+	       "req_bytes=%llu resp_bytes=%llu pid=%d lat_p50_us=%.1f lat_p99_us=%.1f\n",
 	       o->kind == KIND_SSE ? "sse" : "llm", t.calls, t1 - t0,
 	       t1 > t0 ? t.calls / (t1 - t0) : 0.0, t.events,
-	       (unsigned long long)t.req_bytes, (unsigned long long)t.resp_bytes, (int)getpid());
+	       (unsigned long long)t.req_bytes, (unsigned long long)t.resp_bytes, (int)getpid(),
+	       pct_us(lat, t.calls, 50), pct_us(lat, t.calls, 99));
 	fflush(stdout);
+	free(lat);
 	free(req);
 	free(in.p);
 }
