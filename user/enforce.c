@@ -47,8 +47,10 @@
 struct proc {
 	pid_t tgid;			/* 0: free */
 	int team;			/* by identity, -1: none */
+	int known;			/* team and start are read */
 	int gated;
 	uint32_t inflight;		/* its calls reserved */
+	uint64_t start;			/* its start time (the held file) */
 };
 
 struct res {				/* a call in flight: what it reserved */
@@ -78,6 +80,7 @@ struct pending {
 struct hold {
 	struct hold *next;
 	pid_t tgid, tid;
+	uint64_t start;			/* the process's start time (the held file) */
 	uint64_t ssl, gen, entry, sp;
 	int ex;
 	int team;
@@ -112,6 +115,7 @@ struct enforcer {
 	unsigned char *team_gated;	/* per team */
 	struct team_rate *rates;	/* per team */
 	int gate_all;			/* a gated team matches by api_key */
+	int key_teams;			/* some team matches by api_key */
 	struct proc *procs;
 	struct res *res;
 	struct conn_res conn_res[PENDING_MAX];
@@ -119,6 +123,8 @@ struct enforcer {
 	struct loop_slot *loops;
 	struct rwstate_memo rw[RWSTATE_CACHE];
 	struct hold *holds;
+	int held_fd;			/* the held file, open */
+	size_t held_len;
 	struct enforce_stats st;
 };
 
@@ -209,34 +215,40 @@ static uint64_t proc_start(pid_t pid, char *state)
 	return st;
 }
 
-/* Whom the agent holds now, replaced atomically, so that an agent
- * restarted after a crash can resume them. */
+/*
+ * Whom the agent holds now, so that an agent restarted after a crash can
+ * resume them: one "PID STARTTIME" line each, rewritten in place through
+ * a descriptor kept open (a hold costs a pwrite, not a file's creation;
+ * a reader takes the lines that parse, and a dead or reused pid is
+ * recognised by its start time).
+ */
 static void held_write(struct enforcer *e)
 {
-	char tmp[4200];
+	char buf[8192];
 	struct hold *h;
-	FILE *f;
-	int fd;
+	size_t n = 0;
+	int w;
 
 	if (!e->cfg.held_path)
 		return;
-	if (!e->holds) {
-		unlink(e->cfg.held_path);
-		return;
+	if (e->held_fd < 0) {
+		e->held_fd = open(e->cfg.held_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC |
+				  O_NOFOLLOW, 0600);
+		if (e->held_fd < 0) {
+			log_warn("enforce: %s: %s", e->cfg.held_path, strerror(errno));
+			return;
+		}
+		e->held_len = 0;
 	}
-	snprintf(tmp, sizeof(tmp), "%s.tmp", e->cfg.held_path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0 || !(f = fdopen(fd, "w"))) {
-		if (fd >= 0)
-			close(fd);
-		log_warn("enforce: %s: %s", tmp, strerror(errno));
-		return;
+	for (h = e->holds; h && n < sizeof(buf) - 48; h = h->next) {
+		w = snprintf(buf + n, sizeof(buf) - n, "%d %llu\n", (int)h->tgid,
+			     (unsigned long long)h->start);
+		n += (size_t)w;
 	}
-	for (h = e->holds; h; h = h->next)
-		fprintf(f, "%d %llu\n", (int)h->tgid,
-			(unsigned long long)proc_start(h->tgid, NULL));
-	if (fclose(f) || rename(tmp, e->cfg.held_path))
+	if (pwrite(e->held_fd, buf, n, 0) != (ssize_t)n ||
+	    (n < e->held_len && ftruncate(e->held_fd, (off_t)n)))
 		log_warn("enforce: %s: %s", e->cfg.held_path, strerror(errno));
+	e->held_len = n;
 }
 
 int enforce_recover(const char *held_path)
@@ -307,7 +319,29 @@ static void follow(struct enforcer *e, pid_t tgid)
 	if (!p)
 		return;
 	p->team = e->ops.team_of(e->ctx, tgid, NULL);
+	p->start = proc_start(tgid, NULL);
+	p->known = 1;
 	gate_proc(e, p);
+}
+
+/*
+ * The team of a held request: its process's, as followed (read once, again
+ * at exec), unless a team matches by API key: then the request's key may
+ * name another.
+ */
+static int hold_team(struct enforcer *e, pid_t tgid, const char *key_fp, uint64_t *start)
+{
+	struct proc *p = proc_get(e, tgid, 1);
+
+	if (p && !p->known) {
+		p->team = e->ops.team_of(e->ctx, tgid, NULL);
+		p->start = proc_start(tgid, NULL);
+		p->known = 1;
+	}
+	*start = p ? p->start : proc_start(tgid, NULL);
+	if (e->key_teams && key_fp)
+		return e->ops.team_of(e->ctx, tgid, key_fp);
+	return p ? p->team : e->ops.team_of(e->ctx, tgid, NULL);
 }
 
 static void scan_one(void *ctx, pid_t pid)
@@ -322,7 +356,10 @@ static void gate_setup(struct enforcer *e)
 	size_t i;
 
 	e->gate_all = 0;
+	e->key_teams = 0;
 	for (i = 0; i < p->nteams; i++) {
+		if (p->teams[i].match.api_key.n)
+			e->key_teams = 1;
 		e->team_gated[i] = !e->cfg.dry_run && team_needs_gate(p, &p->teams[i]);
 		if (e->team_gated[i] && p->teams[i].match.api_key.n)
 			e->gate_all = 1;
@@ -931,7 +968,7 @@ static int needs_body(const struct policy *p, int team)
  * other is decided now, on the head.
  */
 static void decide_head(struct enforcer *e, const struct tg_ev_hold *ev,
-			const struct head_parse *hp, int team)
+			const struct head_parse *hp, int team, uint64_t start)
 {
 	struct budget_decision d;
 	struct hold *h = hold_new(e, ev);
@@ -941,6 +978,7 @@ static void decide_head(struct enforcer *e, const struct tg_ev_hold *ev,
 		pass(e, ev);
 		return;
 	}
+	h->start = start;
 	h->call = hp->call;
 	h->team = team;
 	e->ops.estimate(e->ctx, &h->call, body_bytes, NULL, 0, &h->est, &h->strict);
@@ -970,7 +1008,7 @@ void enforce_hold(struct enforcer *e, const struct tg_ev_hold *ev)
 	struct pending *pd = NULL;
 	const uint8_t *body;
 	size_t body_len;
-	uint64_t body_bytes;
+	uint64_t body_bytes, start;
 	struct hold *h;
 	int team;
 
@@ -1005,13 +1043,13 @@ void enforce_hold(struct enforcer *e, const struct tg_ev_hold *ev)
 		body_len = hp.body_len;
 		body_bytes = hp.content_length > 0 ? (uint64_t)hp.content_length : body_len;
 	}
-	team = e->ops.team_of(e->ctx, (pid_t)ev->hdr.tgid, hp.key_fp[0] ? hp.key_fp : NULL);
+	team = hold_team(e, (pid_t)ev->hdr.tgid, hp.key_fp[0] ? hp.key_fp : NULL, &start);
 	if (team < 0) {
 		pass(e, ev);	/* no team: never held, never acted on */
 		return;
 	}
 	if (ev->kind == TG_HOLD_START && !body_len && hp.content_length != 0) {
-		decide_head(e, ev, &hp, team);
+		decide_head(e, ev, &hp, team, start);
 		return;
 	}
 	h = hold_new(e, ev);
@@ -1019,6 +1057,7 @@ void enforce_hold(struct enforcer *e, const struct tg_ev_hold *ev)
 		pass(e, ev);
 		return;
 	}
+	h->start = start;
 	h->call = hp.call;
 	h->team = team;
 	if (body_len && !hp.coded &&
@@ -1184,6 +1223,7 @@ struct enforcer *enforce_new(const struct enforce_cfg *cfg, const struct enforce
 	e->ops = *ops;
 	e->ctx = ctx;
 	e->self = getpid();
+	e->held_fd = -1;
 	e->procs = calloc(PROCS_MAX, sizeof(*e->procs));
 	e->res = calloc(RES_MAX, sizeof(*e->res));
 	e->loops = calloc(LOOP_SLOTS, sizeof(*e->loops));
@@ -1249,6 +1289,8 @@ void enforce_free(struct enforcer *e)
 			kill(h->tgid, SIGCONT);
 		free(h);
 	}
+	if (e->held_fd >= 0)
+		close(e->held_fd);
 	if (e->cfg.held_path)
 		unlink(e->cfg.held_path);
 	free(e->team_gated);

@@ -70,7 +70,7 @@ start() {
 	local i
 	for i in $(seq 1 60); do
 		in_cg warm "$LOAD" --calls 1 --model warm --delay 0.3 > /dev/null 2>&1
-		grep -q '"model":"warm"' "$tmp/ev.jsonl" 2>/dev/null && return 0
+		grep -q '"team":"warm"' "$tmp/ev.jsonl" 2>/dev/null && return 0
 		sleep 0.5
 	done
 	log "the agent did not meter a warm-up call: $(tail -3 "$tmp/agent.err")"
@@ -117,7 +117,7 @@ log "gate: $gate_line (median of $REPS runs of $CALLS calls; $holds gated calls 
 
 # --- 2. act latency, overshoot ------------------------------------------------------
 # Tokens per call: what the agent metered for the warm-up calls.
-per=$(grep '"model":"warm"' "$tmp/ev.jsonl" | head -1 | "${PY:-python3}" -c '
+per=$(grep '"team":"warm"' "$tmp/ev.jsonl" | head -1 | "${PY:-python3}" -c '
 import json, sys
 r = json.loads(sys.stdin.readline())
 print(r["input_tokens"] + r["cached_input_tokens"] + r["cache_write_tokens"] + r["output_tokens"])')
