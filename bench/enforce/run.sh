@@ -18,7 +18,7 @@
 #     against the same with that team not gated (same load), alternating.
 #
 # Needs root, BTF and cgroup v2.  BENCH_REPS (3), BENCH_CALLS (3000),
-# BENCH_ACT_TEAMS (30).
+# BENCH_ACT_TEAMS (30), BENCH_PARTS ("gate act throughput").
 set -u
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
@@ -27,6 +27,8 @@ LOAD=$BUILD/bench/llm_load
 REPS=${BENCH_REPS:-3}
 CALLS=${BENCH_CALLS:-3000}
 ACT=${BENCH_ACT_TEAMS:-30}
+PARTS=" ${BENCH_PARTS:-gate act throughput} "
+part() { case $PARTS in *" $1 "*) return 0 ;; esac; return 1; }
 log() { echo "enforce-bench: $*" >&2; }
 
 [ "$(id -u)" = 0 ] || { log "needs root"; exit 1; }
@@ -99,6 +101,7 @@ EOF
 
 # --- 1. gate delay ----------------------------------------------------------------
 start "$tmp/gated.yaml"
+if part gate; then
 for r in $(seq 1 "$REPS"); do
 	for who in gated other; do
 		in_cg "$who" "$LOAD" --calls "$CALLS" --delay 0.3 > "$tmp/lat.$who.$r" 2>&1
@@ -114,8 +117,12 @@ gate_line=$(for who in gated other; do
 	done
 done)
 log "gate: $gate_line (median of $REPS runs of $CALLS calls; $holds gated calls metered)"
+else
+	stop
+fi
 
 # --- 2. act latency, overshoot ------------------------------------------------------
+if part act; then
 # Tokens per call: what the agent metered for the warm-up calls.
 per=$(grep '"team":"warm"' "$tmp/ev.jsonl" | head -1 | "${PY:-python3}" -c '
 import json, sys
@@ -165,9 +172,12 @@ def pct(p):
 print("enforce-bench: act: crossing response's last byte -> block: p50 %.3f ms, p99 %.3f ms"
       " (%d teams); calls past the crossing: %s; blocks not done: %d"
       % (pct(50), pct(99), len(lat), "max %d" % max(over) if over else "-", failed), file=sys.stderr)
+print("enforce-bench: act: each, ms: %s" % " ".join("%.2f" % x for x in lat), file=sys.stderr)
 PY
+fi
 
 # --- 3. an ungated team's throughput, a gated team busy beside it -----------------------
+part throughput || exit 0
 for r in $(seq 1 "$REPS"); do
 	for pol in gated open; do
 		start "$tmp/$pol.yaml"
