@@ -65,7 +65,13 @@ struct conn_res {			/* allowed at the gate, not yet opened */
 	uint64_t ssl;
 	int team;
 	struct budget_amount amt;
+	int64_t at;			/* monotonic: when it was let go */
 };
+
+/* A request let go at the gate is seen whole (and its reserve moved to
+ * its call) within moments; one that never is (its connection broke)
+ * gives its reserve back after this. */
+#define CONN_RES_NS		(60 * SEC)
 
 /* A request whose head was held without its body: decided at the body. */
 struct pending {
@@ -124,6 +130,7 @@ struct enforcer {
 	struct rwstate_memo rw[RWSTATE_CACHE];
 	struct hold *holds;
 	int held_fd;			/* the held file, open */
+	int64_t swept;			/* conn_res last looked through */
 	size_t held_len;
 	struct enforce_stats st;
 };
@@ -181,28 +188,38 @@ static int untouchable(const struct enforcer *e, pid_t tgid)
 
 /* --- the held file ------------------------------------------------------- */
 
+/* A stat file (/proc/PID/stat, /proc/PID/task/TID/stat) read into buf:
+ * where its fields after "(comm) " start (the state first), or NULL. */
+static char *read_stat(const char *path, char *buf, size_t cap)
+{
+	ssize_t n;
+	char *p;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	n = read(fd, buf, cap - 1);
+	close(fd);
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p + 2 : NULL;
+}
+
 /* The start time of a process (/proc/PID/stat field 22), 0 if gone; and
  * its state letter. */
 static uint64_t proc_start(pid_t pid, char *state)
 {
 	char path[64], buf[1024], *p;
 	unsigned long long st = 0;
-	ssize_t n;
-	int fd, i;
+	int i;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	p = read_stat(path, buf, sizeof(buf));
+	if (!p)
 		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	if (!p || p[1] != ' ')
-		return 0;
-	p += 2;
 	if (state)
 		*state = *p;
 	for (i = 3; i < 22 && p; i++) {
@@ -491,7 +508,7 @@ static void conn_reserve(struct enforcer *e, struct hold *h, const struct budget
 	if (free_i == PENDING_MAX)
 		return;		/* reserved at open instead */
 	e->conn_res[free_i] = (struct conn_res){ .tgid = h->tgid, .ssl = h->ssl,
-						 .team = h->team, .amt = *a };
+						 .team = h->team, .amt = *a, .at = mono_now() };
 	budget_reserve(e->cfg.budgets, h->team, a);
 }
 
@@ -575,28 +592,43 @@ static int wait_stopped(pid_t tgid, pid_t tid)
 {
 	char path[64], buf[512], *p;
 	struct timespec ts = { 0, 20000 };
-	ssize_t n;
-	int fd, i;
+	int i;
 
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)tgid, (int)tid);
 	for (i = 0; i < 5000; i++) {	/* 100 ms at most */
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
+		p = read_stat(path, buf, sizeof(buf));
+		if (!p)
 			return 0;
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n <= 0)
-			return 0;
-		buf[n] = '\0';
-		p = strrchr(buf, ')');
-		if (p && p[1] == ' ' && (p[2] == 'T' || p[2] == 't'))
+		if (*p == 'T' || *p == 't')
 			return 1;
 		nanosleep(&ts, NULL);
 	}
 	return 0;
 }
 
-/* The held write fails in the client; the process goes on. */
+static void kill_proc(struct enforcer *e, struct hold *h, const char *why,
+		      const struct budget_decision *d);
+
+/* The policy lets the team's processes be killed: a budget of the team or
+ * the loop guard says kill. */
+static int may_kill(const struct policy *p, int team)
+{
+	size_t j;
+
+	if (p->loop_guard.identical_requests && p->loop_guard.action == PA_KILL)
+		return 1;
+	for (j = 0; team >= 0 && j < p->teams[team].nbudgets; j++)
+		if (p->teams[team].budgets[j].action == PA_KILL)
+			return 1;
+	return 0;
+}
+
+/*
+ * The held write fails in the client; the process goes on.  When it
+ * cannot be made to fail (a debugger holds the thread, a prologue not
+ * understood), the request is killed with its process if the policy kills
+ * for this team, else released: said, and counted.
+ */
 static void block(struct enforcer *e, struct hold *h, const char *why,
 		  const struct budget_decision *d)
 {
@@ -616,13 +648,16 @@ static void block(struct enforcer *e, struct hold *h, const char *why,
 	}
 	if (rc) {
 		e->st.block_failures++;
-		log_error("enforce: cannot block a request of process %d (%s): released",
-			  (int)h->tgid, err);
+		log_error("enforce: cannot block a request of process %d (%s): %s", (int)h->tgid,
+			  err, may_kill(e->cfg.policy, h->team) ? "killed" : "released");
 	} else {
 		e->st.blocked++;
 	}
 	report(e, h, "block", why, d, !rc, rc ? err : NULL);
-	resume(e, h);
+	if (rc && may_kill(e->cfg.policy, h->team))
+		kill_proc(e, h, why, d);
+	else
+		resume(e, h);
 }
 
 /* cgroup.kill, for a policy that kills the whole cgroup: never the root,
@@ -1171,6 +1206,8 @@ int enforce_tick(struct enforcer *e, int64_t now)
 {
 	int64_t timeout = (int64_t)e->cfg.policy->hold_timeout_ns, next = -1, due;
 	struct hold *h, *nx;
+	size_t i;
+	int sweep;
 
 	for (h = e->holds; h; h = nx) {
 		nx = h->next;
@@ -1187,6 +1224,17 @@ int enforce_tick(struct enforcer *e, int64_t now)
 				release(e, h);
 			}
 			continue;
+		}
+	}
+	sweep = now - e->swept > SEC;
+	if (sweep)
+		e->swept = now;
+	for (i = 0; sweep && i < PENDING_MAX; i++) {
+		struct conn_res *c = &e->conn_res[i];
+
+		if (c->tgid && now - c->at > CONN_RES_NS) {
+			budget_unreserve(e->cfg.budgets, c->team, &c->amt);
+			c->tgid = 0;
 		}
 	}
 	for (h = e->holds; h; h = h->next) {
@@ -1212,6 +1260,35 @@ static int alloc_teams(struct enforcer *e, const struct policy *p)
 	return e->team_gated && e->rates ? 0 : -ENOMEM;
 }
 
+/* What this kernel and host let the enforcer use, said once at start. */
+static void log_mechanisms(const struct enforcer *e)
+{
+	char cg[4096], path[8400], scope[8] = "0";
+	int ff, ck = 0;
+	FILE *f;
+
+	f = fopen("/proc/sys/kernel/yama/ptrace_scope", "re");
+	if (f) {
+		if (!fgets(scope, sizeof(scope), f))
+			scope[0] = '0';
+		fclose(f);
+	}
+#if defined(__x86_64__)
+	ff = scope[0] != '3';
+#else
+	ff = 0;
+#endif
+	if (e->cfg.cgroup_root && !proc_read_cgroup(getpid(), cg, sizeof(cg))) {
+		snprintf(path, sizeof(path), "%s%s/cgroup.kill", e->cfg.cgroup_root,
+			 strcmp(cg, "/") ? cg : "/init.scope");
+		ck = !access(path, F_OK);
+	}
+	log_info("enforce: gate: SIGSTOP from the SSL_write probe; block: %s; kill: SIGKILL%s",
+		 ff ? "the held call made to fail (ptrace)" :
+		 "not available here (held calls are released, or killed where the policy kills)",
+		 ck ? ", cgroup.kill" : " (no cgroup.kill: kill_scope cgroup kills the process)");
+}
+
 struct enforcer *enforce_new(const struct enforce_cfg *cfg, const struct enforce_ops *ops,
 			     void *ctx)
 {
@@ -1231,6 +1308,8 @@ struct enforcer *enforce_new(const struct enforce_cfg *cfg, const struct enforce
 		enforce_free(e);
 		return NULL;
 	}
+	if (!cfg->dry_run)
+		log_mechanisms(e);
 	gate_setup(e);
 	return e;
 }
