@@ -680,9 +680,12 @@ SEC("tp_btf/sched_process_exit")
 int BPF_PROG(tp_exit, struct task_struct *p)
 {
 	struct tg_ev_proc *e;
+	__u32 tgid;
 
 	if (BPF_CORE_READ(p, pid) != BPF_CORE_READ(p, tgid))
 		return 0;	/* a thread, not the process */
+	tgid = BPF_CORE_READ(p, tgid);
+	bpf_map_delete_elem(&gate, &tgid);
 	e = proc_reserve(TG_EV_EXIT);
 	if (e)
 		bpf_ringbuf_submit(e, 0);
@@ -693,11 +696,20 @@ SEC("tp_btf/sched_process_fork")
 int BPF_PROG(tp_fork, struct task_struct *parent, struct task_struct *child)
 {
 	struct tg_ev_proc *e;
+	__u32 ptgid, ctgid, *g;
 
-	if (!want_fork)
-		return 0;
 	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
 		return 0;	/* new thread shares the parent's probes */
+	/* A gated process's child is gated from its first instruction: a
+	 * fork must not be a way out of the gate. */
+	ptgid = BPF_CORE_READ(parent, tgid);
+	g = bpf_map_lookup_elem(&gate, &ptgid);
+	if (g) {
+		ctgid = BPF_CORE_READ(child, tgid);
+		bpf_map_update_elem(&gate, &ctgid, g, BPF_ANY);
+	}
+	if (!want_fork)
+		return 0;
 	e = proc_reserve(TG_EV_FORK);
 	if (!e)
 		return 0;

@@ -809,7 +809,7 @@ static void on_proc(void *ctx, const struct tg_ev_proc *e)
 	struct agent *ag = ctx;
 	int left = attacher__on_proc(ag->att, e);
 
-	if (ag->enf && e->hdr.type == TG_EV_EXEC)
+	if (ag->enf && (e->hdr.type == TG_EV_EXEC || e->hdr.type == TG_EV_FORK))
 		enforce_exec(ag->enf, (pid_t)e->hdr.tgid);
 	else if (ag->enf && e->hdr.type == TG_EV_EXIT)
 		enforce_exit(ag->enf, (pid_t)e->hdr.tgid);

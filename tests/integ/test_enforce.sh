@@ -180,6 +180,33 @@ else
 	fail enforce_block "agent not ready"
 fi
 
+# --- fork ---------------------------------------------------------------------------
+# A forked child (no exec) of a gated process is gated from its first
+# request: the kernel gates it at the fork.  (With a catch-all team run
+# probes every process per file, so the child's calls are seen at once.)
+rm -f "$DB"*
+policy "$TG_TMP/fork.yaml" <<EOF
+teams:
+  - name: capped
+    match: { cgroup: ["/tollgate-test/capped"] }
+    budgets:
+      - { window: day, limit_usd: 1, action: block }
+  - name: rest
+    match: { any: true }
+EOF
+if agent "$TG_TMP/fork.yaml"; then
+	ka capped "$TG_TMP/fork1.out" --calls 3
+	l0=$(llm_count)
+	ka capped "$TG_TMP/fork.out" --calls 2 --fork; rc=$?
+	l1=$(llm_count)
+	[ "$(ok_count "$TG_TMP/fork1.out")" = 3 ] && [ "$rc" = 0 ] && [ $((l1 - l0)) = 0 ] &&
+		[ "$(err_count "$TG_TMP/fork.out")" = 2 ] && pass enforce_fork ||
+		fail enforce_fork "rc $rc, a forked child got $((l1 - l0)) calls through"
+	tg_trace_stop
+else
+	fail enforce_fork "agent not ready"
+fi
+
 # --- concurrency ----------------------------------------------------------------------
 rm -f "$DB"*
 policy "$TG_TMP/race.yaml" <<EOF

@@ -3,13 +3,15 @@
 
     py_keepalive.py URL CA --calls N [--model M] [--path P] [--usage SPEC]
                     [--max-tokens N] [--same-body] [--pause SEC] [--duration SEC]
+                    [--fork]
 
 Each call POSTs an OpenAI chat request (model M, default gpt-4o-mini; body
 different per call unless --same-body) with X-Test-Usage: SPEC (the
 provider's token numbers).  A failed call (a TLS or connection error: what
 tollgate's block looks like) is reported and the client reconnects for the
 next one.  --duration stops after SEC seconds (however many calls are
-left).  One JSON line per call: {"i", "status", "error", "t"} (t: the
+left).  --fork makes the calls from a forked child (no exec), the parent
+waiting for it.  One JSON line per call: {"i", "status", "error", "t"} (t: the
 CLOCK_MONOTONIC second the call ended).  Exits 0 however many calls failed:
 a blocked request must not take the process down.  Run it with
 /usr/bin/python3 (Debian's libssl).
@@ -37,7 +39,13 @@ def main():
     ap.add_argument("--same-body", action="store_true")
     ap.add_argument("--pause", type=float, default=0)
     ap.add_argument("--duration", type=float)
+    ap.add_argument("--fork", action="store_true")
     args = ap.parse_args()
+    if args.fork:
+        pid = os.fork()
+        if pid:
+            _, status = os.waitpid(pid, 0)
+            return os.waitstatus_to_exitcode(status)
     t_end = time.monotonic() + args.duration if args.duration else None
     u = urlparse(args.url)
     ctx = ssl.create_default_context(cafile=args.ca)
