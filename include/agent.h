@@ -48,6 +48,8 @@ struct tg_call {
 	enum price_match price_how;
 	const char *price_model;	/* the table's row, NULL if default */
 	const char *capture;		/* §9 capture */
+	const char *action;		/* §9 action: what the gate did to the call
+					   ("throttle", "alert"), NULL: nothing */
 };
 
 struct agent_sink {

@@ -86,6 +86,10 @@ void enforce_open(struct enforcer *e, uint64_t seq, pid_t tgid, uint64_t ssl, in
 void enforce_settle(struct enforcer *e, uint64_t seq, int team, int64_t ts_ns,
 		    const struct budget_amount *cost);
 
+/* What the gate did to a call now in flight ("throttle", "alert"), or
+ * NULL: for its record, before enforce_settle. */
+const char *enforce_call_action(const struct enforcer *e, uint64_t seq);
+
 /* Process events: a new image may change the team; an exit ends it. */
 void enforce_exec(struct enforcer *e, pid_t tgid);
 void enforce_exit(struct enforcer *e, pid_t tgid);

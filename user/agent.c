@@ -381,6 +381,7 @@ static void ledger_row(const struct tg_call *c, uint64_t seq, int64_t end_ns,
 	lc->duration_ns = ns_or_unknown(r->duration_ns);
 	lc->key_fp = r->key_fp[0] ? r->key_fp : NULL;
 	lc->capture = end_ns ? c->capture : NULL;
+	lc->action = c->action;
 }
 
 /*
@@ -433,6 +434,7 @@ static void on_record(void *ctx, const struct tg_record *r)
 	if (!c.team)
 		ag->unattributed++;
 	if (ag->enf) {
+		c.action = enforce_call_action(ag->enf, r->seq);
 		struct budget_amount cost = { .nusd = c.cost_nano,
 					      .tokens = TOKENS_OF(&r->usage) };
 

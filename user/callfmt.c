@@ -93,7 +93,7 @@ char *call_json(const struct tg_call *c)
 	add_ms(o, "duration_ms", r->duration_ns);
 	add_str(o, "key_fp", r->key_fp);
 	json_object_object_add(o, "capture", json_object_new_string(c->capture));
-	json_object_object_add(o, "action", NULL);
+	add_str(o, "action", c->action);
 	if (r->flags & TG_REC_FIELD_CUT)
 		json_object_object_add(o, "fields_cut", json_object_new_boolean(1));
 	if (r->flags & TG_REC_RESP_ERROR)
@@ -181,6 +181,9 @@ const char *call_text(const struct tg_call *c, char *buf, size_t cap)
 				 text_tags[i].tag);
 	if (c->unpriced)
 		snprintf(tags + strlen(tags), sizeof(tags) - strlen(tags), " unpriced");
+	if (c->action)	/* what the gate did to it on the way */
+		snprintf(tags + strlen(tags), sizeof(tags) - strlen(tags), " %s",
+			 !strcmp(c->action, "throttle") ? "throttled" : "alerted");
 	fmt_tokens(tokens, sizeof(tokens), r);
 	usd_format(c->cost_nano, usd, sizeof(usd));
 	snprintf(buf, cap, "%s.%03" PRId64 " %-7u %-15s %-24s %-10s %-18s %s %s%s %s%s %s "

@@ -58,6 +58,7 @@ struct res {				/* a call in flight: what it reserved */
 	pid_t tgid;
 	int team;
 	struct budget_amount amt;
+	const char *action;		/* what the gate did to it, NULL: nothing */
 };
 
 struct conn_res {			/* allowed at the gate, not yet opened */
@@ -66,6 +67,7 @@ struct conn_res {			/* allowed at the gate, not yet opened */
 	int team;
 	struct budget_amount amt;
 	int64_t at;			/* monotonic: when it was let go */
+	const char *action;		/* what the gate did first, NULL: nothing */
 };
 
 /* A request let go at the gate is seen whole (and its reserve moved to
@@ -92,6 +94,7 @@ struct hold {
 	int team;
 	int64_t since, until;		/* monotonic; until: throttled release */
 	int waiting;			/* for the team's calls in flight */
+	const char *action;		/* done to it before it goes: "throttle", "alert" */
 	struct llm_call call;
 	struct budget_amount est, strict;
 };
@@ -508,7 +511,8 @@ static void conn_reserve(struct enforcer *e, struct hold *h, const struct budget
 	if (free_i == PENDING_MAX)
 		return;		/* reserved at open instead */
 	e->conn_res[free_i] = (struct conn_res){ .tgid = h->tgid, .ssl = h->ssl,
-						 .team = h->team, .amt = *a, .at = mono_now() };
+						 .team = h->team, .amt = *a, .at = mono_now(),
+						 .action = h->action };
 	budget_reserve(e->cfg.budgets, h->team, a);
 }
 
@@ -761,6 +765,7 @@ static int throttle(struct enforcer *e, struct hold *h, int64_t at, const char *
 		return 1;
 	}
 	h->until = at;
+	h->action = "throttle";
 	e->st.throttled++;
 	report(e, h, "throttle", why, d, 1, NULL);
 	return 0;
@@ -843,6 +848,7 @@ static void act(struct enforcer *e, struct hold *h, enum policy_action a, const 
 		break;
 	default:
 		report(e, h, "alert", why, d, 1, NULL);
+		h->action = "alert";
 		release(e, h);
 		break;
 	}
@@ -1150,6 +1156,7 @@ void enforce_open(struct enforcer *e, uint64_t seq, pid_t tgid, uint64_t ssl, in
 	for (i = 0; i < PENDING_MAX; i++) {
 		if (e->conn_res[i].tgid == tgid && e->conn_res[i].ssl == ssl) {
 			r->amt = e->conn_res[i].amt;	/* reserved at the gate */
+			r->action = e->conn_res[i].action;
 			e->conn_res[i].tgid = 0;
 			break;
 		}
@@ -1159,6 +1166,13 @@ void enforce_open(struct enforcer *e, uint64_t seq, pid_t tgid, uint64_t ssl, in
 	p = proc_get(e, tgid, 1);
 	if (p)
 		p->inflight++;
+}
+
+const char *enforce_call_action(const struct enforcer *e, uint64_t seq)
+{
+	const struct res *r = &e->res[seq & (RES_MAX - 1)];
+
+	return seq && r->seq == seq ? r->action : NULL;
 }
 
 /* The team's requests waiting for its calls in flight: decided again. */

@@ -256,6 +256,11 @@ if agent "$TG_TMP/rate.yaml"; then
 		pass enforce_throttle || fail enforce_throttle "$n calls in 15 s at 120/min"
 	[ "$o" -ge 100 ] && pass enforce_throttle_other_team ||
 		fail enforce_throttle_other_team "the other team made $o calls in 5 s"
+	# the throttled calls' records say so (§9 action), the others' do not
+	sleep 1.2
+	th=$(grep -c '"team":"paced".*"action":"throttle"' "$EV")
+	[ "$th" -ge $((n - 2)) ] && ! grep -q '"team":"other".*"action":"throttle"' "$EV" &&
+		pass enforce_throttle_record || fail enforce_throttle_record "$th of $n paced records say throttle"
 	tg_trace_stop
 else
 	fail enforce_throttle "agent not ready"
