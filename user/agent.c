@@ -938,6 +938,21 @@ static void print_counters(struct agent *ag)
 		COUNTERS("agent", "records", "unpriced", "unattributed", "exit_flushes",
 			 "scope_exits");
 	}
+	if (ag->enf) {
+		struct enforce_stats e;
+
+		enforce_stats(ag->enf, &e);
+		{
+			uint64_t v_[] = {
+				e.holds, e.released, e.blocked, e.block_failures, e.killed,
+				e.throttled, e.timeouts, e.held_now, e.gated_procs,
+				ag->hook_runs, ag->hook_errors,
+			};
+			COUNTERS("enforce", "holds", "released", "blocked", "block_failures",
+				 "killed", "throttled", "timeouts", "held_now", "gated_procs",
+				 "hook_runs", "hook_errors");
+		}
+	}
 }
 
 int agent_run(const struct agent_opts *opts, const struct agent_sink *sink)

@@ -157,6 +157,10 @@ if agent "$TG_TMP/block.yaml"; then
 	! grep -q '"model":"tg-outsider"' "$EV" && grep -q 'metering processes the policy' "$EV.err" &&
 		pass enforce_scope || fail enforce_scope "a process of no team was metered"
 	tg_trace_stop
+	# the enforcer's counters on exit: the 3 blocks, the kills
+	why=$(tg_counters_hold "$EV.err" enforce.blocked\>=3 enforce.killed\>=2 \
+		enforce.block_failures=0 enforce.held_now=0) &&
+		pass enforce_counters || fail enforce_counters "$why"
 	# policy check reads each budget's spend from the ledger
 	out=$("$TG_BIN" policy check --db "$DB" "$TG_TMP/block.yaml" 2>&1)
 	js=$("$TG_BIN" policy check --json --db "$DB" "$TG_TMP/block.yaml" 2>&1)
