@@ -295,7 +295,8 @@ start_top() {	# SESSION
 # ended SESSION NAME: top exited 0 and gave the terminal back
 ended() {
 	local s=$1 name=$2
-	if ! wait_pane "$s" '^top-exit=' 5; then
+	# the tty line is the last the pane script prints after top exits
+	if ! wait_pane "$s" '^tty:' 5; then
 		fail "$name" "top did not exit"; pane "$s" | sed 's/^/    | /' >&2; return
 	fi
 	local p; p=$(pane "$s")
