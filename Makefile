@@ -26,14 +26,14 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-PKGS := libbrotlidec libzstd json-c yaml-0.1 libnghttp2 openssl zlib libelf libbpf sqlite3
+PKGS := libbrotlidec libzstd json-c yaml-0.1 libnghttp2 openssl zlib libelf libbpf sqlite3 capstone
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter
 CFLAGS ?= -O2 -g
 BASE_CFLAGS := $(CFLAGS) -std=gnu11 $(WARN) -D_GNU_SOURCE -MMD -MP \
 	-Iinclude -I$(BUILD) -fno-strict-aliasing
 # The brotli encoder is for tests only (decode bombs), not the agent.
 TEST_LDLIBS := $(shell pkg-config --libs libbrotlienc 2>/dev/null || echo -lbrotlienc)
-LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbrotlidec -lzstd -ljson-c -lyaml -lnghttp2 -lssl -lcrypto -lz -lelf -lbpf -lsqlite3) -lm -lpthread
+LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbrotlidec -lzstd -ljson-c -lyaml -lnghttp2 -lssl -lcrypto -lz -lelf -lbpf -lsqlite3 -lcapstone) -lm -lpthread
 
 # Edges: own fds, BPF, threads, the CLI.  Everything else in user/ is the
 # pure core, also built with sanitizers for the unit tests.
@@ -116,9 +116,9 @@ $(BUILD):
 # --- set-up -----------------------------------------------------------------
 DEB_PKGS := build-essential clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev \
 	libssl-dev libyaml-dev libbrotli-dev libzstd-dev libjson-c-dev \
-	libnghttp2-dev libsqlite3-dev pkg-config libclang-rt-14-dev prometheus \
-	curl openssl python3 nodejs npm iproute2 procps util-linux \
-	time manpages manpages-dev
+	libnghttp2-dev libsqlite3-dev libcapstone-dev pkg-config libclang-rt-14-dev \
+	prometheus curl wget gnutls-bin openssl python3 python3-httpx python3-h2 \
+	golang-go nodejs npm iproute2 procps util-linux time manpages manpages-dev
 
 deps:
 	$(Q)./scripts/deps.sh $(DEB_PKGS)
@@ -146,7 +146,37 @@ $(BUILD)/integ/%: tests/integ/helpers/%.c
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(WARN) -o $@ $< $(HELPER_LIBS)
 
-test: check-root deps all unit $(FUZZ_BINS) $(INTEG_HELPERS)
+# The Go test client, built with Debian's golang-go (installed by deps):
+# crypto/tls and net/http, with symbols and stripped.  Nothing is
+# downloaded (GOPROXY=off); static, so no cgo.
+GO      ?= go
+GOCACHE ?= $(if $(HOME),$(HOME)/.cache/go-build,$(abspath $(BUILD))/gocache)
+# Other builds check where the probe points are found (tests/unit/
+# test_gotls): cgo with the external linker, a stripped PIE (as Debian
+# builds Go programs), arm64, and 386 (refused: no register ABI).
+GO_HELPERS := $(addprefix $(BUILD)/integ/go_llm,_ _stripped _cgo _pie_stripped _arm64 _386)
+GO_HELPERS := $(patsubst %_,%,$(GO_HELPERS))
+GO_BUILD = GOCACHE=$(GOCACHE) GOPROXY=off GOFLAGS= GO111MODULE=off $(GO) build -trimpath
+GO_LLM_SRC := tests/integ/clients/go_llm/main.go
+
+$(BUILD)/integ/go_llm: GO_ENV := CGO_ENABLED=0
+$(BUILD)/integ/go_llm_stripped: GO_ENV := CGO_ENABLED=0
+$(BUILD)/integ/go_llm_stripped: GO_LDFLAGS := -s -w
+$(BUILD)/integ/go_llm_cgo: GO_ENV := CGO_ENABLED=1
+$(BUILD)/integ/go_llm_cgo: GO_LDFLAGS := -linkmode=external
+$(BUILD)/integ/go_llm_pie_stripped: GO_ENV := CGO_ENABLED=1
+$(BUILD)/integ/go_llm_pie_stripped: GO_MODE := -buildmode=pie
+$(BUILD)/integ/go_llm_pie_stripped: GO_LDFLAGS := -linkmode=external -s -w
+$(BUILD)/integ/go_llm_arm64: GO_ENV := CGO_ENABLED=0 GOARCH=arm64
+$(BUILD)/integ/go_llm_arm64: GO_LDFLAGS := -s -w
+$(BUILD)/integ/go_llm_386: GO_ENV := CGO_ENABLED=0 GOARCH=386
+
+$(GO_HELPERS): $(BUILD)/integ/go_llm%: $(GO_LLM_SRC)
+	$(call msg,GO,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(GO_ENV) $(GO_BUILD) $(GO_MODE) -ldflags='$(GO_LDFLAGS)' -o $@ $<
+
+test: check-root deps all unit $(FUZZ_BINS) $(INTEG_HELPERS) $(GO_HELPERS)
 	$(Q)BUILD=$(BUILD) ./tests/run.sh
 
 # New inputs go to FUZZ_OUT (a fresh temp dir by default), never into the
