@@ -299,9 +299,9 @@ static __always_inline __u32 drop_below(__u32 tgid, struct ssl_args *st, __u32 n
  * without userspace knowing would stay stopped.
  */
 static __always_inline void gate_write(struct pt_regs *ctx, __u32 tgid,
-				       struct tg_conn_key *key, __u64 buf, __u8 ex)
+				       struct tg_conn_key *key, __u64 buf, __u64 size, __u8 ex)
 {
-	__u64 size = PT_REGS_PARM3(ctx), n, *next;
+	__u64 n, *next;
 	struct conn_state *cs;
 	struct tg_ev_hold *h;
 	__u8 kind = 0;
@@ -309,8 +309,6 @@ static __always_inline void gate_write(struct pt_regs *ctx, __u32 tgid,
 
 	if (!bpf_map_lookup_elem(&gate, &tgid))
 		return;
-	if (ex == 0)
-		size = (__u32)size;	/* SSL_write's num is an int */
 	cs = conn_get(key);
 	if (!cs)
 		return;
@@ -411,7 +409,9 @@ static __always_inline int ssl_enter(struct pt_regs *ctx, __u8 dir, __u8 ex)
 	if (top->ignored)
 		count(TG_CNT_IGNORED_CALLS, 1);
 	else if (dir == TG_DIR_WRITE)
-		gate_write(ctx, tgid, &key, buf, ex);
+		/* SSL_write's num is an int */
+		gate_write(ctx, tgid, &key, buf,
+			   ex ? PT_REGS_PARM3(ctx) : (__u32)PT_REGS_PARM3(ctx), ex);
 	return 0;
 }
 
@@ -499,17 +499,46 @@ static long copy_chunk(__u32 i, void *arg)
 	return 0;
 }
 
+/*
+ * A call moved len bytes of buf on connection ssl: they get the
+ * connection's next offsets and are copied in chunks, up to the per-call
+ * cap (the rest is a gap).
+ */
+static __always_inline void emit_call(__u32 tgid, __u64 ssl, __u64 buf, __u8 dir, __u64 len)
+{
+	struct tg_conn_key key = { .tgid = tgid, .ssl = ssl };
+	struct copy_ctx c = {};
+	struct conn_state *cs;
+	__u64 copy;
+
+	cs = conn_get(&key);
+	if (!cs)
+		return;
+	c.off = cs->off[dir & 1];
+	cs->off[dir & 1] += len;
+	count(TG_CNT_CALLS, 1);
+
+	copy = len < call_cap ? len : call_cap;
+	c.ssl = ssl;
+	c.gen = cs->gen;
+	c.buf = buf;
+	c.copy = copy;
+	c.dir = dir;
+	bpf_loop((copy + TG_CHUNK_MAX - 1) / TG_CHUNK_MAX, copy_chunk, &c, 0);
+	if (len > copy)
+		emit_gap(ssl, c.gen, c.off + copy, len - copy, dir, TG_GAP_CAP);
+}
+
 static __always_inline int ssl_leave(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, n;
-	struct tg_conn_key key = { .tgid = tgid };
-	struct conn_state *cs;
 	struct ssl_args *st;
 	struct frame *top, a;
-	struct copy_ctx c = {};
-	int ret = (int)PT_REGS_RC(ctx);	/* every probed function returns int */
-	__u64 sp = PT_REGS_SP(ctx) - RET_SP_ADJ, len = 0, copy;
+	/* every probed function returns an int (GnuTLS: a ssize_t no
+	 * larger than the int size it was given) */
+	int ret = (int)PT_REGS_RC(ctx);
+	__u64 sp = PT_REGS_SP(ctx) - RET_SP_ADJ, len = 0;
 	__u32 epoch;
 
 	if (tgid == self_tgid)
@@ -551,23 +580,7 @@ static __always_inline int ssl_leave(struct pt_regs *ctx)
 	if (!len)
 		return 0;
 
-	key.ssl = a.ssl;
-	cs = conn_get(&key);
-	if (!cs)
-		return 0;
-	c.off = cs->off[a.dir & 1];
-	cs->off[a.dir & 1] += len;
-	count(TG_CNT_CALLS, 1);
-
-	copy = len < call_cap ? len : call_cap;
-	c.ssl = a.ssl;
-	c.gen = cs->gen;
-	c.buf = a.buf;
-	c.copy = copy;
-	c.dir = a.dir;
-	bpf_loop((copy + TG_CHUNK_MAX - 1) / TG_CHUNK_MAX, copy_chunk, &c, 0);
-	if (len > copy)
-		emit_gap(a.ssl, c.gen, c.off + copy, len - copy, a.dir, TG_GAP_CAP);
+	emit_call(tgid, a.ssl, a.buf, a.dir, len);
 	return 0;
 }
 
@@ -650,6 +663,134 @@ int BPF_KPROBE(uprobe_ssl)
 
 SEC("uretprobe")
 int BPF_KRETPROBE(uretprobe_ssl) { return ssl_leave(ctx); }
+
+/*
+ * Go's crypto/tls: (*Conn).Write and (*Conn).Read, called with Go's
+ * register ABI (receiver, then the slice's pointer and length), return the
+ * byte count in the first result register.  Returns are probed at each
+ * RET instruction of the function (a uretprobe rewrites the return address
+ * on a stack Go may move).  A goroutine moves between threads while it
+ * blocks, so a call in progress is keyed by its goroutine (the g register),
+ * not by thread.  A goroutine whose stack grows at the function's entry
+ * runs the entry again: the same call, overwritten in place.
+ */
+#if defined(__TARGET_ARCH_x86)
+#define GO_ARG1(x)	((x)->ax)
+#define GO_ARG2(x)	((x)->bx)
+#define GO_ARG3(x)	((x)->cx)
+#define GO_RET1(x)	((x)->ax)
+#define GO_G(x)		((x)->r14)
+#elif defined(__TARGET_ARCH_arm64)
+#define GO_ARG1(x)	((x)->regs[0])
+#define GO_ARG2(x)	((x)->regs[1])
+#define GO_ARG3(x)	((x)->regs[2])
+#define GO_RET1(x)	((x)->regs[0])
+#define GO_G(x)		((x)->regs[28])
+#endif
+
+struct go_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 g;
+};
+
+struct go_call {
+	__u64 conn;
+	__u64 buf;
+	__u64 size;
+	__u32 epoch;
+	__u8 dir;
+	__u8 ignored;
+	__u8 pad[2];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct go_key);
+	__type(value, struct go_call);
+} go_calls SEC(".maps");
+
+static __always_inline int go_enter(struct pt_regs *ctx, __u8 dir)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	struct go_key gk = { .tgid = tgid, .g = GO_G(ctx) };
+	struct tg_conn_key key = { .tgid = tgid, .ssl = GO_ARG1(ctx) };
+	struct go_call call = {}, *old;
+	struct conn_state *cs;
+	__u64 *ig;
+
+	if (tgid == self_tgid)
+		return 0;
+	call.conn = key.ssl;
+	call.buf = GO_ARG2(ctx);
+	call.size = GO_ARG3(ctx);
+	call.epoch = epoch_of(tgid);
+	call.dir = dir;
+	old = bpf_map_lookup_elem(&go_calls, &gk);
+	if (old && !old->ignored && (old->conn != call.conn || old->buf != call.buf ||
+				     old->size != call.size || old->dir != dir))
+		/* not this call entered again: one whose return was missed */
+		lose_call(tgid, old->conn, old->dir, TG_CNT_STALE_FRAMES);
+	ig = bpf_map_lookup_elem(&ignore, &key);
+	if (ig) {
+		cs = bpf_map_lookup_elem(&conns, &key);
+		call.ignored = cs && cs->gen == *ig;
+	}
+	bpf_map_update_elem(&go_calls, &gk, &call, BPF_ANY);
+	if (call.ignored)
+		count(TG_CNT_IGNORED_CALLS, 1);
+	else if (dir == TG_DIR_WRITE && (!old || old->buf != call.buf))
+		gate_write(ctx, tgid, &key, call.buf, call.size, TG_HOLD_EX_GO);
+	return 0;
+}
+
+static __always_inline int go_leave(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	struct go_key gk = { .tgid = tgid, .g = GO_G(ctx) };
+	struct go_call *p, call;
+	__s64 ret = (__s64)GO_RET1(ctx);
+
+	if (tgid == self_tgid)
+		return 0;
+	p = bpf_map_lookup_elem(&go_calls, &gk);
+	if (!p) {
+		count(TG_CNT_UNMATCHED, 1);
+		return 0;
+	}
+	call = *p;
+	bpf_map_delete_elem(&go_calls, &gk);
+	if (call.ignored)
+		return 0;
+	if (call.epoch != epoch_of(tgid)) {
+		/* entered before the process was attached again */
+		lose_call(tgid, call.conn, call.dir, TG_CNT_STALE_FRAMES);
+		return 0;
+	}
+	if (ret <= 0)
+		return 0;
+	if ((__u64)ret > call.size)	/* not Write's or Read's result */
+		ret = call.size;
+	emit_call(tgid, call.conn, call.buf, call.dir, ret);
+	return 0;
+}
+
+/* One program for a Go executable's entries, RETs and Close: the cookie
+ * says which. */
+SEC("uprobe")
+int BPF_KPROBE(uprobe_go)
+{
+	__u64 fn = bpf_get_attach_cookie(ctx);
+
+	if (fn & TG_FN_FREE)
+		return ssl_free((void *)GO_ARG1(ctx));
+	if (fn & TG_FN_GO_RET)
+		return go_leave(ctx);
+	return go_enter(ctx, fn & TG_FN_READ ? TG_DIR_READ : TG_DIR_WRITE);
+}
 
 static __always_inline struct tg_ev_proc *proc_reserve(__u16 type)
 {

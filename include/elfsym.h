@@ -28,9 +28,12 @@ struct ssl_syms {
  */
 int elfsym_ssl(const char *path, struct ssl_syms *out);
 
-/* 1 for a Go executable (a .go.buildinfo or .gopclntab section: stripped
- * ones too), whose crypto/tls tollgate does not see yet. */
-int elfsym_is_go(const char *path);
+/*
+ * GnuTLS's record functions, in the OpenSSL slots whose calling convention
+ * they share: gnutls_record_send as SSL_write, gnutls_record_recv as
+ * SSL_read, gnutls_deinit as SSL_free.  0, -ENOENT or -errno as above.
+ */
+int elfsym_gnutls(const char *path, struct ssl_syms *out);
 
 /* File offsets of the named functions (0 where absent).  The names must
  * share their first letter.  Returns 0 or -errno. */

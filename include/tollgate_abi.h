@@ -40,12 +40,13 @@ enum tg_dir {
 	TG_DIR_READ	= 1,	/* SSL_read*: bytes arriving */
 };
 
-/* Attach cookies of the SSL probes: which function fired. */
+/* Attach cookies of the TLS probes: which function fired. */
 enum tg_fn_cookie {
 	TG_FN_WRITE	= 0,
 	TG_FN_READ	= 1,	/* bit: reads */
 	TG_FN_EX	= 2,	/* bit: the _ex variant */
-	TG_FN_FREE	= 4,	/* SSL_free */
+	TG_FN_FREE	= 4,	/* SSL_free (gnutls_deinit, Go's (*Conn).Close) */
+	TG_FN_GO_RET	= 8,	/* a RET instruction of Go's (*Conn).Write/Read */
 };
 
 /* Why a gap exists. */
@@ -131,6 +132,8 @@ enum tg_hold_kind {
 	TG_HOLD_NEXT	= 2,		/* the next write userspace asked for */
 };
 
+#define TG_HOLD_EX_GO	2
+
 struct tg_ev_hold {
 	struct tg_ev_hdr hdr;		/* len: bytes of data valid */
 	__u64 ssl;
@@ -140,7 +143,9 @@ struct tg_ev_hold {
 	__u64 sp;			/* the stack pointer at its entry */
 	__u64 size;			/* bytes the write was asked to send */
 	__u8 kind;			/* enum tg_hold_kind */
-	__u8 ex;			/* SSL_write_ex (fails with 0, not -1) */
+	__u8 ex;			/* SSL_write_ex (fails with 0, not -1);
+					   TG_HOLD_EX_GO: Go's (*Conn).Write, which
+					   cannot be made to fail from outside */
 	__u8 stopped;			/* 0: the signal could not be sent */
 	__u8 pad[5];
 	__u8 data[TG_HOLD_COPY];

@@ -20,16 +20,24 @@
 #include "cgroup.h"
 #include "elfsym.h"
 #include "escape.h"
+#include "gotls.h"
 #include "log.h"
 #include "procinfo.h"
 
-#define MAX_TARGETS	4096		/* files that carry OpenSSL, and dynamic linkers */
+#define MAX_TARGETS	4096		/* files that carry TLS we probe, and dynamic linkers */
 #define NEG_CACHE	4096		/* files that do not: a cache, entries replaced */
 #define NOTED_PIDS	4096		/* processes named for unseen TLS, direct-mapped */
 #define LINKS_PER	2		/* uprobe_multi: entries (and SSL_free), returns */
 #define PID_BUCKETS	1024
 
-enum target_kind { TARGET_LIB, TARGET_EXE, TARGET_LDSO };
+enum target_kind { TARGET_LIB, TARGET_EXE, TARGET_LDSO, TARGET_GNUTLS };
+
+/* Whose TLS a target carries. */
+enum tls_flavor { TLS_OPENSSL, TLS_GNUTLS, TLS_GO };
+
+static const char *const flavor_name[] = {
+	[TLS_OPENSSL] = "OpenSSL", [TLS_GNUTLS] = "GnuTLS", [TLS_GO] = "Go crypto/tls",
+};
 
 /* Library directories probed at start, so a later dlopen is covered at once. */
 static const char *const lib_dirs[] = {
@@ -39,15 +47,17 @@ static const char *const lib_dirs[] = {
 	"/usr/local/lib64",
 };
 
-/* A file that carries OpenSSL, or a dynamic linker. */
+/* A file that carries TLS we probe, or a dynamic linker. */
 struct target {
 	dev_t dev;
 	ino_t ino;
 	int fd;				/* O_PATH: attach through /proc/self/fd/N */
 	char name[256];			/* the file as the process saw it, for logs */
-	struct ssl_syms syms;
-	int has_ssl;			/* carries OpenSSL */
-	int is_lib;			/* a libssl, not an executable */
+	enum tls_flavor flavor;
+	struct ssl_syms syms;		/* OpenSSL, GnuTLS */
+	struct gotls_syms *go;		/* Go */
+	int has_ssl;			/* carries TLS we probe */
+	int is_lib;			/* a library, not an executable */
 	int is_ldso;			/* the dynamic linker: one global probe */
 	int glinks[LINKS_PER];		/* link fds, global mode */
 	size_t nglinks;
@@ -114,8 +124,7 @@ struct attacher {
 static const char *const unseen_why[ATTACH_UNSEEN__MAX] = {
 	[ATTACH_UNSEEN_GNUTLS]	= "uses GnuTLS",
 	[ATTACH_UNSEEN_NSS]	= "uses NSS",
-	[ATTACH_UNSEEN_GO]	= "uses Go's crypto/tls",
-	[ATTACH_UNSEEN_HTTP2]	= "speaks HTTP/2 over TLS",
+	[ATTACH_UNSEEN_GO]	= "uses a Go crypto/tls that cannot be probed",
 };
 
 /* Probes go through the target's O_PATH fd: the same inode whatever
@@ -225,6 +234,54 @@ static int multi_link(int prog_fd, const char *path, const uint64_t *offs,
 	return fd < 0 ? -errno : fd;
 }
 
+/* A failed attach: counted and said, unless the process was gone. */
+static size_t attach_failed(struct attacher *a, struct target *t, pid_t pid, int err)
+{
+	char name[512];
+
+	if (err == -ESRCH) {
+		a->st.gone++;	/* it ended before we got to it: nothing lost */
+		return 0;
+	}
+	a->st.failures++;
+	log_warn("cannot probe %s (pid %d): %s", escape_str(name, sizeof(name), t->name),
+		 pid, strerror(-err));
+	return 0;
+}
+
+/*
+ * A Go executable: one link for the entries of (*Conn).Write, Read and
+ * Close and every RET of Write and Read, the cookie telling them apart.
+ */
+static size_t attach_go(struct attacher *a, struct target *t, pid_t pid, int *out)
+{
+	const struct gotls_fn *fns[2] = { &t->go->write, &t->go->read };
+	uint64_t offs[3 + 2 * GOTLS_MAX_RETS], cookies[3 + 2 * GOTLS_MAX_RETS];
+	uint32_t i, j, n = 0;
+	char path[64];
+	int r;
+
+	for (i = 0; i < 2; i++) {
+		offs[n] = fns[i]->entry;
+		cookies[n++] = i ? TG_FN_READ : TG_FN_WRITE;
+		for (j = 0; j < fns[i]->nrets; j++) {
+			offs[n] = fns[i]->rets[j];
+			cookies[n++] = (i ? TG_FN_READ : TG_FN_WRITE) | TG_FN_GO_RET;
+		}
+	}
+	if (t->go->close) {
+		offs[n] = t->go->close;
+		cookies[n++] = TG_FN_FREE;
+	}
+	r = multi_link(bpf_program__fd(a->skel->progs.uprobe_go), path_of(t, path, sizeof(path)),
+		       offs, cookies, n, pid, 0);
+	if (r < 0)
+		return attach_failed(a, t, pid, r);
+	out[0] = r;
+	a->st.links++;
+	return 1;
+}
+
 /*
  * Probes one target for one process (pid > 0) or all (pid = -1): a link
  * for the returns first (an entry without its return would leave a frame
@@ -242,9 +299,11 @@ static size_t attach_target(struct attacher *a, struct target *t, pid_t pid, int
 	};
 	uint64_t offs[5], cookies[5];
 	uint32_t i, n = 0, nrw;
-	char path[64], name[512];
+	char path[64];
 	int r, e;
 
+	if (t->flavor == TLS_GO)
+		return attach_go(a, t, pid, out);
 	for (i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
 		if (!t->syms.off[fns[i]])
 			continue;
@@ -267,14 +326,7 @@ static size_t attach_target(struct attacher *a, struct target *t, pid_t pid, int
 		close(r);
 		r = e;
 	}
-	if (r == -ESRCH) {
-		a->st.gone++;	/* it ended before we got to it: nothing lost */
-		return 0;
-	}
-	a->st.failures++;
-	log_warn("cannot probe %s (pid %d): %s", escape_str(name, sizeof(name), t->name),
-		 pid, strerror(-r));
-	return 0;
+	return attach_failed(a, t, pid, r);
 }
 
 /* The dynamic linker's _dl_debug_state: probed for every process. */
@@ -329,12 +381,14 @@ static void neg_put(struct attacher *a, dev_t dev, ino_t ino, int unseen)
 static struct target *target_get(struct attacher *a, const char *path, const char *name,
 				 int kind, int *unseen)
 {
+	struct gotls_syms *go = NULL;
+	enum tls_flavor flavor = TLS_OPENSSL;
 	struct target *t;
 	struct negative *n;
 	char self[64], esc[512];
 	struct ssl_syms syms;
 	struct stat sb;
-	int fd;
+	int fd, err;
 
 	*unseen = -1;
 	fd = open(path, O_PATH | O_CLOEXEC);
@@ -357,30 +411,52 @@ static struct target *target_get(struct attacher *a, const char *path, const cha
 		return NULL;
 	}
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
-	if (kind != TARGET_LDSO && elfsym_ssl(self, &syms)) {
-		/* Not an OpenSSL carrier: remembered, the fd is not needed. */
-		if (kind == TARGET_EXE && elfsym_is_go(self))
-			*unseen = ATTACH_UNSEEN_GO;
+	if (kind == TARGET_GNUTLS) {
+		flavor = TLS_GNUTLS;
+		err = elfsym_gnutls(self, &syms);
+		if (err)
+			*unseen = ATTACH_UNSEEN_GNUTLS;
+	} else if (kind != TARGET_LDSO) {
+		err = elfsym_ssl(self, &syms);
+		if (err && kind == TARGET_EXE && gotls_is_go(self)) {
+			flavor = TLS_GO;
+			go = calloc(1, sizeof(*go));
+			err = go ? gotls_find(self, go) : -ENOMEM;
+			/* a Go without crypto/tls has no TLS to see */
+			if (err && err != -ENOENT) {
+				*unseen = ATTACH_UNSEEN_GO;
+				log_info("Go executable %s cannot be probed: %s",
+					 escape_str(esc, sizeof(esc), name), strerror(-err));
+			}
+		}
+	} else {
+		err = 0;
+	}
+	if (err) {
+		/* Nothing to probe: remembered, the fd is not needed. */
+		free(go);
 		neg_put(a, sb.st_dev, sb.st_ino, *unseen);
 		close(fd);
 		return NULL;
 	}
 	if (a->ntargets >= MAX_TARGETS) {
 		if (!a->st.targets_full++)
-			log_warn("more than %d files carry OpenSSL: %s and later ones are not "
+			log_warn("more than %d files carry TLS: %s and later ones are not "
 				 "probed", MAX_TARGETS, escape_str(esc, sizeof(esc), name));
+		free(go);
 		close(fd);
 		return NULL;
 	}
 	t = calloc(1, sizeof(*t));
 	if (!t) {
+		free(go);
 		close(fd);
 		return NULL;
 	}
 	t->dev = sb.st_dev;
 	t->ino = sb.st_ino;
 	t->fd = fd;
-	t->is_lib = kind == TARGET_LIB;
+	t->is_lib = kind == TARGET_LIB || kind == TARGET_GNUTLS;
 	t->is_ldso = kind == TARGET_LDSO;
 	snprintf(t->name, sizeof(t->name), "%s", name);
 	t->next = a->targets;
@@ -391,9 +467,16 @@ static struct target *target_get(struct attacher *a, const char *path, const cha
 		return t;
 	}
 	t->syms = syms;
+	t->flavor = flavor;
+	t->go = go;
 	t->has_ssl = 1;
 	a->st.targets++;
-	log_info("OpenSSL found in %s", escape_str(esc, sizeof(esc), t->name));
+	if (go)
+		log_info("%s (%s, %u+%u returns) found in %s", flavor_name[flavor],
+			 go->version, go->write.nrets, go->read.nrets,
+			 escape_str(esc, sizeof(esc), t->name));
+	else
+		log_info("%s found in %s", flavor_name[flavor], escape_str(esc, sizeof(esc), t->name));
 	if (!a->scoped)
 		t->nglinks = attach_target(a, t, -1, t->glinks);
 	return t;
@@ -583,7 +666,12 @@ static int on_lib(void *ctx, pid_t pid, const char *path, const char *name,
 
 	switch (kind) {
 	case PROC_LIB_GNUTLS:
-		saw_unseen(lc, ATTACH_UNSEEN_GNUTLS, name);
+		t = target_get(lc->a, path, name, TARGET_GNUTLS, &unseen);
+		saw_unseen(lc, unseen, name);
+		if (t && t->has_ssl)
+			lc->openssl = 1;
+		if (t && lc->tr)
+			tracked_add_target(lc->a, lc->tr, t);
 		return 0;
 	case PROC_LIB_NSS:
 		saw_unseen(lc, ATTACH_UNSEEN_NSS, name);
@@ -678,7 +766,13 @@ static void scan_one(void *ctx, pid_t pid)
 /* The libssl and dynamic linker files installed on the host. */
 static void scan_lib_dirs(struct attacher *a)
 {
-	static const char *const patterns[] = { "libssl.so*", "ld-linux*.so*", "ld-musl*.so*" };
+	static const struct {
+		const char *pat;
+		enum target_kind kind;
+	} patterns[] = {
+		{ "libssl.so*", TARGET_LIB }, { "libgnutls.so*", TARGET_GNUTLS },
+		{ "ld-linux*.so*", TARGET_LDSO }, { "ld-musl*.so*", TARGET_LDSO },
+	};
 	char pat[512];
 	glob_t g;
 	size_t i, j, k;
@@ -686,12 +780,12 @@ static void scan_lib_dirs(struct attacher *a)
 
 	for (i = 0; i < sizeof(lib_dirs) / sizeof(lib_dirs[0]); i++) {
 		for (j = 0; j < sizeof(patterns) / sizeof(patterns[0]); j++) {
-			snprintf(pat, sizeof(pat), "%s/%s", lib_dirs[i], patterns[j]);
+			snprintf(pat, sizeof(pat), "%s/%s", lib_dirs[i], patterns[j].pat);
 			if (glob(pat, 0, NULL, &g))
 				continue;
 			for (k = 0; k < g.gl_pathc; k++)
-				target_get(a, g.gl_pathv[k], g.gl_pathv[k],
-					   j ? TARGET_LDSO : TARGET_LIB, &unseen);
+				target_get(a, g.gl_pathv[k], g.gl_pathv[k], patterns[j].kind,
+					   &unseen);
 			globfree(&g);
 		}
 	}
@@ -848,6 +942,7 @@ void attacher__free(struct attacher *a)
 			a->st.links--;
 		}
 		close(t->fd);
+		free(t->go);
 		free(t);
 	}
 	reaper_stop(&a->reaper);

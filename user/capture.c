@@ -147,6 +147,7 @@ struct capture *capture__new(const struct capture_cfg *cfg,
 	/* The SSL probes attach through uprobe_multi links (see attach.c). */
 	bpf_program__set_expected_attach_type(c->skel->progs.uprobe_ssl, TG_BPF_TRACE_UPROBE_MULTI);
 	bpf_program__set_expected_attach_type(c->skel->progs.uretprobe_ssl, TG_BPF_TRACE_UPROBE_MULTI);
+	bpf_program__set_expected_attach_type(c->skel->progs.uprobe_go, TG_BPF_TRACE_UPROBE_MULTI);
 	err = bpf_map__set_max_entries(c->skel->maps.events, cfg->ringbuf_bytes);
 	if (err)
 		goto err_free;

@@ -106,31 +106,20 @@ int elfsym_ssl(const char *path, struct ssl_syms *out)
 	return out->off[SSL_FN_WRITE] && out->off[SSL_FN_READ] ? 0 : -ENOENT;
 }
 
-int elfsym_is_go(const char *path)
+int elfsym_gnutls(const char *path, struct ssl_syms *out)
 {
-	Elf_Scn *scn = NULL;
-	const char *name;
-	size_t shstrndx;
-	GElf_Shdr sh;
-	int fd, go = 0;
-	Elf *elf;
+	/* same arguments and results as SSL_write, SSL_read and SSL_free */
+	static const char *const names[] = {
+		"gnutls_record_send", "gnutls_record_recv", "gnutls_deinit",
+	};
+	uint64_t offs[3];
+	int err = elfsym_find(path, names, 3, offs);
 
-	if (elf_version(EV_CURRENT) == EV_NONE)
-		return 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	if (!elf || elf_kind(elf) != ELF_K_ELF || elf_getshdrstrndx(elf, &shstrndx))
-		goto out_elf;
-	while (!go && (scn = elf_nextscn(elf, scn))) {
-		if (!gelf_getshdr(scn, &sh))
-			continue;
-		name = elf_strptr(elf, shstrndx, sh.sh_name);
-		go = name && (!strcmp(name, ".go.buildinfo") || !strcmp(name, ".gopclntab"));
-	}
-out_elf:
-	elf_end(elf);
-	close(fd);
-	return go;
+	memset(out, 0, sizeof(*out));
+	if (err)
+		return err;
+	out->off[SSL_FN_WRITE] = offs[0];
+	out->off[SSL_FN_READ] = offs[1];
+	out->off[SSL_FN_FREE] = offs[2];
+	return offs[0] && offs[1] ? 0 : -ENOENT;
 }

@@ -644,7 +644,12 @@ static void block(struct enforcer *e, struct hold *h, const char *why,
 	int rc;
 
 	c.rwstate_off = rwstate_off(e, h);
-	if (!wait_stopped(h->tgid, h->tid)) {
+	if (h->ex == TG_HOLD_EX_GO) {
+		/* its results are Go values (an error interface): no return
+		 * made up from outside is safe */
+		rc = -ENOTSUP;
+		snprintf(err, sizeof(err), "Go's crypto/tls write cannot be made to fail");
+	} else if (!wait_stopped(h->tgid, h->tid)) {
 		rc = -ESRCH;
 		snprintf(err, sizeof(err), "thread %d did not stop", (int)h->tid);
 	} else {
