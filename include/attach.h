@@ -22,8 +22,8 @@ struct capture_bpf;
 enum attach_unseen {
 	ATTACH_UNSEEN_GNUTLS,
 	ATTACH_UNSEEN_NSS,
-	ATTACH_UNSEEN_GO,		/* Go's crypto/tls */
-	ATTACH_UNSEEN_HTTP2,		/* HTTP/2 over TLS: not decoded yet */
+	ATTACH_UNSEEN_GO,		/* a Go executable whose crypto/tls cannot
+					   be probed (too old, odd build) */
 	ATTACH_UNSEEN__MAX,
 };
 

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "http1.h"
+#include "http2.h"
 #include "record.h"
 
 struct membudget;
@@ -51,6 +52,13 @@ struct exchange_stats {
 	uint64_t sse_shed;		/* ... dropped for the memory bound */
 	uint64_t sse_partial;		/* ... unterminated at the end */
 	struct http1_stats http;	/* both parsers of ended exchanges */
+	uint64_t h2_conns;		/* HTTP/2 connections followed */
+	uint64_t h2_headless;		/* HTTP/2 calls whose head was not decoded:
+					   told by their bodies */
+	struct h2_stats h2;		/* decoders of ended HTTP/2 connections */
+	uint64_t ws_conns;		/* WebSockets on LLM paths followed */
+	uint64_t ws_messages;		/* their messages, both ways */
+	uint64_t ws_errors;		/* their protocol errors and lost framings */
 };
 
 typedef void (*exchange_record_fn)(void *ctx, const struct tg_record *rec);
@@ -63,6 +71,11 @@ struct exchange;
 struct exchange *exchange__new(const struct exchange_cfg *cfg,
 			       struct exchange_stats *stats,
 			       exchange_record_fn on_record, void *ctx);
+/* The same for an HTTP/2 connection; midstream: its start was not seen
+ * (it predates the agent), its heads cannot be decoded. */
+struct exchange *exchange__new_h2(const struct exchange_cfg *cfg,
+				  struct exchange_stats *stats,
+				  exchange_record_fn on_record, void *ctx, int midstream);
 /* dir: 0 = written by the process (requests), 1 = read (responses). */
 int exchange__feed(struct exchange *x, int dir, const struct tg_meta *m,
 		   const uint8_t *data, size_t len);

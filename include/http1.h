@@ -62,6 +62,9 @@ struct http1_callbacks {	/* any of them may be NULL */
 	 * said). Bytes lost to gaps inside the body are reported by on_body_gap,
 	 * not here. */
 	int (*on_end)(void *ctx, int truncated);
+	/* the bytes that follow a head on_head answered with HTTP1_HEAD_TUNNEL
+	 * (another protocol: a WebSocket after 101); NULL: dropped */
+	int (*on_tunnel)(void *ctx, const uint8_t *data, size_t len);
 };
 
 struct http1_parser;

@@ -157,6 +157,11 @@ int provider_on_request(struct llm_call *call, const uint8_t *body, size_t len);
  */
 int provider_scan_request(struct llm_call *call, const uint8_t *body, size_t len);
 
+/* The API of a body whose path is not known, told by its shape (request 1:
+ * a request body, 0: the start of a response): call set as provider_match
+ * sets it, for the API family.  1 if told, else 0. */
+int provider_guess(struct llm_call *call, const uint8_t *body, size_t len, int request);
+
 /*
  * The path of a request-target: in origin form ("/v1/x?k=v") up to the
  * query or fragment; in absolute form ("https://user:key@host/v1/x") the

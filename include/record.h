@@ -28,6 +28,9 @@ enum tg_record_flags {
 						   JSON): metered all the same */
 	TG_REC_RESP_ERROR	= 1 << 11,	/* error response, or a stream that
 						   ended in an error event */
+	TG_REC_MISSED_START	= 1 << 12,	/* the connection predates the agent:
+						   its head was not seen, the call
+						   is told by its bodies */
 };
 
 enum tg_usage_source {

@@ -2,7 +2,8 @@
 /*
  * Per-connection byte streams: the table of TLS connections, in-order
  * delivery by stream offset with gaps marked, the decision of what a
- * connection is (an HTTP/1 client we meter, or something to ignore), and
+ * connection is (an HTTP/1 or HTTP/2 client we meter, or something to
+ * ignore), and
  * the end of connections (close, process exit, idle expiry).
  *
  * A connection is (tgid, ssl, gen): the kernel gives each of its entries
@@ -30,7 +31,6 @@ void stream_cfg_default(struct stream_cfg *cfg);
 enum stream_ignore_why {
 	STREAM_IGNORE_NOT_HTTP,		/* no HTTP request in the first bytes */
 	STREAM_IGNORE_SERVER,		/* requests arrive: we are the server */
-	STREAM_IGNORE_HTTP2,		/* HTTP/2 client: not decoded yet */
 	STREAM_IGNORE_SERVER_HTTP2,	/* HTTP/2 preface arrives: we are an h2 server */
 	STREAM_IGNORE_BROKEN,		/* the HTTP stream cannot be followed */
 	STREAM_IGNORE__MAX,
@@ -65,6 +65,7 @@ struct stream_stats {
 	uint64_t conns_total;
 	uint64_t conns_dropped;		/* events of connections the full table refused */
 	uint64_t conns_replaced;	/* ended by a new generation, not a close */
+	uint64_t h2_midstream;		/* HTTP/2 connections first seen mid-way */
 	uint64_t ignored[STREAM_IGNORE__MAX];	/* by enum stream_ignore_why */
 	uint64_t gaps;			/* gap records */
 	uint64_t gap_bytes;

@@ -152,6 +152,8 @@ const char *agent_capture_of(uint32_t flags)
 	if (flags & (TG_REC_REQ_TRUNCATED | TG_REC_RESP_TRUNCATED | TG_REC_NO_RESPONSE |
 		     TG_REC_UNTRACKED))
 		return "cut_off";
+	if (flags & TG_REC_MISSED_START)
+		return "missed_start";
 	if (flags & (TG_REC_GAP | TG_REC_SHED | TG_REC_DECODE_ERROR | TG_REC_BODY_OVERFLOW |
 		     TG_REC_SSE_DROPPED))
 		return "gap";
@@ -240,7 +242,6 @@ static void metrics_health(struct agent *ag)
 	stream__stats(ag->streams, &s);
 	metrics_set_gauge(m, METRICS_CONNECTIONS_OPEN, (int64_t)s.conns);
 	attacher__stats(ag->att, &a);
-	metrics_set_unmetered(m, "http2", a.unseen[ATTACH_UNSEEN_HTTP2]);
 	metrics_set_unmetered(m, "gnutls", a.unseen[ATTACH_UNSEEN_GNUTLS]);
 	metrics_set_unmetered(m, "nss", a.unseen[ATTACH_UNSEEN_NSS]);
 	metrics_set_unmetered(m, "go", a.unseen[ATTACH_UNSEEN_GO]);
@@ -733,14 +734,9 @@ static void on_ignore(void *ctx, const struct tg_meta *m, uint64_t ssl, uint64_t
 		      enum stream_ignore_why why)
 {
 	struct agent *ag = ctx;
-	const char *exe;
 
 	if (capture__ignore(ag->cap, m->tgid, ssl, gen))
 		ag->ignore_errors++;
-	if (why == STREAM_IGNORE_HTTP2) {
-		exe = exe_of(ag, m->tgid);
-		attacher__note_unseen(ag->att, m->tgid, ATTACH_UNSEEN_HTTP2, exe ? exe : "?");
-	}
 }
 
 /* A connection ended with its process, or idle: the kernel's entries go
@@ -877,14 +873,13 @@ static void print_counters(struct agent *ag)
 		uint64_t v_[] = {
 			s.conns_total, s.conns, s.conns_dropped, s.conns_replaced, s.expired,
 			s.ignored[STREAM_IGNORE_NOT_HTTP], s.ignored[STREAM_IGNORE_SERVER],
-			s.ignored[STREAM_IGNORE_HTTP2], s.ignored[STREAM_IGNORE_SERVER_HTTP2],
+			s.ignored[STREAM_IGNORE_SERVER_HTTP2],
 			s.ignored[STREAM_IGNORE_BROKEN], s.gaps, s.gap_bytes, s.gaps_inferred,
 			s.gap_bytes_inferred, s.gaps_lost, s.overlap_bytes, s.stale_events,
 			live, evicted, ag->forgotten,
 		};
 		COUNTERS("connections", "total", "open", "dropped", "replaced", "expired",
-			 "ignored_not_http", "ignored_server", "ignored_http2",
-			 "ignored_server_http2", "ignored_broken", "stream_gaps",
+			 "ignored_not_http", "ignored_server", "ignored_server_http2", "ignored_broken", "stream_gaps",
 			 "stream_gap_bytes", "inferred_gaps", "inferred_gap_bytes",
 			 "lost_gaps", "overlap_bytes", "stale_events", "kernel_live",
 			 "kernel_evicted", "kernel_forgotten");
@@ -908,6 +903,23 @@ static void print_counters(struct agent *ag)
 			 "sse_partial");
 	}
 	{
+		const struct h2_stats *h2 = &s.ex.h2;
+		uint64_t v_[] = {
+			s.ex.h2_conns, s.h2_midstream, s.ex.h2_headless, h2->frames,
+			h2->streams, h2->hpack_errors, h2->hpack_lost, h2->resyncs,
+			h2->skipped, h2->bad_frames, h2->resets, h2->goaways, h2->evicted,
+			h2->oversized_heads,
+		};
+		COUNTERS("http2", "connections", "midstream", "headless_calls", "frames",
+			 "streams", "hpack_errors", "hpack_lost", "resyncs", "skipped_bytes",
+			 "bad_frames", "resets", "goaways", "evicted", "oversized_heads");
+	}
+	{
+		uint64_t v_[] = { s.ex.ws_conns, s.ex.ws_messages, s.ex.ws_errors };
+
+		COUNTERS("websocket", "connections", "messages", "errors");
+	}
+	{
 		uint64_t v_[] = {
 			ag->mb.limit, ag->mb.used, ag->mb.peak, ag->mb.refused,
 			ag->mb.refused_bytes,
@@ -925,10 +937,10 @@ static void print_counters(struct agent *ag)
 	}
 	{
 		uint64_t v_[] = {
-			a.unseen[ATTACH_UNSEEN_HTTP2], a.unseen[ATTACH_UNSEEN_GNUTLS],
-			a.unseen[ATTACH_UNSEEN_NSS], a.unseen[ATTACH_UNSEEN_GO],
+			a.unseen[ATTACH_UNSEEN_GNUTLS], a.unseen[ATTACH_UNSEEN_NSS],
+			a.unseen[ATTACH_UNSEEN_GO],
 		};
-		COUNTERS("unmetered", "http2_procs", "gnutls_procs", "nss_procs", "go_procs");
+		COUNTERS("unmetered", "gnutls_procs", "nss_procs", "go_procs");
 	}
 	{
 		uint64_t v_[] = {

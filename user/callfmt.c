@@ -128,6 +128,7 @@ static const struct {
 } text_tags[] = {
 	{ TG_REC_REQ_TRUNCATED | TG_REC_RESP_TRUNCATED | TG_REC_NO_RESPONSE, "cut-off" },
 	{ TG_REC_UNTRACKED,	"untracked" },
+	{ TG_REC_MISSED_START,	"missed-start" },
 	{ TG_REC_GAP,		"gap" },
 	{ TG_REC_SHED,		"shed" },
 	{ TG_REC_DECODE_ERROR,	"decode-error" },

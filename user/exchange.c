@@ -27,13 +27,16 @@
 #include "decode.h"
 #include "exchange.h"
 #include "http1.h"
+#include "http2.h"
 #include "membudget.h"
 #include "meter.h"
 #include "sse.h"
+#include "websocket.h"
 
 #define EXCHANGE_MAX_ERRORS 8
 
 struct pending {
+	struct exchange *x;
 	struct tg_record rec;
 	int llm;			/* path is an LLM API's */
 	int head_method;		/* response carries no body */
@@ -57,6 +60,27 @@ struct pending {
 	int resp_done;			/* ... and finished */
 	struct llm_resp resp;
 	struct meter_text text;		/* generated text, for estimates */
+
+	/* the response being read */
+	int resp_first_byte;
+	struct decoder *resp_dec;
+	int resp_undecodable;
+	int resp_sniff;			/* events or JSON: the body will say */
+	struct sse_parser *sse;
+
+	/* HTTP/2 */
+	uint32_t sid;			/* its stream */
+	struct pending *snext;		/* the connection's streams */
+	int h2_req_open;		/* request message started, not ended */
+	int h2_resp_open;		/* final response started, not ended */
+	int h2_resp_done;		/* ... and ended */
+	int headless;			/* request head not decoded */
+	int resp_guess;			/* the response's start names the API */
+	int64_t resp_clen;		/* its Content-Length, -1 if none */
+	int times_unknown;		/* its start was not seen */
+	int ws_upgrade;			/* a WebSocket upgrade on an LLM path */
+	struct pending *wsnext;		/* WebSocket calls in flight, in order */
+	uint64_t resp_wire;		/* its body bytes as sent (before decoding) */
 };
 
 /* A place in the response order. */
@@ -86,12 +110,19 @@ struct exchange {
 	/* response in progress, for the front slot */
 	int resp_active;
 	int resp_interim;		/* 1xx */
-	int resp_first_byte;
-	struct decoder *resp_dec;
-	int resp_undecodable;
-	int resp_sniff;			/* events or JSON: the body will say */
-	struct sse_parser *sse;
 	unsigned errors;		/* parser errors on this connection */
+
+	/* HTTP/2: the connection's decoder and its streams */
+	struct h2_conn *h2;
+	struct pending *streams;
+	int midstream;			/* its start was not seen */
+
+	/* A WebSocket on an LLM path (after a 101): a decoder per direction,
+	 * the upgrade's record as the model of each call's, the calls in
+	 * flight (each response.create is answered in order). */
+	struct ws_parser *ws[2];
+	struct tg_record ws_tmpl;
+	struct pending *ws_head, *ws_tail;
 };
 
 static struct slot *q_front(struct exchange *x)
@@ -120,10 +151,13 @@ static void q_push(struct exchange *x, struct pending *p)
 	p->queued = 1;
 }
 
+static void resp_clear(struct exchange *x, struct pending *p);
+
 static void pending_free(struct exchange *x, struct pending *p)
 {
 	if (!p)
 		return;
+	resp_clear(x, p);
 	decoder__free(p->dec);
 	membudget_free(x->cfg->mb, p->body);
 	if (p->resp_on)
@@ -175,6 +209,14 @@ static void emit(struct exchange *x, struct pending *p)
 	}
 	if (x->writing == p)
 		x->writing = NULL;
+	if (x->h2) {
+		struct pending **pp = &x->streams;
+
+		while (*pp && *pp != p)
+			pp = &(*pp)->snext;
+		if (*pp)
+			*pp = p->snext;
+	}
 	pending_free(x, p);
 }
 
@@ -338,24 +380,70 @@ void exchange_key_of(const struct http1_head *h, char fp[TG_KEY_FP_LEN])
 		key_fingerprint(v, vlen, fp);
 }
 
-static int req_on_head(void *ctx, const struct http1_head *h)
+/* A call's record as a request starts (its head known or not). */
+static struct pending *pending_new(struct exchange *x)
 {
-	struct exchange *x = ctx;
 	struct pending *p;
-	const char *path, *host, *at;
-	size_t plen, hlen;
-	int cut;
 
 	x->stats->requests++;
 	p = calloc(1, sizeof(*p));
 	if (!p)
-		return -ENOMEM;
+		return NULL;
+	p->x = x;
 	p->rec.who = *x->m;
 	p->rec.conn = x->conn;
 	p->gap_at = SIZE_MAX;
 	p->rec.start_ns = x->m->ts_ns;
 	p->rec.ttft_ns = TG_TIME_UNKNOWN;
 	p->rec.duration_ns = TG_TIME_UNKNOWN;
+	return p;
+}
+
+/* The first header named `name` (its value, or NULL). */
+static const struct http1_header *header_of(const struct http1_head *h, const char *name)
+{
+	size_t i, n = strlen(name);
+
+	for (i = 0; i < h->nheaders; i++)
+		if (h->headers[i].name_len == n && !strncasecmp(h->headers[i].name, name, n))
+			return &h->headers[i];
+	return NULL;
+}
+
+/* Header `name` lists `token` (case-insensitive, comma-separated). */
+static int header_has(const struct http1_head *h, const char *name, const char *token)
+{
+	const struct http1_header *hd = header_of(h, name);
+	size_t n = strlen(token), i = 0, j;
+
+	if (!hd)
+		return 0;
+	while (i < hd->value_len) {
+		while (i < hd->value_len && (hd->value[i] == ' ' || hd->value[i] == ',' ||
+					     hd->value[i] == '\t'))
+			i++;
+		j = i;
+		while (j < hd->value_len && hd->value[j] != ',')
+			j++;
+		while (j > i && (hd->value[j - 1] == ' ' || hd->value[j - 1] == '\t'))
+			j--;
+		if (j - i == n && !strncasecmp(hd->value + i, token, n))
+			return 1;
+		i = j;
+	}
+	return 0;
+}
+
+/* A request head: its record, and whether it is an LLM call. */
+static struct pending *req_start(struct exchange *x, const struct http1_head *h)
+{
+	struct pending *p = pending_new(x);
+	const char *path, *host, *at;
+	size_t plen, hlen;
+	int cut;
+
+	if (!p)
+		return NULL;
 	path = provider_target_path(h->target, h->target_len, &plen);
 	host = h->host;
 	hlen = h->host_len;
@@ -379,7 +467,23 @@ static int req_on_head(void *ctx, const struct http1_head *h)
 		p->dec = body_decoder(x, p, h->content_encoding, h->content_encoding_len,
 				      &p->undecodable);
 		exchange_key_of(h, p->rec.key_fp);
+	} else if (h->method_len == 3 && !strncasecmp(h->method, "GET", 3) &&
+		   header_has(h, "upgrade", "websocket") &&
+		   provider_match(host, hlen, h->target, h->target_len, &p->rec.call)) {
+		/* its messages will be the calls */
+		p->ws_upgrade = 1;
+		exchange_key_of(h, p->rec.key_fp);
 	}
+	return p;
+}
+
+static int req_on_head(void *ctx, const struct http1_head *h)
+{
+	struct exchange *x = ctx;
+	struct pending *p = req_start(x, h);
+
+	if (!p)
+		return -ENOMEM;
 	if (x->q_len < x->cfg->max_pending)
 		q_push(x, p);
 	else
@@ -390,8 +494,8 @@ static int req_on_head(void *ctx, const struct http1_head *h)
 
 static int body_append(void *ctx, const uint8_t *data, size_t len)
 {
-	struct exchange *x = ctx;
-	struct pending *p = x->writing;
+	struct pending *p = ctx;
+	struct exchange *x = p->x;
 	size_t cap, keep = len;
 	uint8_t *nb;
 
@@ -429,32 +533,38 @@ static int body_append(void *ctx, const uint8_t *data, size_t len)
 	return 0;
 }
 
-static int req_on_body(void *ctx, const uint8_t *data, size_t len)
+static int req_body(struct exchange *x, struct pending *p, const uint8_t *data, size_t len)
 {
-	struct exchange *x = ctx;
-	struct pending *p = x->writing;
-
-	if (!p)
-		return 0;
 	if (!p->llm) {
 		p->rec.request_bytes += len;
 		return 0;
 	}
-	return body_decode(x, p, &p->dec, &p->undecodable, data, len, body_append, x);
+	return body_decode(x, p, &p->dec, &p->undecodable, data, len, body_append, p);
+}
+
+static int req_on_body(void *ctx, const uint8_t *data, size_t len)
+{
+	struct exchange *x = ctx;
+
+	return x->writing ? req_body(x, x->writing, data, len) : 0;
+}
+
+static void req_gap(struct pending *p, uint64_t len)
+{
+	if (!(p->rec.flags & TG_REC_GAP))
+		p->gap_at = p->body_len;
+	p->rec.flags |= TG_REC_GAP;
+	/* The size is still exact for an identity body. */
+	if (!p->dec && len != HTTP1_GAP_UNKNOWN)
+		p->rec.request_bytes += len;
 }
 
 static int req_on_body_gap(void *ctx, uint64_t len)
 {
 	struct exchange *x = ctx;
 
-	if (x->writing) {
-		if (!(x->writing->rec.flags & TG_REC_GAP))
-			x->writing->gap_at = x->writing->body_len;
-		x->writing->rec.flags |= TG_REC_GAP;
-		/* The size is still exact for an identity body. */
-		if (!x->writing->dec && len != HTTP1_GAP_UNKNOWN)
-			x->writing->rec.request_bytes += len;
-	}
+	if (x->writing)
+		req_gap(x->writing, len);
 	return 0;
 }
 
@@ -508,20 +618,23 @@ static void scan_cut_body(struct pending *p)
 		provider_set_model(&p->rec.call, k, q - k);
 }
 
-static int req_on_end(void *ctx, int truncated)
+/* The request is over: its body says what the call is. */
+static int req_finish(struct exchange *x, struct pending *p, int truncated)
 {
-	struct exchange *x = ctx;
-	struct pending *p = x->writing;
 	int err;
 
-	if (!p)
-		return 0;
 	p->req_done = 1;
 	p->req_end_ns = x->m->ts_ns;
 	if (truncated)
 		p->rec.flags |= TG_REC_REQ_TRUNCATED;
+	if (p->llm && p->headless &&
+	    !provider_guess(&p->rec.call, p->body, p->body_len, 1)) {
+		/* nothing in the body names an API: its response may */
+		p->doubtful = 1;
+		return 0;
+	}
 	if (p->llm) {
-		body_finish(x, p, p->dec, p->undecodable, body_append, x);
+		body_finish(x, p, p->dec, p->undecodable, body_append, p);
 		if (p->rec.flags & (TG_REC_GAP | TG_REC_BODY_OVERFLOW | TG_REC_DECODE_ERROR |
 				    TG_REC_REQ_TRUNCATED | TG_REC_SHED)) {
 			/* Incomplete body: the path already says LLM; keep the call. */
@@ -546,9 +659,23 @@ static int req_on_end(void *ctx, int truncated)
 		decoder__free(p->dec);
 		p->dec = NULL;
 	}
-	x->writing = NULL;
 	if (p->llm && !p->doubtful && x->on_open)
 		x->on_open(x->ctx, &p->rec);
+	return 0;
+}
+
+static int req_on_end(void *ctx, int truncated)
+{
+	struct exchange *x = ctx;
+	struct pending *p = x->writing;
+	int err;
+
+	if (!p)
+		return 0;
+	err = req_finish(x, p, truncated);
+	if (err)
+		return err;
+	x->writing = NULL;
 	if (!p->queued) {
 		/* Still no room: meter it now; its response will be let pass. */
 		p->rec.flags |= TG_REC_NO_RESPONSE | TG_REC_UNTRACKED;
@@ -560,55 +687,59 @@ static int req_on_end(void *ctx, int truncated)
 
 /* --- response side ------------------------------------------------------- */
 
-static void resp_reset(struct exchange *x)
+/* A response's decoding state goes (its SSE counts to the stats). */
+static void resp_clear(struct exchange *x, struct pending *p)
 {
 	struct sse_stats ss;
 
-	if (x->sse) {
-		sse_parser__stats(x->sse, &ss);
+	if (!p)
+		return;
+	if (p->sse) {
+		sse_parser__stats(p->sse, &ss);
 		x->stats->sse_events += ss.events;
 		x->stats->sse_oversized += ss.oversized;
 		x->stats->sse_shed += ss.shed;
 		x->stats->sse_partial += ss.partial;
 	}
-	decoder__free(x->resp_dec);
-	sse_parser__free(x->sse);
-	x->resp_dec = NULL;
-	x->resp_undecodable = 0;
-	x->resp_sniff = 0;
-	x->sse = NULL;
+	decoder__free(p->resp_dec);
+	sse_parser__free(p->sse);
+	p->resp_dec = NULL;
+	p->resp_undecodable = 0;
+	p->resp_sniff = 0;
+	p->sse = NULL;
+	p->resp_first_byte = 0;
+}
+
+/* HTTP/1: the front slot's response is over, or another begins. */
+static void resp_reset(struct exchange *x)
+{
+	resp_clear(x, resp_target(x));
 	x->resp_active = 0;
 	x->resp_interim = 0;
-	x->resp_first_byte = 0;
 }
 
 static int on_sse_event(void *ctx, const struct sse_event *ev)
 {
-	struct exchange *x = ctx;
-	struct pending *p = resp_target(x);
+	struct pending *p = ctx;
 
-	if (!p)
-		return 0;
 	p->rec.sse_events++;
 	return p->resp_on ? llm_resp_event(&p->resp, ev) : 0;
 }
 
 static void on_text(void *ctx, const char *s, size_t len)
 {
-	struct exchange *x = ctx;
-	struct pending *p = resp_target(x);
+	struct pending *p = ctx;
 
-	if (p)
-		meter_text_add(&p->text, x->cfg->mb, &p->rec.call, s, len);
+	meter_text_add(&p->text, p->x->cfg->mb, &p->rec.call, s, len);
 }
 
 /* An SSE parser for a response that turns out to be events. */
-static int sse_start(struct exchange *x)
+static int sse_start(struct exchange *x, struct pending *p)
 {
-	x->sse = sse_parser__new(x->cfg->max_sse_event, on_sse_event, x);
-	if (!x->sse)
+	p->sse = sse_parser__new(x->cfg->max_sse_event, on_sse_event, p);
+	if (!p->sse)
 		return -ENOMEM;
-	sse_parser__set_budget(x->sse, x->cfg->mb);
+	sse_parser__set_budget(p->sse, x->cfg->mb);
 	return 0;
 }
 
@@ -622,11 +753,52 @@ static int media_is(const char *v, size_t len, const char *type)
 	       (len == n || v[n] == ';' || v[n] == ' ');
 }
 
+static int ws_start(struct exchange *x, struct pending *up, const struct http1_head *h);
+
+/* A final response head for call p: how its body is to be read.  h NULL:
+ * a head that could not be decoded (HTTP/2), the body will say. */
+static int resp_start(struct exchange *x, struct pending *p, const struct http1_head *h)
+{
+	int sse;
+
+	resp_clear(x, p);
+	if (h)
+		p->rec.status = h->status;
+	if (!p->llm)
+		return 0;
+	if (!p->rec.call.prov) {
+		/* headless both ways: the body's start names the API */
+		p->resp_guess = 1;
+		return 0;
+	}
+	if (h)
+		p->resp_dec = body_decoder(x, p, h->content_encoding, h->content_encoding_len,
+					   &p->resp_undecodable);
+	sse = h && h->content_type && media_is(h->content_type, h->content_type_len,
+					       "text/event-stream");
+	/* A stream answered without a Content-Type (as some recorders and
+	 * proxies leave it) is told by its first byte; so is a response
+	 * whose head was lost. */
+	p->resp_sniff = h ? !h->content_type && p->rec.call.stream : 1;
+	if (p->resp_on)		/* a final answer after an interim one */
+		llm_resp_free(&p->resp);
+	if (llm_resp_init(&p->resp, &p->rec.call, h ? h->status : 200, sse,
+			  x->cfg->max_member))
+		return -ENOMEM;
+	p->resp_on = 1;
+	p->resp_done = 0;
+	p->resp.on_text = on_text;
+	p->resp.text_ctx = p;
+	if (sse && sse_start(x, p))
+		return -ENOMEM;
+	return 0;
+}
+
 static int resp_on_head(void *ctx, const struct http1_head *h)
 {
 	struct exchange *x = ctx;
 	struct pending *p = resp_target(x);
-	int sse;
+	int err;
 
 	resp_reset(x);
 	if (!x->q_len) {
@@ -634,32 +806,17 @@ static int resp_on_head(void *ctx, const struct http1_head *h)
 		return 0;
 	}
 	x->resp_active = 1;
+	if (h->status == 101 && p && p->ws_upgrade)
+		return ws_start(x, p, h);
 	if (h->status >= 100 && h->status < 200) {
 		x->resp_interim = 1;
 		return 0;
 	}
 	if (!p)		/* a request that was not followed */
 		return 0;
-	p->rec.status = h->status;
-	if (!p->llm)
-		return p->head_method ? HTTP1_HEAD_NO_BODY : 0;
-	x->resp_dec = body_decoder(x, p, h->content_encoding, h->content_encoding_len,
-				   &x->resp_undecodable);
-	sse = h->content_type && media_is(h->content_type, h->content_type_len,
-					  "text/event-stream");
-	/* A stream answered without a Content-Type (as some recorders and
-	 * proxies leave it) is told by its first byte. */
-	x->resp_sniff = !h->content_type && p->rec.call.stream;
-	if (p->resp_on)		/* a final answer after an interim one */
-		llm_resp_free(&p->resp);
-	if (llm_resp_init(&p->resp, &p->rec.call, h->status, sse, x->cfg->max_member))
-		return -ENOMEM;
-	p->resp_on = 1;
-	p->resp_done = 0;
-	p->resp.on_text = on_text;
-	p->resp.text_ctx = x;
-	if (sse && sse_start(x))
-		return -ENOMEM;
+	err = resp_start(x, p, h);
+	if (err)
+		return err;
 	return p->head_method ? HTTP1_HEAD_NO_BODY : 0;
 }
 
@@ -675,24 +832,63 @@ static int sniff_events(struct exchange *x, struct pending *p, const uint8_t *da
 		i++;
 	if (i == len)
 		return 0;
-	x->resp_sniff = 0;
+	p->resp_sniff = 0;
 	if (data[i] == '{' || data[i] == '[')
 		return 0;
 	p->resp.sse = 1;
-	return sse_start(x);
+	return sse_start(x, p);
 }
 
 static int resp_sink(void *ctx, const uint8_t *data, size_t len)
 {
-	struct exchange *x = ctx;
-	struct pending *p = resp_target(x);
+	struct pending *p = ctx;
+	struct exchange *x = p->x;
 
 	p->rec.response_bytes += len;
-	if (x->resp_sniff && sniff_events(x, p, data, len) < 0)
+	if (p->resp_sniff && sniff_events(x, p, data, len) < 0)
 		return -ENOMEM;
-	if (x->sse)
-		return sse_parser__feed(x->sse, data, len);
+	if (p->sse)
+		return sse_parser__feed(p->sse, data, len);
 	return p->resp_on ? llm_resp_body(&p->resp, data, len) : 0;
+}
+
+/* A response whose call is known by nothing else: its first bytes say
+ * which API answered, or that it is no LLM call. */
+static int resp_guess(struct exchange *x, struct pending *p, const uint8_t *data, size_t len)
+{
+	p->resp_guess = 0;
+	if (!provider_guess(&p->rec.call, data, len, 0)) {
+		p->llm = 0;
+		return 0;
+	}
+	p->doubtful = 0;
+	if (llm_resp_init(&p->resp, &p->rec.call, p->rec.status ? p->rec.status : 200, 0,
+			  x->cfg->max_member))
+		return -ENOMEM;
+	p->resp_on = 1;
+	p->resp_done = 0;
+	p->resp.on_text = on_text;
+	p->resp.text_ctx = p;
+	p->resp_sniff = 1;
+	return 0;
+}
+
+static int resp_body(struct exchange *x, struct pending *p, const uint8_t *data, size_t len)
+{
+	int err;
+
+	if (!p->resp_first_byte && !p->times_unknown) {
+		p->resp_first_byte = 1;
+		p->rec.ttft_ns = x->m->ts_ns -
+				 (p->req_done ? p->req_end_ns : p->rec.start_ns);
+	}
+	if (p->resp_guess && (err = resp_guess(x, p, data, len)))
+		return err;
+	if (!p->llm) {
+		p->rec.response_bytes += len;
+		return 0;
+	}
+	return body_decode(x, p, &p->resp_dec, &p->resp_undecodable, data, len, resp_sink, p);
 }
 
 static int resp_on_body(void *ctx, const uint8_t *data, size_t len)
@@ -702,16 +898,14 @@ static int resp_on_body(void *ctx, const uint8_t *data, size_t len)
 
 	if (!p || !x->resp_active || x->resp_interim)
 		return 0;
-	if (!x->resp_first_byte) {
-		x->resp_first_byte = 1;
-		p->rec.ttft_ns = x->m->ts_ns -
-				 (p->req_done ? p->req_end_ns : p->rec.start_ns);
-	}
-	if (!p->llm) {
+	return resp_body(x, p, data, len);
+}
+
+static void resp_gap(struct pending *p, uint64_t len)
+{
+	p->rec.flags |= TG_REC_GAP;
+	if (!p->resp_dec && !p->resp_undecodable && len != HTTP1_GAP_UNKNOWN)
 		p->rec.response_bytes += len;
-		return 0;
-	}
-	return body_decode(x, p, &x->resp_dec, &x->resp_undecodable, data, len, resp_sink, x);
 }
 
 static int resp_on_body_gap(void *ctx, uint64_t len)
@@ -719,26 +913,40 @@ static int resp_on_body_gap(void *ctx, uint64_t len)
 	struct exchange *x = ctx;
 	struct pending *p = resp_target(x);
 
-	if (p && x->resp_active) {
-		p->rec.flags |= TG_REC_GAP;
-		if (!x->resp_dec && !x->resp_undecodable && len != HTTP1_GAP_UNKNOWN)
-			p->rec.response_bytes += len;
-	}
+	if (p && x->resp_active)
+		resp_gap(p, len);
 	return 0;
 }
 
 /* The SSE counts of the response go on its record. */
-static void resp_flag_sse(struct exchange *x, struct pending *p)
+static void resp_flag_sse(struct pending *p)
 {
 	struct sse_stats ss;
 
-	if (!x->sse)
+	if (!p->sse)
 		return;
-	sse_parser__stats(x->sse, &ss);
+	sse_parser__stats(p->sse, &ss);
 	if (ss.oversized || ss.shed)
 		p->rec.flags |= TG_REC_SSE_DROPPED;
 	if (ss.shed)
 		p->rec.flags |= TG_REC_SHED;
+}
+
+/* The response is over (truncated: cut off before its framing said). */
+static void resp_finish(struct exchange *x, struct pending *p, int truncated)
+{
+	if (truncated)
+		p->rec.flags |= TG_REC_RESP_TRUNCATED;
+	body_finish(x, p, p->resp_dec, p->resp_undecodable, resp_sink, p);
+	if (p->sse)
+		sse_parser__finish(p->sse);
+	resp_flag_sse(p);
+	if (p->resp_on && !p->resp_done) {
+		llm_resp_finish(&p->resp);
+		p->resp_done = 1;
+	}
+	if (!p->times_unknown)
+		p->rec.duration_ns = x->m->ts_ns - p->rec.start_ns;
 }
 
 static int resp_on_end(void *ctx, int truncated)
@@ -752,23 +960,370 @@ static int resp_on_end(void *ctx, int truncated)
 		resp_reset(x);
 		return 0;
 	}
-	if (p) {
-		if (truncated)
-			p->rec.flags |= TG_REC_RESP_TRUNCATED;
-		body_finish(x, p, x->resp_dec, x->resp_undecodable, resp_sink, x);
-		if (x->sse)
-			sse_parser__finish(x->sse);
-		resp_flag_sse(x, p);
-		if (p->resp_on && !p->resp_done) {
-			llm_resp_finish(&p->resp);
-			p->resp_done = 1;
-		}
-		p->rec.duration_ns = x->m->ts_ns - p->rec.start_ns;
-	}
+	if (p)
+		resp_finish(x, p, truncated);
 	resp_reset(x);
 	q_answered(x);
 	return 0;
 }
+
+
+/* --- WebSocket ------------------------------------------------------------- */
+
+/*
+ * The Responses API's WebSocket mode: after `GET .../responses` with
+ * Upgrade: websocket is answered 101, each `response.create` message the
+ * client sends is a call, answered by the server's events for it, in order,
+ * up to response.completed (or .failed, .incomplete, error).  Each call is
+ * metered like its HTTP form: its message is the request body, the events
+ * are the stream's.
+ */
+
+static int ws_on_message(void *ctx, int opcode, const uint8_t *data, size_t len,
+			 unsigned flags);
+
+static int ws_on_message_resp(void *ctx, int opcode, const uint8_t *data, size_t len,
+			      unsigned flags);
+
+/* The 101 answer to an upgrade on an LLM path: both directions become
+ * WebSocket decoders, with the compression the answer agreed to. */
+static int ws_start(struct exchange *x, struct pending *up, const struct http1_head *h)
+{
+	static const struct ws_callbacks req_cb = { .on_message = ws_on_message };
+	static const struct ws_callbacks resp_cb = { .on_message = ws_on_message_resp };
+	struct ws_deflate c2s = { 0 }, s2c = { 0 };
+	const struct http1_header *ext = header_of(h, "sec-websocket-extensions");
+	struct ws_cfg cfg = { .max_message = x->cfg->max_sse_event,
+			      .max_inflate = x->cfg->max_decoded };
+
+	if (ext)
+		ws_extensions_parse(ext->value, ext->value_len, &c2s, &s2c);
+	x->ws[0] = ws_parser__new(&cfg, &c2s, 1, &req_cb, x);
+	x->ws[1] = ws_parser__new(&cfg, &s2c, 0, &resp_cb, x);
+	if (!x->ws[0] || !x->ws[1])
+		return -ENOMEM;
+	ws_parser__set_budget(x->ws[0], x->cfg->mb);
+	ws_parser__set_budget(x->ws[1], x->cfg->mb);
+	x->ws_tmpl = up->rec;
+	x->stats->ws_conns++;
+	return HTTP1_HEAD_TUNNEL;
+}
+
+/* The "type" of a JSON message: 1 if it is `want`. */
+static int ws_type_is(const uint8_t *data, size_t len, const char *want)
+{
+	struct json_tokener *tok;
+	json_object *obj, *v;
+	int is = 0;
+
+	if (len > INT32_MAX || !(tok = json_tokener_new()))
+		return 0;
+	obj = json_tokener_parse_ex(tok, (const char *)data, (int)len);
+	if (obj && json_object_object_get_ex(obj, "type", &v) &&
+	    json_object_is_type(v, json_type_string))
+		is = !strcmp(json_object_get_string(v), want);
+	json_object_put(obj);
+	json_tokener_free(tok);
+	return is;
+}
+
+/* A client message: a response.create is a call. */
+static int ws_on_message(void *ctx, int opcode, const uint8_t *data, size_t len,
+			 unsigned flags)
+{
+	struct exchange *x = ctx;
+	struct pending *p;
+	int err;
+
+	if (opcode != WS_MSG_TEXT)
+		return 0;
+	if (!(flags & (WS_MSG_TRUNCATED | WS_MSG_OVERSIZED | WS_MSG_INFLATE_ERROR |
+		       WS_MSG_SHED)) && !ws_type_is(data, len, "response.create"))
+		return 0;
+	if ((flags & (WS_MSG_TRUNCATED | WS_MSG_OVERSIZED | WS_MSG_INFLATE_ERROR |
+		      WS_MSG_SHED)) && !memmem(data, len, "response.create", 15))
+		return 0;	/* cut, and nothing says it was a call */
+	p = pending_new(x);
+	if (!p)
+		return -ENOMEM;
+	p->rec.conn = x->ws_tmpl.conn;
+	memcpy(p->rec.host, x->ws_tmpl.host, sizeof(p->rec.host));
+	memcpy(p->rec.path, x->ws_tmpl.path, sizeof(p->rec.path));
+	memcpy(p->rec.key_fp, x->ws_tmpl.key_fp, sizeof(p->rec.key_fp));
+	provider_copy_str(p->rec.method, sizeof(p->rec.method), "WS", 2);
+	p->rec.call = x->ws_tmpl.call;
+	p->llm = 1;
+	if (flags & (WS_MSG_TRUNCATED | WS_MSG_INFLATE_ERROR))
+		req_gap(p, HTTP1_GAP_UNKNOWN);
+	if (flags & WS_MSG_SHED)
+		p->rec.flags |= TG_REC_SHED;
+	if (flags & WS_MSG_OVERSIZED)
+		p->rec.flags |= TG_REC_BODY_OVERFLOW;
+	err = body_append(p, data, len);
+	if (!err)
+		err = req_finish(x, p, 0);
+	if (err) {
+		pending_free(x, p);
+		return err;
+	}
+	p->rec.call.stream = 1;		/* events, always */
+	p->doubtful = 0;
+	if (llm_resp_init(&p->resp, &p->rec.call, 200, 1, x->cfg->max_member)) {
+		pending_free(x, p);
+		return -ENOMEM;
+	}
+	p->resp_on = 1;
+	p->resp.on_text = on_text;
+	p->resp.text_ctx = p;
+	if (x->ws_tail)
+		x->ws_tail->wsnext = p;
+	else
+		x->ws_head = p;
+	x->ws_tail = p;
+	return 0;
+}
+
+static void ws_pop(struct exchange *x)
+{
+	struct pending *p = x->ws_head;
+
+	x->ws_head = p->wsnext;
+	if (!x->ws_head)
+		x->ws_tail = NULL;
+	emit(x, p);
+}
+
+/* A server message: an event of the oldest call in flight. */
+static int ws_on_message_resp(void *ctx, int opcode, const uint8_t *data, size_t len,
+			      unsigned flags)
+{
+	struct exchange *x = ctx;
+	struct pending *p = x->ws_head;
+	struct sse_event ev = { .event = "", .data = (const char *)data, .data_len = len,
+				.id = "" };
+
+	if (!p || opcode != WS_MSG_TEXT)
+		return 0;
+	if (!p->resp_first_byte) {
+		p->resp_first_byte = 1;
+		p->rec.status = 200;
+		p->rec.ttft_ns = x->m->ts_ns - p->req_end_ns;
+	}
+	p->rec.response_bytes += len;
+	p->rec.sse_events++;
+	if (flags & (WS_MSG_TRUNCATED | WS_MSG_OVERSIZED | WS_MSG_INFLATE_ERROR))
+		p->rec.flags |= TG_REC_SSE_DROPPED;
+	if (flags & WS_MSG_SHED)
+		p->rec.flags |= TG_REC_SHED;
+	if (!(flags & WS_MSG_SHED))
+		llm_resp_event(&p->resp, &ev);
+	if (!(p->resp.flags & (LLM_RESP_DONE | LLM_RESP_ERROR)))
+		return 0;
+	/* its last event */
+	llm_resp_finish(&p->resp);
+	p->resp_done = 1;
+	p->rec.duration_ns = x->m->ts_ns - p->rec.start_ns;
+	ws_pop(x);
+	return 0;
+}
+
+/* The WebSocket ended: calls still waiting are cut off. */
+static void ws_end(struct exchange *x)
+{
+	struct ws_stats st;
+	int i;
+
+	if (x->ws[0])
+		ws_parser__eof(x->ws[0]);
+	if (x->ws[1])
+		ws_parser__eof(x->ws[1]);
+	while (x->ws_head) {
+		struct pending *p = x->ws_head;
+
+		if (p->resp_first_byte) {
+			p->rec.flags |= TG_REC_RESP_TRUNCATED;
+			p->rec.duration_ns = x->m->ts_ns - p->rec.start_ns;
+		} else {
+			p->rec.flags |= TG_REC_NO_RESPONSE;
+		}
+		ws_pop(x);
+	}
+	for (i = 0; i < 2; i++) {
+		if (!x->ws[i])
+			continue;
+		ws_parser__stats(x->ws[i], &st);
+		x->stats->ws_messages += st.messages;
+		x->stats->ws_errors += st.errors + st.stops;
+		ws_parser__free(x->ws[i]);
+		x->ws[i] = NULL;
+	}
+}
+
+static int resp_on_tunnel(void *ctx, const uint8_t *data, size_t len)
+{
+	struct exchange *x = ctx;
+	ssize_t n = x->ws[1] ? ws_parser__feed(x->ws[1], data, len) : 0;
+
+	return n < 0 ? (int)n : 0;
+}
+
+/* --- HTTP/2 -------------------------------------------------------------- */
+
+/*
+ * Each stream is a call of its own: its request and response are matched
+ * by stream id, any number in flight at once.  A call is emitted when both
+ * of its messages have ended (a reset or the connection's end ends both).
+ * A stream whose head could not be decoded (the connection predates the
+ * agent, or a gap cost the header compression state) is told by its bodies.
+ */
+static struct pending *h2_find(struct exchange *x, uint32_t sid)
+{
+	struct pending *p = x->streams;
+
+	while (p && p->sid != sid)
+		p = p->snext;
+	return p;
+}
+
+/* The call of a stream first seen through a head that was not decoded. */
+static struct pending *h2_headless(struct exchange *x, uint32_t sid)
+{
+	struct pending *p = pending_new(x);
+
+	if (!p)
+		return NULL;
+	p->headless = 1;
+	p->llm = 1;		/* its bodies will say */
+	p->rec.flags |= x->midstream ? TG_REC_MISSED_START : TG_REC_GAP;
+	provider_copy_str(p->rec.method, sizeof(p->rec.method), "POST", 4);
+	p->sid = sid;
+	p->snext = x->streams;
+	x->streams = p;
+	x->stats->h2_headless++;
+	return p;
+}
+
+/* Both messages over: the call is done. */
+static void h2_maybe_emit(struct exchange *x, struct pending *p)
+{
+	if (p->h2_req_open || p->h2_resp_open)
+		return;
+	if (!p->h2_resp_done)
+		p->rec.flags |= TG_REC_NO_RESPONSE;
+	emit(x, p);
+}
+
+static int h2_on_head(void *ctx, uint32_t sid, int dir, const struct http1_head *h,
+		      unsigned flags)
+{
+	struct exchange *x = ctx;
+	struct pending *p = h2_find(x, sid);
+	int err;
+
+	if (!dir) {
+		if (p)		/* a second request head: not HTTP/2 */
+			return 0;
+		if (h) {
+			p = req_start(x, h);
+			if (!p)
+				return -ENOMEM;
+			p->sid = sid;
+			p->snext = x->streams;
+			x->streams = p;
+		} else if (!(p = h2_headless(x, sid))) {
+			return -ENOMEM;
+		}
+		p->h2_req_open = 1;
+		return 0;
+	}
+	if (h && h->status >= 100 && h->status < 200)
+		return 0;	/* interim */
+	if (!p) {
+		/* the request went before we saw the connection: when the
+		 * call began is not known, nor how long it took */
+		p = h2_headless(x, sid);
+		if (!p)
+			return -ENOMEM;
+		p->req_done = 1;
+		p->doubtful = 1;
+		p->times_unknown = 1;
+	}
+	if (!h && !p->headless)
+		p->rec.flags |= x->midstream ? TG_REC_MISSED_START : TG_REC_GAP;
+	err = resp_start(x, p, h);
+	if (err)
+		return err;
+	p->h2_resp_open = 1;
+	p->resp_clen = h ? h->content_length : -1;
+	return 0;
+}
+
+static int h2_on_body(void *ctx, uint32_t sid, int dir, const uint8_t *data, size_t len)
+{
+	struct exchange *x = ctx;
+	struct pending *p = h2_find(x, sid);
+
+	if (!p)
+		return 0;
+	if (!dir)
+		return p->h2_req_open ? req_body(x, p, data, len) : 0;
+	if (!p->h2_resp_open)
+		return 0;
+	p->resp_wire += len;
+	return resp_body(x, p, data, len);
+}
+
+static int h2_on_body_gap(void *ctx, uint32_t sid, int dir, uint64_t len)
+{
+	struct exchange *x = ctx;
+	struct pending *p = h2_find(x, sid);
+
+	if (p && !dir && p->h2_req_open)
+		req_gap(p, len);
+	else if (p && dir && p->h2_resp_open)
+		resp_gap(p, len);
+	return 0;
+}
+
+static int h2_on_end(void *ctx, uint32_t sid, int dir, enum h2_end why)
+{
+	struct exchange *x = ctx;
+	struct pending *p = h2_find(x, sid);
+	int err, cut = why != H2_END_STREAM;
+
+	if (!p)
+		return 0;
+	if (why == H2_END_LOST)
+		p->rec.flags |= TG_REC_GAP;
+	if (!dir && p->h2_req_open) {
+		p->h2_req_open = 0;
+		err = req_finish(x, p, cut);
+		if (err)
+			return err;
+		if (!cut)
+			return 0;	/* the response is to come */
+	} else if (dir && p->h2_resp_open) {
+		p->h2_resp_open = 0;
+		p->h2_resp_done = 1;
+		/* A client that has read all the Content-Length said may close
+		 * before the frame that ends the stream: the response is whole. */
+		if (cut && why == H2_END_CLOSED && p->resp_clen >= 0 &&
+		    p->resp_wire == (uint64_t)p->resp_clen)
+			cut = 0;
+		resp_finish(x, p, cut);
+	} else {
+		return 0;
+	}
+	h2_maybe_emit(x, p);
+	return 0;
+}
+
+static const struct h2_callbacks h2_cb = {
+	.on_head = h2_on_head,
+	.on_body = h2_on_body,
+	.on_body_gap = h2_on_body_gap,
+	.on_end = h2_on_end,
+};
 
 static const struct http1_callbacks req_cb = {
 	.on_head = req_on_head,
@@ -782,6 +1337,7 @@ static const struct http1_callbacks resp_cb = {
 	.on_body = resp_on_body,
 	.on_body_gap = resp_on_body_gap,
 	.on_end = resp_on_end,
+	.on_tunnel = resp_on_tunnel,
 };
 
 struct exchange *exchange__new(const struct exchange_cfg *cfg,
@@ -809,6 +1365,30 @@ struct exchange *exchange__new(const struct exchange_cfg *cfg,
 	return x;
 }
 
+struct exchange *exchange__new_h2(const struct exchange_cfg *cfg,
+				  struct exchange_stats *stats,
+				  exchange_record_fn on_record, void *ctx, int midstream)
+{
+	struct exchange *x = calloc(1, sizeof(*x));
+
+	if (!x)
+		return NULL;
+	x->cfg = cfg;
+	x->stats = stats;
+	x->on_record = on_record;
+	x->ctx = ctx;
+	x->midstream = midstream;
+	x->h2 = h2_conn__new(&h2_cb, x, midstream);
+	if (!x->h2) {
+		free(x);
+		errno = ENOMEM;
+		return NULL;
+	}
+	h2_conn__set_budget(x->h2, cfg->mb);
+	stats->h2_conns++;
+	return x;
+}
+
 void exchange__set_open(struct exchange *x, exchange_open_fn fn)
 {
 	x->on_open = fn;
@@ -826,6 +1406,18 @@ int exchange__feed(struct exchange *x, int dir, const struct tg_meta *m,
 	ssize_t n;
 
 	x->m = m;
+	if (x->h2) {
+		n = h2_conn__feed(x->h2, dir, data, len);
+		x->m = NULL;
+		return n < 0 ? (int)n : 0;
+	}
+	if (!dir && x->ws[0]) {
+		/* what the client sends after the upgrade (what it reads
+		 * reaches the decoder through the parser's tunnel) */
+		n = ws_parser__feed(x->ws[0], data, len);
+		x->m = NULL;
+		return n < 0 ? (int)n : 0;
+	}
 	n = http1_parser__feed(p, data, len);
 	if (n == -ENOBUFS) {
 		/* A head the memory bound had no room for: lost, counted;
@@ -887,6 +1479,16 @@ int exchange__gap(struct exchange *x, int dir, const struct tg_meta *m, uint64_t
 	int err;
 
 	x->m = m;
+	if (x->h2) {
+		err = h2_conn__gap(x->h2, dir, len);
+		x->m = NULL;
+		return err;
+	}
+	if (x->ws[dir]) {
+		err = ws_parser__gap(x->ws[dir], len == EXCHANGE_GAP_UNKNOWN ? WS_GAP_UNKNOWN : len);
+		x->m = NULL;
+		return err;
+	}
 	if (len == EXCHANGE_GAP_UNKNOWN)
 		lost_between(x, dir);
 	err = http1_parser__gap(dir ? x->resp_p : x->req_p,
@@ -902,6 +1504,18 @@ void exchange__close(struct exchange *x, uint64_t ts_ns)
 	struct slot *s;
 
 	x->m = &m;
+	if (x->h2) {
+		/* every open message ends (cut off) and its call goes out;
+		 * a call still waiting for its response, without it */
+		h2_conn__eof(x->h2);
+		while (x->streams) {
+			x->streams->h2_req_open = x->streams->h2_resp_open = 0;
+			h2_maybe_emit(x, x->streams);
+		}
+		x->m = NULL;
+		return;
+	}
+	ws_end(x);
 	http1_parser__eof(x->req_p);
 	http1_parser__eof(x->resp_p);
 	/* Requests that never got (all of) their response. */
@@ -910,7 +1524,7 @@ void exchange__close(struct exchange *x, uint64_t ts_ns)
 		if (p && x->resp_active && !x->resp_interim) {
 			p->rec.flags |= TG_REC_RESP_TRUNCATED;
 			p->rec.duration_ns = ts_ns - p->rec.start_ns;
-			resp_flag_sse(x, p);
+			resp_flag_sse(p);
 		} else if (p) {
 			p->rec.flags |= TG_REC_NO_RESPONSE;
 		}
@@ -941,6 +1555,7 @@ static void add_http1_stats(struct http1_stats *to, const struct http1_parser *p
 
 void exchange__free(struct exchange *x)
 {
+	struct pending *p;
 	size_t i;
 
 	if (!x)
@@ -951,7 +1566,34 @@ void exchange__free(struct exchange *x)
 	if (x->writing && !x->writing->queued)
 		pending_free(x, x->writing);
 	free(x->q);
-	resp_reset(x);
+	while ((p = x->streams)) {
+		x->streams = p->snext;
+		pending_free(x, p);
+	}
+	while ((p = x->ws_head)) {
+		x->ws_head = p->wsnext;
+		pending_free(x, p);
+	}
+	ws_parser__free(x->ws[0]);
+	ws_parser__free(x->ws[1]);
+	if (x->h2) {
+		struct h2_stats hs;
+
+		h2_conn__stats(x->h2, &hs);
+		x->stats->h2.frames += hs.frames;
+		x->stats->h2.streams += hs.streams;
+		x->stats->h2.headless += hs.headless;
+		x->stats->h2.hpack_errors += hs.hpack_errors;
+		x->stats->h2.hpack_lost += hs.hpack_lost;
+		x->stats->h2.resyncs += hs.resyncs;
+		x->stats->h2.skipped += hs.skipped;
+		x->stats->h2.bad_frames += hs.bad_frames;
+		x->stats->h2.resets += hs.resets;
+		x->stats->h2.goaways += hs.goaways;
+		x->stats->h2.evicted += hs.evicted;
+		x->stats->h2.oversized_heads += hs.oversized_heads;
+		h2_conn__free(x->h2);
+	}
 	if (x->req_p)
 		add_http1_stats(&x->stats->http, x->req_p);
 	if (x->resp_p)

@@ -776,6 +776,10 @@ ssize_t http1_parser__feed(struct http1_parser *p, const uint8_t *data, size_t l
 			n = feed_resync(p, d, left);
 			break;
 		case ST_TUNNEL:
+			n = p->cb.on_tunnel ? cb_result(p->cb.on_tunnel(p->ctx, d, left)) : 0;
+			if (!n)
+				n = left;
+			break;
 		case ST_CLOSED:
 			n = left;
 			break;

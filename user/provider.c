@@ -351,3 +351,79 @@ void llm_resp_free(struct llm_resp *r)
 	free(r->st);
 	r->st = NULL;
 }
+
+/* --- a call whose head was not seen ---------------------------------------- */
+
+/* `"key"` followed by a colon, in the first bytes of a body. */
+static int has_key(const uint8_t *body, size_t len, const char *key)
+{
+	size_t n = strlen(key);
+	const uint8_t *s = body, *end = body + len, *k;
+
+	while ((k = memmem(s, end - s, key, n))) {
+		k += n;
+		while (k < end && (*k == ' ' || *k == '\t' || *k == '\r' || *k == '\n'))
+			k++;
+		if (k < end && *k == ':')
+			return 1;
+		s = k;
+	}
+	return 0;
+}
+
+static int has_str(const uint8_t *body, size_t len, const char *s)
+{
+	return memmem(body, len, s, strlen(s)) != NULL;
+}
+
+/*
+ * The API a body belongs to, told by its shape when the path that would
+ * say it is not known (an HTTP/2 stream whose header block could not be
+ * decoded).  A request body is told by its members; a response (request
+ * 0) by the markers of each API's answer.  The provider named is the API's
+ * family: the host is not known either.
+ */
+int provider_guess(struct llm_call *call, const uint8_t *body, size_t len, int request)
+{
+	const char *path = NULL;
+	struct llm_call scan;
+
+	if (len > 64 << 10)
+		len = 64 << 10;
+	if (request) {
+		memset(&scan, 0, sizeof(scan));
+		provider_scan_request(&scan, body, len);
+		if (has_key(body, len, "\"contents\""))
+			path = "/v1beta/models/unknown:generateContent";
+		else if (!has_key(body, len, "\"model\""))
+			path = NULL;
+		else if (has_key(body, len, "\"messages\""))
+			path = !strncmp(scan.model, "claude", 6) ||
+			       has_key(body, len, "\"anthropic_version\"") ?
+				       "/v1/messages" : "/v1/chat/completions";
+		else if (has_key(body, len, "\"input\""))
+			path = strstr(scan.model, "embed") ? "/v1/embeddings" : "/v1/responses";
+		else if (has_key(body, len, "\"prompt\""))
+			path = "/v1/completions";
+	} else if (has_str(body, len, "message_start") ||
+		   has_str(body, len, "\"type\":\"message\"") ||
+		   has_str(body, len, "\"type\": \"message\"")) {
+		path = "/v1/messages";
+	} else if (has_str(body, len, "chat.completion")) {
+		path = "/v1/chat/completions";
+	} else if (has_str(body, len, "text_completion")) {
+		path = "/v1/completions";
+	} else if (has_str(body, len, "response.created") ||
+		   has_str(body, len, "\"object\":\"response\"") ||
+		   has_str(body, len, "\"object\": \"response\"")) {
+		path = "/v1/responses";
+	} else if (has_str(body, len, "\"embedding\"")) {
+		path = "/v1/embeddings";
+	} else if (has_str(body, len, "usageMetadata") || has_str(body, len, "\"candidates\"")) {
+		path = "/v1beta/models/unknown:generateContent";
+	}
+	if (!path || !provider_match(NULL, 0, path, strlen(path), call))
+		return 0;
+	call->model[0] = '\0';		/* not the path's "unknown" */
+	return 1;
+}

@@ -29,6 +29,9 @@ struct conn {
 	uint64_t next[2];		/* next expected offset, per direction */
 	uint64_t last_ns;
 	uint64_t watched;		/* bytes seen while ROLE_UNKNOWN */
+	uint8_t head[24];		/* the first bytes written, while they may
+					   be the start of an HTTP/2 preface */
+	uint8_t nhead;
 	enum conn_role role;
 	struct exchange *x;
 	struct conn *hnext;		/* hash chain */
@@ -267,6 +270,36 @@ static int h2_preface(const uint8_t *d, size_t n)
 	return n >= m ? 1 : -1;
 }
 
+/* The connection is a client's we follow: HTTP/1, or HTTP/2 (from its
+ * start, or from the middle when it predates us). */
+static void follow(struct stream_table *t, struct conn *c, int h2, int midstream)
+{
+	if (h2)
+		c->x = exchange__new_h2(&t->cfg.exchange, &t->st.ex, on_exchange_record, t,
+					midstream);
+	else
+		c->x = exchange__new(&t->cfg.exchange, &t->st.ex, on_exchange_record, t);
+	if (!c->x)
+		return;
+	c->role = ROLE_CLIENT;
+	exchange__set_conn(c->x, c->ssl);
+	if (t->ops.on_open)
+		exchange__set_open(c->x, on_exchange_open);
+	if (midstream)
+		t->st.h2_midstream++;
+}
+
+/*
+ * A write that starts with a SETTINGS frame (not an ACK) is most likely a
+ * server's first: it sends its settings before it reads the client's
+ * preface.  A client's own come right after its preface, which we would
+ * have seen.  The connection's role waits for the next event.
+ */
+static int h2_server_settings(const uint8_t *d, size_t n)
+{
+	return n >= 9 && d[3] == 0x4 && !(d[4] & 0x1);
+}
+
 /* Decide what an unknown connection is from data at a call boundary. */
 static void classify(struct stream_table *t, struct conn *c, const struct tg_meta *m,
 		     int dir, const uint8_t *data, size_t len)
@@ -282,17 +315,14 @@ static void classify(struct stream_table *t, struct conn *c, const struct tg_met
 			conn_ignore(t, c, m, STREAM_IGNORE_SERVER_HTTP2);
 			return;
 		}
+		if (h2_plausible(data, len) == 1)
+			follow(t, c, 1, 1);
 	} else if (req != 0) {
-		c->x = exchange__new(&t->cfg.exchange, &t->st.ex, on_exchange_record, t);
-		if (c->x) {
-			c->role = ROLE_CLIENT;
-			exchange__set_conn(c->x, c->ssl);
-			if (t->ops.on_open)
-				exchange__set_open(c->x, on_exchange_open);
-		}
+		follow(t, c, 0, 0);
 	} else if (h2_preface(data, len) == 1) {
-		conn_ignore(t, c, m, STREAM_IGNORE_HTTP2);
-		return;
+		follow(t, c, 1, 0);
+	} else if (h2_plausible(data, len) == 1 && !h2_server_settings(data, len)) {
+		follow(t, c, 1, 1);
 	}
 	if (c->role == ROLE_UNKNOWN) {
 		c->watched += len;
@@ -362,11 +392,30 @@ int stream__data(struct stream_table *t, const struct tg_meta *m, uint64_t ssl,
 			return err;
 	}
 	c->next[dir] = off + len;
-	if (c->role == ROLE_UNKNOWN)
+	if (c->role == ROLE_UNKNOWN && !dir && (c->nhead || h2_preface(data, len) == -1)) {
+		/* Written in pieces, the start of an HTTP/2 preface cannot be
+		 * told from "PUT " or "POST ": gather it first. */
+		skip = sizeof(c->head) - c->nhead < len ? sizeof(c->head) - c->nhead : len;
+		memcpy(c->head + c->nhead, data, skip);
+		c->nhead += skip;
+		data += skip;
+		len -= skip;
+		if (h2_preface(c->head, c->nhead) == -1 && !len)
+			return 0;
+		classify(t, c, m, dir, c->head, c->nhead);
+		if (c->role == ROLE_CLIENT) {
+			err = exchange__feed(c->x, dir, m, c->head, c->nhead);
+			if (!err && len)
+				err = exchange__feed(c->x, dir, m, data, len);
+			goto fed;
+		}
+	} else if (c->role == ROLE_UNKNOWN) {
 		classify(t, c, m, dir, data, len);
+	}
 	if (c->role != ROLE_CLIENT)
 		return 0;
 	err = exchange__feed(c->x, dir, m, data, len);
+fed:
 	if (err < 0 && err != -ENOMEM)
 		conn_ignore(t, c, m, STREAM_IGNORE_BROKEN);
 	return err == -ENOMEM ? err : 0;

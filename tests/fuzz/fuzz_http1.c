@@ -124,7 +124,7 @@ static int on_end(void *ctx, int truncated)
 	return 0;
 }
 
-static const struct http1_callbacks cb = { on_head, on_body, on_body_gap, on_end };
+static const struct http1_callbacks cb = { on_head, on_body, on_body_gap, on_end, NULL };
 
 #define CUT_BYTES SIZE_MAX
 

@@ -154,7 +154,7 @@ static int rec_end(void *ctx, int truncated)
 	return 0;
 }
 
-static const struct http1_callbacks rec_cb = { rec_head, rec_body, rec_gap, rec_end };
+static const struct http1_callbacks rec_cb = { rec_head, rec_body, rec_gap, rec_end, NULL };
 
 /* --- scripts ------------------------------------------------------------ */
 
