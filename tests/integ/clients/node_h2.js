@@ -2,8 +2,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
 /*
  * An HTTP/2 server and client over TLS in one process, on 127.0.0.1: one
- * POST /v1/chat/completions, answered.  What tollgate cannot meter yet
- * (HTTP/2), and must say so.
+ * POST /v1/chat/completions, answered with no usage (tollgate counts the
+ * tokens itself); the server side of the connection is not metered.
  *
  *   node_h2.js CERT KEY CA   ->  {"pid", "status"}
  */

@@ -3,7 +3,7 @@
 local provider, which answers each with the recorded response.
 
     py_replay.py URL CA FIXTURE.json... [--strip-usage] [--abort-after N]
-                 [--key KEY] [--key-header NAME] [--marker TEXT]
+                 [--key KEY] [--key-header NAME] [--marker TEXT] [--http2]
 
 Sends each fixture's recorded method, path (query kept) and body, with
 X-Test-Fixture naming it, one after the other on a keep-alive connection
@@ -14,7 +14,9 @@ Azure) or --key-header.  --marker TEXT is put into the prompt of every
 request that has one (a planted secret for the no-leak tests; the request
 is then no longer byte-for-byte the recording).  Prints one JSON line per
 fixture: {"fixture", "pid", "status", "request_bytes", "response_bytes",
-"error"}.  Run it with /usr/bin/python3 (Debian's libssl).
+"error"}.  Run it with /usr/bin/python3 (Debian's libssl).  --http2: over
+one HTTP/2 connection, with httpx (Debian's python3-httpx and python3-h2),
+to a provider that speaks it (provider_h2.js); "proto" says what was used.
 """
 
 import argparse
@@ -63,6 +65,46 @@ def plant(body, marker):
     return json.dumps(obj)
 
 
+def request_of(a, name, key):
+    """The fixture's method, path, body and headers, as replayed."""
+    with open(os.path.join(FIXTURES, name), encoding="utf-8") as f:
+        fx = json.load(f)
+    body = fx.get("request_body") or ""
+    if a.marker:
+        body = plant(body, a.marker)
+    hname, fmt = key_header(fx)
+    if a.key_header:
+        hname, fmt = a.key_header, "%s"
+    headers = {"Content-Type": "application/json", "X-Test-Fixture": name,
+               hname: fmt % key, "Accept-Encoding": "gzip"}
+    if a.strip_usage:
+        headers["X-Test-Strip-Usage"] = "1"
+    if a.abort_after is not None:
+        headers["X-Test-Abort-After-Events"] = str(a.abort_after)
+    # some recorders lower-case the method ("post"): send it as sent
+    return fx.get("method", "POST").upper(), fx["path"], body.encode(), headers
+
+
+def replay_h2(a):
+    import httpx
+    key = a.key or "sk-replay-" + os.urandom(12).hex()
+    client = httpx.Client(http2=True, verify=a.ca, timeout=30)
+    for name in a.fixtures:
+        method, path, data, headers = request_of(a, name, key)
+        out = {"fixture": name, "pid": os.getpid(), "request_bytes": len(data)}
+        try:
+            with client.stream(method, a.url + path, content=data, headers=headers) as r:
+                raw = b"".join(r.iter_bytes())	# decoded (gzip) by httpx
+                out.update(status=r.status_code, response_bytes=len(raw),
+                           proto=r.http_version)
+        except (httpx.HTTPError, OSError) as e:
+            out.update(error=type(e).__name__)
+            time.sleep(0.05)
+        print(json.dumps(out), flush=True)
+    client.close()
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("url")
@@ -73,7 +115,10 @@ def main():
     ap.add_argument("--key")
     ap.add_argument("--key-header")
     ap.add_argument("--marker")
+    ap.add_argument("--http2", action="store_true")
     a = ap.parse_args()
+    if a.http2:
+        return replay_h2(a)
     host = a.url.split("://", 1)[1]
     ctx = ssl.create_default_context(cafile=a.ca)
     conn = None

@@ -180,7 +180,8 @@ tg_setup() {
 	export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
 	local certdir=$TG_TMP/certs
 	local pf=$TG_TMP/provider.port
-	local run=("$TG_PY" "$TG_LIB/provider.py" --certdir "$certdir" --portfile "$pf")
+	local run=("$TG_PY" "$TG_LIB/provider.py" --certdir "$certdir" --portfile "$pf"
+		--plain-portfile "$TG_TMP/provider.pport")
 	[ -n "${TG_PROVIDER_VERBOSE:-}" ] && run+=(--verbose)
 	if [ "$(id -u)" = 0 ] && [ -n "$(tg_cgroup_root)" ]; then
 		tg_in_cgroup "provider-$$" "${run[@]}" > "$TG_TMP/provider.log" 2>&1 &
@@ -206,11 +207,80 @@ tg_setup() {
 	export NODE_EXTRA_CA_CERTS=$TG_CA SSL_CERT_FILE=$TG_CA
 }
 
+# The HTTP/2 front of the provider (after tg_setup): provider_h2.js speaks
+# HTTP/2 and HTTP/1.1 over TLS (ALPN) and relays each request to the
+# provider's plain-HTTP port, which no probe sees.  Sets TG_H2_URL.
+TG_H2_PID=
+tg_h2_start() {
+	local pf=$TG_TMP/provider_h2.port i
+	for i in $(seq 1 100); do
+		[ -s "$TG_TMP/provider.pport" ] && break
+		sleep 0.05
+	done
+	tg_in_cgroup "provider-$$" "$TG_NODE" "$TG_LIB/provider_h2.js" \
+		--cert "$TG_TMP/certs/server.pem" --key "$TG_TMP/certs/server.key" \
+		--upstream-port "$(cat "$TG_TMP/provider.pport")" --portfile "$pf" \
+		> "$TG_TMP/provider_h2.log" 2>&1 &
+	TG_H2_PID=$!
+	for i in $(seq 1 200); do
+		[ -s "$pf" ] && break
+		kill -0 "$TG_H2_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	if [ ! -s "$pf" ]; then
+		echo "tg_h2_start: provider_h2.js did not start:" >&2
+		sed 's/^/    | /' "$TG_TMP/provider_h2.log" >&2
+		return 1
+	fi
+	TG_H2_URL=https://127.0.0.1:$(cat "$pf")
+	export TG_H2_URL TG_H2_PID
+}
+
+# A WebSocket provider for the Responses API's WebSocket mode (after
+# tg_setup): provider_ws.js, with permessage-deflate as MODE says (on, off,
+# no-context-takeover; more arguments go to it).  Sets TG_WS_URL (the API
+# base, https://127.0.0.1:PORT/v1).  Any earlier one is stopped first.
+TG_WS_PID=
+tg_ws_start() {
+	local pf=$TG_TMP/provider_ws.port i
+	tg_ws_stop
+	rm -f "$pf"
+	tg_in_cgroup "provider-$$" "$TG_NODE" "$TG_LIB/provider_ws.js" \
+		--cert "$TG_TMP/certs/server.pem" --key "$TG_TMP/certs/server.key" \
+		--portfile "$pf" --deflate "${1:-on}" "${@:2}" > "$TG_TMP/provider_ws.log" 2>&1 &
+	TG_WS_PID=$!
+	for i in $(seq 1 200); do
+		[ -s "$pf" ] && break
+		kill -0 "$TG_WS_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	if [ ! -s "$pf" ]; then
+		echo "tg_ws_start: provider_ws.js did not start:" >&2
+		sed 's/^/    | /' "$TG_TMP/provider_ws.log" >&2
+		return 1
+	fi
+	TG_WS_URL=https://127.0.0.1:$(cat "$pf")/v1
+	export TG_WS_URL TG_WS_PID
+}
+
+tg_ws_stop() {
+	[ -n "$TG_WS_PID" ] || return 0
+	kill -TERM "$TG_WS_PID" 2>/dev/null
+	wait "$TG_WS_PID" 2>/dev/null
+	TG_WS_PID=
+}
+
 # Stop the tracer and provider, clean the test cgroups and the temp dir.
 # Safe to call more than once and from a trap.
 tg_teardown() {
 	local rc=$?
 	tg_trace_stop
+	tg_ws_stop
+	if [ -n "$TG_H2_PID" ]; then
+		kill -TERM "$TG_H2_PID" 2>/dev/null
+		wait "$TG_H2_PID" 2>/dev/null
+		TG_H2_PID=
+	fi
 	if [ -n "$TG_PROVIDER_PID" ]; then
 		kill -TERM "$TG_PROVIDER_PID" 2>/dev/null
 		local i
@@ -318,7 +388,7 @@ tg_counter() {	# FILE GROUP KEY
 tg_counters_hold() {	# FILE COND...
 	local file=$1 c bad=0 key op want got; shift
 	for c in "$@"; do
-		if [[ $c =~ ^([a-z_]+)\.([a-z0-9_]+)(>=|<=|=|>)([0-9]+)$ ]]; then
+		if [[ $c =~ ^([a-z0-9_]+)\.([a-z0-9_]+)(>=|<=|=|>)([0-9]+)$ ]]; then
 			key=${BASH_REMATCH[1]}.${BASH_REMATCH[2]} op=${BASH_REMATCH[3]} want=${BASH_REMATCH[4]}
 			got=$(tg_counter "$file" "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}")
 		else

@@ -2,7 +2,7 @@
 """A local HTTPS "LLM provider" for tollgate's integration tests.
 
     provider.py --certdir DIR --portfile FILE [--host 127.0.0.1] [--port 0] [--verbose]
-                [--comm tg-provider]
+                [--comm tg-provider] [--plain-portfile PFILE]
 
 On start it makes, if DIR lacks them, a throw-away CA (ca.pem, ca.key) and a
 server certificate for localhost / 127.0.0.1 / ::1 (server.pem, server.key)
@@ -12,6 +12,11 @@ until SIGTERM or SIGINT.  Standard library only; run it with /usr/bin/python3.
 It renames itself (comm) "tg-provider": it is an OpenSSL user too (the
 server side of every exchange goes through its libssl.so.3 SSL_read/SSL_write),
 so a global tracer sees it; tests tell it apart by comm or by its cgroup.
+With --plain-portfile PFILE it also serves the same routes over plain
+HTTP/1.1 (no TLS) on 127.0.0.1, on another ephemeral port written to PFILE
+once listening, before --portfile's FILE (same handler, same /__test/stats
+counts): the upstream of the HTTP/2 front provider_h2.js, whose relaying
+tollgate does not see (plain HTTP is not captured).
 
 Routes, matched on the path's API suffix whatever comes before it (as
 tollgate matches them), for POST:
@@ -710,6 +715,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def setup(self):
         super().setup()
+        if not isinstance(self.request, ssl.SSLSocket):
+            return      # the plain HTTP listener (--plain-portfile)
         try:
             self.request.do_handshake()
         except (OSError, ssl.SSLError) as e:
@@ -1034,7 +1041,7 @@ class Server(http.server.ThreadingHTTPServer):
     request_queue_size = 128
 
     def __init__(self, addr, ctx):
-        self.ctx = ctx
+        self.ctx = ctx          # None: plain HTTP, no TLS
         if ":" in addr[0]:
             self.address_family = socket.AF_INET6
         super().__init__(addr, Handler)
@@ -1044,6 +1051,8 @@ class Server(http.server.ThreadingHTTPServer):
         # The handshake runs in the handler's thread (Handler.setup), so a
         # client that connects and stalls cannot block the accept loop.
         sock.settimeout(Handler.timeout)
+        if self.ctx is None:
+            return sock, addr
         return self.ctx.wrap_socket(sock, server_side=True,
                                     do_handshake_on_connect=False), addr
 
@@ -1063,6 +1072,9 @@ def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--plain-portfile",
+                    help="also serve plain HTTP/1.1 (no TLS) on 127.0.0.1, an ephemeral "
+                         "port written to this file once listening")
     ap.add_argument("--comm", default="tg-provider",
                     help="process name (comm) to take, so tests can tell the provider's "
                          "own SSL_read/SSL_write calls from the clients' (default tg-provider)")
@@ -1082,12 +1094,27 @@ def main():
     ctx.set_alpn_protocols(["http/1.1"])
     srv = Server((a.host, a.port), ctx)
     port = srv.server_address[1]
+    servers = [srv]
+    if a.plain_portfile:
+        plain = Server(("127.0.0.1", 0), None)
+        servers.append(plain)
 
     def stop(signum, frame):
-        threading.Thread(target=srv.shutdown, daemon=True).start()
+        for s in servers:
+            threading.Thread(target=s.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    if a.plain_portfile:
+        # written before --portfile, so waiting for that one is enough
+        threading.Thread(target=plain.serve_forever, kwargs={"poll_interval": 0.2},
+                         daemon=True).start()
+        pport = plain.server_address[1]
+        tmp = a.plain_portfile + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("%d\n" % pport)
+        os.replace(tmp, a.plain_portfile)
+        log("plain HTTP listening on 127.0.0.1:%d" % pport)
     tmp = a.portfile + ".tmp"
     with open(tmp, "w") as f:
         f.write("%d\n" % port)
@@ -1096,7 +1123,8 @@ def main():
     try:
         srv.serve_forever(poll_interval=0.2)
     finally:
-        srv.server_close()
+        for s in servers:
+            s.server_close()
 
 
 if __name__ == "__main__":
