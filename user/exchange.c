@@ -1340,9 +1340,9 @@ static const struct http1_callbacks resp_cb = {
 	.on_tunnel = resp_on_tunnel,
 };
 
-struct exchange *exchange__new(const struct exchange_cfg *cfg,
-			       struct exchange_stats *stats,
-			       exchange_record_fn on_record, void *ctx)
+static struct exchange *exchange_alloc(const struct exchange_cfg *cfg,
+				       struct exchange_stats *stats,
+				       exchange_record_fn on_record, void *ctx)
 {
 	struct exchange *x = calloc(1, sizeof(*x));
 
@@ -1352,6 +1352,17 @@ struct exchange *exchange__new(const struct exchange_cfg *cfg,
 	x->stats = stats;
 	x->on_record = on_record;
 	x->ctx = ctx;
+	return x;
+}
+
+struct exchange *exchange__new(const struct exchange_cfg *cfg,
+			       struct exchange_stats *stats,
+			       exchange_record_fn on_record, void *ctx)
+{
+	struct exchange *x = exchange_alloc(cfg, stats, on_record, ctx);
+
+	if (!x)
+		return NULL;
 	x->q = calloc(cfg->max_pending ? cfg->max_pending : 1, sizeof(*x->q));
 	x->req_p = http1_parser__new(HTTP1_REQUEST, &req_cb, x);
 	x->resp_p = http1_parser__new(HTTP1_RESPONSE, &resp_cb, x);
@@ -1369,14 +1380,10 @@ struct exchange *exchange__new_h2(const struct exchange_cfg *cfg,
 				  struct exchange_stats *stats,
 				  exchange_record_fn on_record, void *ctx, int midstream)
 {
-	struct exchange *x = calloc(1, sizeof(*x));
+	struct exchange *x = exchange_alloc(cfg, stats, on_record, ctx);
 
 	if (!x)
 		return NULL;
-	x->cfg = cfg;
-	x->stats = stats;
-	x->on_record = on_record;
-	x->ctx = ctx;
 	x->midstream = midstream;
 	x->h2 = h2_conn__new(&h2_cb, x, midstream);
 	if (!x->h2) {

@@ -447,8 +447,12 @@ static int report_head(struct h2_conn *c, struct h2_stream *s, int d, const stru
 	return 0;
 }
 
-/* A header block of stream sid in direction d is over (h NULL: not decoded). */
-static int headers_done(struct h2_conn *c, int d, uint32_t sid, const struct http1_head *h, int es)
+/*
+ * The stream a frame of direction d is for, made if new: 1 with *sp set,
+ * 0 when the frame is to be passed over (a pushed stream, or one whose
+ * message in d is over: a late frame), or -errno.
+ */
+static int stream_live(struct h2_conn *c, int d, uint32_t sid, struct h2_stream **sp)
 {
 	struct h2_stream *s = stream_find(c, sid);
 	int err;
@@ -464,6 +468,18 @@ static int headers_done(struct h2_conn *c, int d, uint32_t sid, const struct htt
 		c->st.late_frames++;
 		return 0;
 	}
+	*sp = s;
+	return 1;
+}
+
+/* A header block of stream sid in direction d is over (h NULL: not decoded). */
+static int headers_done(struct h2_conn *c, int d, uint32_t sid, const struct http1_head *h, int es)
+{
+	struct h2_stream *s;
+	int err = stream_live(c, d, sid, &s);
+
+	if (err <= 0)
+		return err;
 	if (!s->final[d]) {
 		/* a request, an interim or final response; after it, trailers */
 		err = report_head(c, s, d, h, (es ? H2_HEAD_END_STREAM : 0) |
@@ -477,20 +493,11 @@ static int headers_done(struct h2_conn *c, int d, uint32_t sid, const struct htt
 /* DATA of stream sid begins in direction d: a stream with no head yet is reported headless. */
 static int data_begin(struct h2_conn *c, int d, uint32_t sid)
 {
-	struct h2_stream *s = stream_find(c, sid);
-	int err;
+	struct h2_stream *s;
+	int err = stream_live(c, d, sid, &s);
 
-	if (!(sid & 1))
-		return 0;
-	if (!s) {
-		err = stream_new(c, sid, &s);
-		if (err)
-			return err;
-	}
-	if (s->closed || s->ended[d]) {
-		c->st.late_frames++;
-		return 0;
-	}
+	if (err <= 0)
+		return err;
 	return s->final[d] ? 0 : report_head(c, s, d, NULL, H2_HEAD_MIDSTREAM);
 }
 
