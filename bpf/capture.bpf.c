@@ -291,6 +291,34 @@ static __always_inline __u32 drop_below(__u32 tgid, struct ssl_args *st, __u32 n
 	return n;
 }
 
+#define H2_SCAN_FRAMES 8	/* frame headers looked at in a write */
+
+/*
+ * An HTTP/2 write that carries a request: a HEADERS frame on a client
+ * stream among its first frames (after the preface, on a connection's
+ * first write).  Other frame types, or a type above 9, end the look.
+ */
+static __always_inline int h2_request_in(__u64 buf, __u64 size)
+{
+	__u64 off = 0;
+	__u8 h[9];
+	int i;
+
+	if (size >= 24 && !bpf_probe_read_user(h, 4, (void *)buf) &&
+	    h[0] == 'P' && h[1] == 'R' && h[2] == 'I' && h[3] == ' ')
+		off = 24;
+	for (i = 0; i < H2_SCAN_FRAMES; i++) {
+		if (off + 9 > size || bpf_probe_read_user(h, 9, (void *)(buf + off)))
+			return 0;
+		if (h[3] > 9 || (h[5] & 0x80))
+			return 0;
+		if (h[3] == 1 && (h[8] & 1))
+			return 1;
+		off += 9 + ((__u64)h[0] << 16 | (__u64)h[1] << 8 | h[2]);
+	}
+	return 0;
+}
+
 /*
  * A gated process's write that starts a request (or that userspace asked
  * for): tell userspace, with the bytes, and stop the process before any
@@ -318,6 +346,8 @@ static __always_inline void gate_write(struct pt_regs *ctx, __u32 tgid,
 		bpf_map_delete_elem(&gate_next, key);
 	} else if (!bpf_probe_read_user(m, sizeof(m), (void *)buf) &&
 		   m[0] == 'P' && m[1] == 'O' && m[2] == 'S' && m[3] == 'T' && m[4] == ' ') {
+		kind = TG_HOLD_START;
+	} else if (h2_request_in(buf, size)) {
 		kind = TG_HOLD_START;
 	}
 	if (!kind)

@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "budget.h"
+#include "http2.h"
 #include "policy.h"
 #include "provider.h"
 #include "tollgate_abi.h"
@@ -55,6 +56,10 @@ struct enforce_ops {
 			 const uint8_t *body, size_t have, struct budget_amount *est,
 			 struct budget_amount *strict);
 	void (*on_action)(void *ctx, const struct enforce_action *a);
+	/* A held write that is no HTTP/1 request: read it ahead as HTTP/2
+	 * (stream__peek_write); may be NULL. */
+	int (*peek_write)(void *ctx, const struct tg_ev_hold *ev,
+			  const struct h2_peek_callbacks *cb, void *cbctx);
 };
 
 struct enforce_cfg {

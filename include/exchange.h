@@ -84,6 +84,10 @@ int exchange__feed(struct exchange *x, int dir, const struct tg_meta *m,
 int exchange__gap(struct exchange *x, int dir, const struct tg_meta *m, uint64_t len);
 /* The connection ended: finish what is in flight and emit it. */
 void exchange__close(struct exchange *x, uint64_t ts_ns);
+/* HTTP/2: looks ahead at a write not fed yet (h2_conn__peek); -ENOTSUP
+ * for an HTTP/1 connection. */
+int exchange__peek(struct exchange *x, const uint8_t *data, size_t len,
+		   const struct h2_peek_callbacks *cb, void *ctx);
 /* Calls fn (with the exchange's ctx) for every LLM request as it ends. */
 void exchange__set_open(struct exchange *x, exchange_open_fn fn);
 /* The connection's id (its SSL address), copied into every record. */

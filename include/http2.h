@@ -159,6 +159,24 @@ struct membudget;
 void h2_conn__set_budget(struct h2_conn *c, struct membudget *mb);
 
 /*
+ * Looks ahead at a write of the client (dir 0) that has not been fed yet:
+ * a held write, before it leaves.  Its header blocks are decoded with a
+ * copy of the connection's HPACK state (the connection itself is left as
+ * it was: the same bytes are fed later, when they are sent), and each
+ * request head (odd stream) and DATA payload is reported, as far as the
+ * write holds whole frames.  Returns the heads reported, -EAGAIN when the
+ * connection is not at a frame's start or its HPACK state is lost,
+ * -ENOMEM, or a callback's negative value.
+ */
+struct h2_peek_callbacks {	/* either may be NULL */
+	int (*on_head)(void *ctx, uint32_t sid, const struct http1_head *h, int end_stream);
+	int (*on_data)(void *ctx, uint32_t sid, const uint8_t *data, size_t len,
+		       int end_stream);
+};
+int h2_conn__peek(struct h2_conn *c, const uint8_t *data, size_t len,
+		  const struct h2_peek_callbacks *cb, void *ctx);
+
+/*
  * 1: these bytes (the start of a write or read) look like HTTP/2 frames
  * of an established connection: a plausible frame header, and the next
  * ones (up to 4 deep) where they fall inside the buffer; 0: not; -1: too

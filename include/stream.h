@@ -97,6 +97,16 @@ void stream__exit(struct stream_table *t, uint32_t tgid, uint64_t ts_ns);
 void stream__expire(struct stream_table *t, uint64_t now_ns);
 /* Ends every connection: records in flight are emitted. */
 void stream__end_all(struct stream_table *t, uint64_t ts_ns);
+/*
+ * Looks ahead at a write of connection (tgid, ssl, gen) that starts at
+ * offset off and has not been delivered yet (a held write): an HTTP/2
+ * connection's request heads and DATA in it (h2_conn__peek), a new
+ * connection's too when the write starts with the preface.  -EAGAIN when
+ * it cannot be read ahead (not HTTP/2, not where the connection is).
+ */
+int stream__peek_write(struct stream_table *t, uint32_t tgid, uint64_t ssl, uint64_t gen,
+		       uint64_t off, const uint8_t *data, size_t len,
+		       const struct h2_peek_callbacks *cb, void *ctx);
 void stream__stats(const struct stream_table *t, struct stream_stats *out);
 /* Ends every connection (records in flight are emitted), frees the table. */
 void stream__free(struct stream_table *t, uint64_t ts_ns);

@@ -646,8 +646,18 @@ static struct budget_set *budgets_load(struct agent *ag, const struct policy *p)
 	return b;
 }
 
+static int peek_write(void *ctx, const struct tg_ev_hold *ev,
+		      const struct h2_peek_callbacks *cb, void *cbctx)
+{
+	struct agent *ag = ctx;
+
+	return stream__peek_write(ag->streams, ev->hdr.tgid, ev->ssl, ev->gen, ev->offset,
+				  ev->data, ev->hdr.len, cb, cbctx);
+}
+
 static const struct enforce_ops enforce_ops = {
 	.team_of = team_of_pid, .estimate = estimate, .on_action = on_action,
+	.peek_write = peek_write,
 };
 
 static int enforce_start(struct agent *ag)

@@ -892,6 +892,10 @@ struct head_parse {
 	int coded;			/* a content coding: body not read */
 	const uint8_t *body;
 	size_t body_len;
+	/* HTTP/2: the request's stream, its body gathered from DATA frames */
+	int h2;
+	uint32_t sid;
+	uint8_t h2_body[TG_HOLD_COPY];
 };
 
 static int hp_head(void *ctx, const struct http1_head *h)
@@ -916,6 +920,62 @@ static int hp_body(void *ctx, const uint8_t *data, size_t len)
 		hp->body = data;
 	hp->body_len = (size_t)(data + len - hp->body);
 	return 0;
+}
+
+/* HTTP/2: the first LLM request head in the held write, and its body as
+ * far as the write has it. */
+static int h2_head(void *ctx, uint32_t sid, const struct http1_head *h, int end_stream)
+{
+	struct head_parse *hp = ctx;
+
+	if (hp->llm || !h->method || h->method_len != 4 || strncasecmp(h->method, "POST", 4))
+		return 0;
+	if (!h->host || !provider_match(h->host, h->host_len, h->target, h->target_len,
+					&hp->call))
+		return 0;
+	hp->llm = hp->head_done = 1;
+	hp->sid = sid;
+	hp->content_length = end_stream ? 0 : h->content_length;
+	hp->coded = h->content_encoding_len && !(h->content_encoding_len == 8 &&
+						 !strncasecmp(h->content_encoding, "identity", 8));
+	exchange_key_of(h, hp->key_fp);
+	return 0;
+}
+
+static int h2_data(void *ctx, uint32_t sid, const uint8_t *data, size_t len, int end_stream)
+{
+	struct head_parse *hp = ctx;
+	size_t room = sizeof(hp->h2_body) - hp->body_len;
+
+	if (!hp->llm || sid != hp->sid)
+		return 0;
+	if (len > room)
+		len = room;
+	memcpy(hp->h2_body + hp->body_len, data, len);
+	hp->body = hp->h2_body;
+	hp->body_len += len;
+	return 0;
+}
+
+/* A write that is no HTTP/1 request: an HTTP/2 one, read ahead with its
+ * connection's header compression state. */
+static void peek_h2(struct enforcer *e, const struct tg_ev_hold *ev, struct head_parse *hp)
+{
+	static const struct h2_peek_callbacks cb = { .on_head = h2_head, .on_data = h2_data };
+
+	memset(hp, 0, sizeof(*hp));
+	hp->content_length = -1;
+	hp->h2 = 1;
+	int rc = e->ops.peek_write(e->ctx, ev, &cb, hp);
+
+	if (rc < 0) {
+		log_debug("enforce: write of process %d not read ahead: %s", (int)ev->hdr.tgid,
+			  strerror(-rc));
+		hp->llm = hp->head_done = 0;
+	} else {
+		log_debug("enforce: HTTP/2 write of process %d: %d heads, LLM request %s",
+			  (int)ev->hdr.tgid, rc, hp->llm ? "yes" : "no");
+	}
 }
 
 static void parse_start(const struct tg_ev_hold *ev, struct head_parse *hp)
@@ -1035,7 +1095,9 @@ static void decide_head(struct enforcer *e, const struct tg_ev_hold *ev,
 		act(e, h, d.action, "budget", &d);
 		return;
 	}
-	if (!needs_body(e->cfg.policy, team)) {
+	if (!needs_body(e->cfg.policy, team) || hp->h2) {
+		/* HTTP/2: its body's frames are not read at a later write;
+		 * decided on the head */
 		decide(e, h, 0);
 		return;
 	}
@@ -1081,6 +1143,8 @@ void enforce_hold(struct enforcer *e, const struct tg_ev_hold *ev)
 		pd->tgid = 0;
 	} else {
 		parse_start(ev, &hp);
+		if (!hp.head_done && e->ops.peek_write)
+			peek_h2(e, ev, &hp);
 		if (!hp.head_done || !hp.llm) {
 			pass(e, ev);	/* not an LLM call (or a head past 16 KiB) */
 			return;
@@ -1098,6 +1162,8 @@ void enforce_hold(struct enforcer *e, const struct tg_ev_hold *ev)
 		decide_head(e, ev, &hp, team, start);
 		return;
 	}
+	if (hp.h2 && hp.content_length > 0 && body_len > (uint64_t)hp.content_length)
+		body_len = hp.content_length;
 	h = hold_new(e, ev);
 	if (!h) {
 		pass(e, ev);

@@ -1396,6 +1396,12 @@ struct exchange *exchange__new_h2(const struct exchange_cfg *cfg,
 	return x;
 }
 
+int exchange__peek(struct exchange *x, const uint8_t *data, size_t len,
+		   const struct h2_peek_callbacks *cb, void *ctx)
+{
+	return x->h2 ? h2_conn__peek(x->h2, data, len, cb, ctx) : -ENOTSUP;
+}
+
 void exchange__set_open(struct exchange *x, exchange_open_fn fn)
 {
 	x->on_open = fn;

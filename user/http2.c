@@ -1321,3 +1321,186 @@ void h2_conn__stats(const struct h2_conn *c, struct h2_stats *out)
 {
 	*out = c->st;
 }
+
+/* --- looking ahead at a write ---------------------------------------------- */
+
+/* An HPACK integer with an n-bit prefix (RFC 7541 5.1), after `first`'s
+ * high bits; 0 when it does not fit. */
+static size_t hpack_int(uint8_t *out, size_t cap, uint8_t first, unsigned n, uint64_t v)
+{
+	uint8_t max = (uint8_t)((1u << n) - 1);
+	size_t i = 0;
+
+	if (!cap)
+		return 0;
+	if (v < max) {
+		out[i++] = first | (uint8_t)v;
+		return i;
+	}
+	out[i++] = first | max;
+	v -= max;
+	while (v >= 128) {
+		if (i == cap)
+			return 0;
+		out[i++] = (uint8_t)(v % 128 + 128);
+		v /= 128;
+	}
+	if (i == cap)
+		return 0;
+	out[i++] = (uint8_t)v;
+	return i;
+}
+
+/* A literal string, without Huffman coding. */
+static size_t hpack_str(uint8_t *out, size_t cap, const uint8_t *s, size_t len)
+{
+	size_t n = hpack_int(out, cap, 0, 7, len);
+
+	if (!n || len > cap - n)
+		return 0;
+	memcpy(out + n, s, len);
+	return n + len;
+}
+
+/*
+ * A copy of an inflater's state: a fresh inflater, given the same table
+ * limit and fed a block that inserts the same dynamic entries, oldest
+ * first (literals with incremental indexing: nghttp2 has no copy).  NULL
+ * when it cannot be made.
+ */
+static nghttp2_hd_inflater *inflater_copy(struct h2_conn *c, nghttp2_hd_inflater *inf)
+{
+	size_t i, n, at = 0, k, max = nghttp2_hd_inflate_get_max_dynamic_table_size(inf);
+	nghttp2_hd_inflater *cp;
+	const nghttp2_nv *nv;
+	struct decoded dc = { 0 };
+	struct h2_dir tmp;
+	uint8_t *blk;
+	size_t cap = 64 + nghttp2_hd_inflate_get_dynamic_table_size(inf) * 2;
+	uint64_t dropped;
+	int rc;
+
+	if (nghttp2_hd_inflate_new(&cp))
+		return NULL;
+	blk = malloc(cap);
+	if (!blk || (max > HPACK_DEFAULT_TABLE && nghttp2_hd_inflate_change_table_size(cp, max)))
+		goto fail;
+	at = hpack_int(blk, cap, 0x20, 5, max);		/* table size update */
+	n = nghttp2_hd_inflate_get_num_table_entries(inf);
+	for (i = n; i > 61; i--) {
+		nv = nghttp2_hd_inflate_get_table_entry(inf, i);
+		if (!nv || at == cap)
+			goto fail;
+		blk[at++] = 0x40;		/* incremental indexing, new name */
+		k = hpack_str(blk + at, cap - at, nv->name, nv->namelen);
+		if (!k)
+			goto fail;
+		at += k;
+		k = hpack_str(blk + at, cap - at, nv->value, nv->valuelen);
+		if (!k)
+			goto fail;
+		at += k;
+	}
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.inf = cp;
+	dropped = c->st.dropped_fields;	/* the copy's fields are not a head's */
+	rc = inflate_block(c, &tmp, blk, at, &dc);
+	c->st.dropped_fields = dropped;
+	if (rc)
+		goto fail;
+	free(blk);
+	return cp;
+fail:
+	free(blk);
+	nghttp2_hd_inflate_del(cp);
+	return NULL;
+}
+
+int h2_conn__peek(struct h2_conn *c, const uint8_t *data, size_t len,
+		  const struct h2_peek_callbacks *cb, void *ctx)
+{
+	struct h2_dir *d = &c->dir[0];
+	struct http1_header hv[HTTP1_MAX_HEADERS];
+	nghttp2_hd_inflater *inf;
+	struct http1_head h;
+	struct decoded dc;
+	uint8_t *blk = NULL;
+	size_t off = 0, blen = 0, pad, skip, n = 0;
+	uint32_t flen, sid, blk_sid = 0;
+	uint8_t type, flags, blk_es = 0;
+	int in_block = 0, rc = 0;
+
+	if (d->hpack_lost || d->in_block || d->hlen || d->st == FS_RESYNC ||
+	    (d->st != FS_HEAD && d->st != FS_PREFACE))
+		return -EAGAIN;		/* not at a frame's start, or cannot decode */
+	if (d->st == FS_PREFACE) {
+		if (len < sizeof(preface) - 1 || memcmp(data, preface, sizeof(preface) - 1))
+			return -EAGAIN;
+		off = sizeof(preface) - 1;
+	}
+	inf = inflater_copy(c, d->inf);
+	if (!inf)
+		return -ENOMEM;
+	while (off + FRAME_HDR <= len && !rc) {
+		flen = get24(data + off);
+		type = data[off + 3];
+		flags = data[off + 4];
+		sid = get31(data + off + 5);
+		off += FRAME_HDR;
+		if (flen > len - off)
+			break;		/* the rest is not in this write */
+		pad = 0;
+		skip = 0;
+		if ((type == T_HEADERS || type == T_DATA) && (flags & FL_PADDED) && flen) {
+			pad = data[off];
+			skip = 1;
+		}
+		if (type == T_HEADERS && (flags & FL_PRIORITY))
+			skip += 5;
+		if (skip + pad > flen)
+			break;
+		if (type == T_HEADERS || (type == T_CONTINUATION && in_block)) {
+			uint8_t *nb;
+
+			if (type == T_HEADERS) {
+				in_block = 1;
+				blk_sid = sid;
+				blk_es = flags & FL_END_STREAM;
+				blen = 0;
+			}
+			nb = realloc(blk, blen + flen);
+			if (!nb) {
+				rc = -ENOMEM;
+				break;
+			}
+			blk = nb;
+			memcpy(blk + blen, data + off + skip, flen - skip - pad);
+			blen += flen - skip - pad;
+			if (flags & FL_END_HEADERS) {
+				in_block = 0;
+				memset(&dc, 0, sizeof(dc));
+				if (inflate_block(c, &(struct h2_dir){ .inf = inf }, blk, blen, &dc))
+					break;		/* not decodable: stop here */
+				build_head(c, &dc, &h, hv);
+				if ((blk_sid & 1) && cb->on_head) {
+					rc = cb->on_head(ctx, blk_sid, &h, blk_es);
+					n++;
+				}
+			}
+		} else if (type == T_DATA && (sid & 1) && cb->on_data) {
+			rc = cb->on_data(ctx, sid, data + off + skip, flen - skip - pad,
+					 flags & FL_END_STREAM);
+		} else if (in_block) {
+			break;			/* broken block */
+		}
+		off += flen;
+	}
+	free(blk);
+	nghttp2_hd_inflate_del(inf);
+	if (c->fcap > BUF_KEEP) {
+		membudget_free(c->mb, c->fields);
+		c->fields = NULL;
+		c->fcap = 0;
+	}
+	return rc < 0 ? rc : (int)n;
+}

@@ -487,6 +487,30 @@ void stream__end_all(struct stream_table *t, uint64_t ts_ns)
 		conn_end(t, t->lru_head, ts_ns, STREAM_END_SHUTDOWN);
 }
 
+int stream__peek_write(struct stream_table *t, uint32_t tgid, uint64_t ssl, uint64_t gen,
+		       uint64_t off, const uint8_t *data, size_t len,
+		       const struct h2_peek_callbacks *cb, void *ctx)
+{
+	static const struct h2_callbacks none;
+	struct conn *c = conn_find(t, tgid, ssl);
+	struct h2_conn *fresh;
+	int rc;
+
+	if (c && c->gen == gen && c->role == ROLE_CLIENT && c->next[0] == off) {
+		rc = exchange__peek(c->x, data, len, cb, ctx);
+		return rc == -ENOTSUP ? -EAGAIN : rc;
+	}
+	if ((c && c->gen == gen && c->role != ROLE_UNKNOWN) || off || h2_preface(data, len) != 1)
+		return -EAGAIN;
+	/* the connection's first write: its decoder would start afresh */
+	fresh = h2_conn__new(&none, NULL, 0);
+	if (!fresh)
+		return -ENOMEM;
+	rc = h2_conn__peek(fresh, data, len, cb, ctx);
+	h2_conn__free(fresh);
+	return rc;
+}
+
 void stream__stats(const struct stream_table *t, struct stream_stats *out)
 {
 	*out = t->st;

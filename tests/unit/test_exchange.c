@@ -733,6 +733,117 @@ static void test_h2_midstream(void)
 	CHECK(n >= 10, "only %d fixtures tried midstream", n);
 }
 
+struct peeked {
+	int heads;
+	char path[128], host[128], method[16];
+	uint32_t sid;
+	int end_stream;
+	char body[512];
+	size_t body_len;
+};
+
+static int peek_head(void *ctx, uint32_t sid, const struct http1_head *h, int end_stream)
+{
+	struct peeked *p = ctx;
+
+	if (!p->heads++) {
+		snprintf(p->path, sizeof(p->path), "%.*s", (int)h->target_len, h->target);
+		snprintf(p->host, sizeof(p->host), "%.*s", (int)h->host_len, h->host);
+		snprintf(p->method, sizeof(p->method), "%.*s", (int)h->method_len, h->method);
+		p->sid = sid;
+		p->end_stream = end_stream;
+	}
+	return 0;
+}
+
+static int peek_data(void *ctx, uint32_t sid, const uint8_t *d, size_t n, int end_stream)
+{
+	struct peeked *p = ctx;
+
+	if (sid == p->sid && p->body_len + n < sizeof(p->body)) {
+		memcpy(p->body + p->body_len, d, n);
+		p->body_len += n;
+	}
+	return 0;
+}
+
+/* A held HTTP/2 write read ahead with the connection's HPACK state (its
+ * headers indexed by the request before), and the connection left as it
+ * was: the same write fed afterwards gives the same calls. */
+static void test_h2_peek(void)
+{
+	static const char pri[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+	static const struct h2_peek_callbacks pcb = { peek_head, peek_data };
+	struct buf w1 = { 0 }, w2 = { 0 }, r = { 0 };
+	nghttp2_hd_deflater *dq, *dr;
+	struct peeked pk = { 0 }, pk0 = { 0 };
+	struct sink s;
+	struct stream_table *t = table(&s);
+	struct tg_meta m = meta(5);
+	const char *body = "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}";
+	const char *use = "{\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3}}";
+	char cl[16];
+	uint32_t sid;
+	int rc;
+
+	nghttp2_hd_deflate_new(&dq, 4096);
+	nghttp2_hd_deflate_new(&dr, 4096);
+	snprintf(cl, sizeof(cl), "%zu", strlen(body));
+	buf_add(&w1, pri, sizeof(pri) - 1);
+	h2_frame(&w1, 4, 0, 0, NULL, 0);
+	for (sid = 1; sid <= 3; sid += 2) {
+		struct buf *w = sid == 1 ? &w1 : &w2;
+		nghttp2_nv nv[] = {
+			NV(":method", "POST"), NV(":scheme", "https"),
+			NV(":authority", "api.openai.com"), NV(":path", "/v1/chat/completions"),
+			NV("content-type", "application/json"), NV("content-length", cl),
+		};
+
+		h2_headers(w, dq, sid, nv, 6, 0, 0);
+		h2_data(w, sid, (const uint8_t *)body, strlen(body));
+	}
+	/* the first write of a new connection (preface and all) */
+	rc = stream__peek_write(t, 42, 0x2000, 1, 0, w1.p, w1.len, &pcb, &pk0);
+	CHECK_EQ_INT(rc, 1);
+	CHECK(!strcmp(pk0.path, "/v1/chat/completions") && pk0.sid == 1, "%s %u", pk0.path,
+	      pk0.sid);
+	stream__data(t, &m, 0x1000, 1, 0, 0, w1.p, w1.len);
+	/* not where the connection is: no look ahead */
+	CHECK_EQ_INT(stream__peek_write(t, 42, 0x1000, 1, w1.len + 1, w2.p, w2.len, &pcb, &pk),
+		     -EAGAIN);
+	rc = stream__peek_write(t, 42, 0x1000, 1, w1.len, w2.p, w2.len, &pcb, &pk);
+	CHECK_EQ_INT(rc, 1);
+	CHECK(!strcmp(pk.path, "/v1/chat/completions") && !strcmp(pk.host, "api.openai.com") &&
+	      !strcmp(pk.method, "POST") && pk.sid == 3 && !pk.end_stream,
+	      "peeked %s %s %s sid %u", pk.method, pk.host, pk.path, pk.sid);
+	CHECK(pk.body_len == strlen(body) && !memcmp(pk.body, body, pk.body_len), "body %zu",
+	      pk.body_len);
+	/* the same write, sent: both calls metered as if nothing looked */
+	stream__data(t, &m, 0x1000, 1, 0, w1.len, w2.p, w2.len);
+	h2_frame(&r, 4, 0, 0, NULL, 0);
+	for (sid = 1; sid <= 3; sid += 2) {
+		nghttp2_nv nv[] = { NV(":status", "200"), NV("content-type", "application/json") };
+
+		h2_headers(&r, dr, sid, nv, 2, 0, 0);
+		h2_data(&r, sid, (const uint8_t *)use, strlen(use));
+	}
+	stream__data(t, &m, 0x1000, 1, 1, 0, r.p, r.len);
+	stream__free(t, 9);
+	CHECK_EQ_INT(s.nrecs, 2);
+	for (sid = 0; sid < 2 && (int)sid < s.nrecs; sid++) {
+		CHECK(!strcmp(s.recs[sid].path, "/v1/chat/completions") &&
+		      !strcmp(s.recs[sid].call.model, "gpt-4o") &&
+		      s.recs[sid].usage.output_tokens == 3, "record %u: %s %s out %lld", sid,
+		      s.recs[sid].path, s.recs[sid].call.model,
+		      (long long)s.recs[sid].usage.output_tokens);
+	}
+	nghttp2_hd_deflate_del(dq);
+	nghttp2_hd_deflate_del(dr);
+	free(w1.p);
+	free(w2.p);
+	free(r.p);
+}
+
 /* Several exchanges on one keep-alive connection, requests pipelined. */
 static void test_keep_alive_pipelined(void)
 {
@@ -1594,6 +1705,7 @@ int main(void)
 	RUN(test_unparsed_body_metered);
 	RUN(test_odd_body_with_usage);
 	RUN(test_stream_usage);
+	RUN(test_h2_peek);
 
 	/* Recorded provider traffic. */
 	load_all();
