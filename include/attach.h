@@ -24,6 +24,8 @@ enum attach_unseen {
 	ATTACH_UNSEEN_NSS,
 	ATTACH_UNSEEN_GO,		/* a Go executable whose crypto/tls cannot
 					   be probed (too old, odd build) */
+	ATTACH_UNSEEN_BORINGSSL,	/* BoringSSL built in, stripped (Bun, Chrome) */
+	ATTACH_UNSEEN_RUSTLS,		/* rustls in a Rust executable */
 	ATTACH_UNSEEN__MAX,
 };
 

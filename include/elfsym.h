@@ -35,6 +35,12 @@ int elfsym_ssl(const char *path, struct ssl_syms *out);
  */
 int elfsym_gnutls(const char *path, struct ssl_syms *out);
 
+enum { ELFSYM_TLS_BORINGSSL = 1, ELFSYM_TLS_RUSTLS = 2 };
+
+/* TLS an executable carries with no symbols to probe: ELFSYM_TLS_*, found
+ * by name in its read-only data, or 0. */
+int elfsym_tls_marker(const char *path);
+
 /* File offsets of the named functions (0 where absent).  The names must
  * share their first letter.  Returns 0 or -errno. */
 int elfsym_find(const char *path, const char *const *names, size_t n, uint64_t *offs);

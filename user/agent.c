@@ -245,6 +245,8 @@ static void metrics_health(struct agent *ag)
 	metrics_set_unmetered(m, "gnutls", a.unseen[ATTACH_UNSEEN_GNUTLS]);
 	metrics_set_unmetered(m, "nss", a.unseen[ATTACH_UNSEEN_NSS]);
 	metrics_set_unmetered(m, "go", a.unseen[ATTACH_UNSEEN_GO]);
+	metrics_set_unmetered(m, "boringssl", a.unseen[ATTACH_UNSEEN_BORINGSSL]);
+	metrics_set_unmetered(m, "rustls", a.unseen[ATTACH_UNSEEN_RUSTLS]);
 }
 
 /* Who made a call, its team and its cost: what every sink is told.
@@ -948,9 +950,11 @@ static void print_counters(struct agent *ag)
 	{
 		uint64_t v_[] = {
 			a.unseen[ATTACH_UNSEEN_GNUTLS], a.unseen[ATTACH_UNSEEN_NSS],
-			a.unseen[ATTACH_UNSEEN_GO],
+			a.unseen[ATTACH_UNSEEN_GO], a.unseen[ATTACH_UNSEEN_BORINGSSL],
+			a.unseen[ATTACH_UNSEEN_RUSTLS],
 		};
-		COUNTERS("unmetered", "gnutls_procs", "nss_procs", "go_procs");
+		COUNTERS("unmetered", "gnutls_procs", "nss_procs", "go_procs", "boringssl_procs",
+			 "rustls_procs");
 	}
 	{
 		uint64_t v_[] = {

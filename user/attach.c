@@ -125,6 +125,8 @@ static const char *const unseen_why[ATTACH_UNSEEN__MAX] = {
 	[ATTACH_UNSEEN_GNUTLS]	= "uses GnuTLS",
 	[ATTACH_UNSEEN_NSS]	= "uses NSS",
 	[ATTACH_UNSEEN_GO]	= "uses a Go crypto/tls that cannot be probed",
+	[ATTACH_UNSEEN_BORINGSSL] = "carries its own BoringSSL",
+	[ATTACH_UNSEEN_RUSTLS]	= "uses rustls",
 };
 
 /* Probes go through the target's O_PATH fd: the same inode whatever
@@ -418,7 +420,16 @@ static struct target *target_get(struct attacher *a, const char *path, const cha
 			*unseen = ATTACH_UNSEEN_GNUTLS;
 	} else if (kind != TARGET_LDSO) {
 		err = elfsym_ssl(self, &syms);
-		if (err && kind == TARGET_EXE && gotls_is_go(self)) {
+		if (err && kind == TARGET_EXE && !gotls_is_go(self)) {
+			switch (elfsym_tls_marker(self)) {
+			case ELFSYM_TLS_BORINGSSL:
+				*unseen = ATTACH_UNSEEN_BORINGSSL;
+				break;
+			case ELFSYM_TLS_RUSTLS:
+				*unseen = ATTACH_UNSEEN_RUSTLS;
+				break;
+			}
+		} else if (err && kind == TARGET_EXE) {
 			flavor = TLS_GO;
 			go = calloc(1, sizeof(*go));
 			err = go ? gotls_find(self, go) : -ENOMEM;

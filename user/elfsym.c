@@ -123,3 +123,54 @@ int elfsym_gnutls(const char *path, struct ssl_syms *out)
 	out->off[SSL_FN_FREE] = offs[2];
 	return offs[0] && offs[1] ? 0 : -ENOENT;
 }
+
+/*
+ * TLS built into an executable without symbols to probe: BoringSSL (its
+ * name is in its own strings: Bun, Chrome) or rustls (the crate's name is
+ * in its panic and error strings).  Read-only data sections are searched,
+ * once per file.
+ */
+int elfsym_tls_marker(const char *path)
+{
+	static const struct {
+		const char *s;
+		int kind;
+	} marks[] = {
+		{ "BoringSSL", ELFSYM_TLS_BORINGSSL },
+		{ "rustls", ELFSYM_TLS_RUSTLS },
+	};
+	Elf_Scn *scn = NULL;
+	const char *name;
+	size_t shstrndx, i;
+	Elf_Data *d;
+	GElf_Shdr sh;
+	int fd, found = 0;
+	Elf *elf;
+
+	if (elf_version(EV_CURRENT) == EV_NONE)
+		return 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (!elf || elf_kind(elf) != ELF_K_ELF || elf_getshdrstrndx(elf, &shstrndx))
+		goto out_elf;
+	while (!found && (scn = elf_nextscn(elf, scn))) {
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_PROGBITS ||
+		    (sh.sh_flags & (SHF_WRITE | SHF_EXECINSTR)))
+			continue;
+		name = elf_strptr(elf, shstrndx, sh.sh_name);
+		if (!name || strncmp(name, ".rodata", 7))
+			continue;
+		d = elf_rawdata(scn, NULL);
+		if (!d || !d->d_buf)
+			continue;
+		for (i = 0; i < sizeof(marks) / sizeof(marks[0]) && !found; i++)
+			if (memmem(d->d_buf, d->d_size, marks[i].s, strlen(marks[i].s)))
+				found = marks[i].kind;
+	}
+out_elf:
+	elf_end(elf);
+	close(fd);
+	return found;
+}

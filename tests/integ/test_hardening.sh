@@ -130,6 +130,13 @@ tg_check "$OUT" --wait 10 --quiet --match pid="$pid" --match model=idle-reuse \
 # HTTP/2 are seen ------------------------------------------------------------
 "$TG_PY" -c 'import ctypes, time; ctypes.CDLL("libgnutls.so.30"); time.sleep(1.5)' &
 gnutls=$!
+# (an executable carrying BoringSSL's name in its read-only data, as Bun's
+# stripped build does: named, not probed)
+printf 'OpenSSL 1.1.1 (compatible; BoringSSL)' > "$TG_TMP/bssl.txt"
+cp /bin/sleep "$TG_TMP/bunlike" &&
+	objcopy --add-section .rodata.tg="$TG_TMP/bssl.txt" "$TG_TMP/bunlike" 2>/dev/null
+"$TG_TMP/bunlike" 1.5 &
+bunlike=$!
 # (a 386 Go build: no register ABI, its crypto/tls cannot be probed)
 GO386=$TG_BUILD/integ/go_llm_386
 if [ -x "$GO386" ] && "$GO386" -h >/dev/null 2>&1; then
@@ -144,6 +151,9 @@ wait "$gnutls"
 sleep 0.5
 grep -q "GnuTLS found in .*libgnutls.so" "$OUT.err" \
 	&& pass gnutls_probed || fail gnutls_probed "$(grep -i gnutls "$OUT.err" | tail -n 2)"
+wait "$bunlike"
+grep -q "pid $bunlike (bunlike, $TG_TMP/bunlike) carries its own BoringSSL: its LLM calls are not metered" "$OUT.err" \
+	&& pass boringssl_named || fail boringssl_named "$(grep -i boringssl "$OUT.err" | tail -n 2)"
 if [ -n "$gobin" ]; then
 	wait "$gobin"
 	grep -q "pid $gobin (go_llm_386, $GO386) uses a Go crypto/tls that cannot be probed: its LLM calls" "$OUT.err" \
@@ -207,7 +217,7 @@ tg_trace_stop
 if why=$(tg_counters_hold "$OUT.err" connections.inferred_gaps=0 connections.stream_gaps=0 \
 	connections.expired\>=1 http2.connections\>=1 connections.ignored_server_http2\>=1 \
 	probes.targets_full=0 probes.negative_evictions\>=100 \
-	unmetered.go_procs\>=1 counters.ringbuf_drops=0); then
+	unmetered.go_procs\>=1 unmetered.boringssl_procs\>=1 counters.ringbuf_drops=0); then
 	pass hardening_counters
 else
 	fail hardening_counters "$(echo $why)"
