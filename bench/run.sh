@@ -11,6 +11,9 @@ echo "== capture overhead (bench/capture/run.sh)"
 echo
 echo "== agent CPU and memory per metered call (bench/agent/run.sh)"
 ./bench/agent/run.sh || rc=1
+echo
+echo "== client stacks: Go net/http and node http2 (bench/clients/run.sh)"
+./bench/clients/run.sh || rc=1
 if [ -f bench/tokenizer/run.sh ]; then
 	echo
 	echo "== tokenizer (bench/tokenizer/run.sh)"
