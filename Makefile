@@ -139,7 +139,7 @@ INTEG_HELPERS := $(patsubst tests/integ/helpers/%.c,$(BUILD)/integ/%,$(wildcard 
 # Helpers that link more than libc.
 $(BUILD)/integ/ff_client: HELPER_LIBS := -lssl -lcrypto
 $(BUILD)/integ/ff_hold: user/forcefail.c user/elfsym.c include/forcefail.h include/elfsym.h
-$(BUILD)/integ/ff_hold: HELPER_LIBS := -Iinclude user/forcefail.c user/elfsym.c -lelf
+$(BUILD)/integ/ff_hold: HELPER_LIBS := -D_GNU_SOURCE -Iinclude user/forcefail.c user/elfsym.c -lelf
 
 $(BUILD)/integ/%: tests/integ/helpers/%.c
 	$(call msg,CC,$@)
