@@ -755,6 +755,18 @@ static int media_is(const char *v, size_t len, const char *type)
 
 static int ws_start(struct exchange *x, struct pending *up, const struct http1_head *h);
 
+/* The call's response is read for its usage (and text, for estimates). */
+static int resp_read(struct exchange *x, struct pending *p, int status, int sse)
+{
+	if (llm_resp_init(&p->resp, &p->rec.call, status, sse, x->cfg->max_member))
+		return -ENOMEM;
+	p->resp_on = 1;
+	p->resp_done = 0;
+	p->resp.on_text = on_text;
+	p->resp.text_ctx = p;
+	return 0;
+}
+
 /* A final response head for call p: how its body is to be read.  h NULL:
  * a head that could not be decoded (HTTP/2), the body will say. */
 static int resp_start(struct exchange *x, struct pending *p, const struct http1_head *h)
@@ -782,13 +794,8 @@ static int resp_start(struct exchange *x, struct pending *p, const struct http1_
 	p->resp_sniff = h ? !h->content_type && p->rec.call.stream : 1;
 	if (p->resp_on)		/* a final answer after an interim one */
 		llm_resp_free(&p->resp);
-	if (llm_resp_init(&p->resp, &p->rec.call, h ? h->status : 200, sse,
-			  x->cfg->max_member))
+	if (resp_read(x, p, h ? h->status : 200, sse))
 		return -ENOMEM;
-	p->resp_on = 1;
-	p->resp_done = 0;
-	p->resp.on_text = on_text;
-	p->resp.text_ctx = p;
 	if (sse && sse_start(x, p))
 		return -ENOMEM;
 	return 0;
@@ -862,15 +869,8 @@ static int resp_guess(struct exchange *x, struct pending *p, const uint8_t *data
 		return 0;
 	}
 	p->doubtful = 0;
-	if (llm_resp_init(&p->resp, &p->rec.call, p->rec.status ? p->rec.status : 200, 0,
-			  x->cfg->max_member))
-		return -ENOMEM;
-	p->resp_on = 1;
-	p->resp_done = 0;
-	p->resp.on_text = on_text;
-	p->resp.text_ctx = p;
 	p->resp_sniff = 1;
-	return 0;
+	return resp_read(x, p, p->rec.status ? p->rec.status : 200, 0);
 }
 
 static int resp_body(struct exchange *x, struct pending *p, const uint8_t *data, size_t len)
@@ -1068,13 +1068,10 @@ static int ws_on_message(void *ctx, int opcode, const uint8_t *data, size_t len,
 	}
 	p->rec.call.stream = 1;		/* events, always */
 	p->doubtful = 0;
-	if (llm_resp_init(&p->resp, &p->rec.call, 200, 1, x->cfg->max_member)) {
+	if (resp_read(x, p, 200, 1)) {
 		pending_free(x, p);
 		return -ENOMEM;
 	}
-	p->resp_on = 1;
-	p->resp.on_text = on_text;
-	p->resp.text_ctx = p;
 	if (x->ws_tail)
 		x->ws_tail->wsnext = p;
 	else
