@@ -92,6 +92,11 @@ struct h2_callbacks {	/* any may be NULL; a negative return aborts the feed with
 	int (*on_body_gap)(void *ctx, uint32_t sid, int dir, uint64_t len);
 	/* the message of stream sid in direction dir is over */
 	int (*on_end)(void *ctx, uint32_t sid, int dir, enum h2_end why);
+	/* stream sid is closed before its end (RST_STREAM, GOAWAY, evicted, the
+	 * connection's end): after on_end for each direction still open; a
+	 * direction that never started (a response that will not come) has
+	 * none, this says it */
+	int (*on_close)(void *ctx, uint32_t sid, enum h2_end why);
 };
 
 struct h2_conn;

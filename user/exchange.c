@@ -1315,11 +1315,23 @@ static int h2_on_end(void *ctx, uint32_t sid, int dir, enum h2_end why)
 	return 0;
 }
 
+/* A stream closed early: a request still waiting for its answer gets none. */
+static int h2_on_close(void *ctx, uint32_t sid, enum h2_end why)
+{
+	struct exchange *x = ctx;
+	struct pending *p = h2_find(x, sid);
+
+	if (p && !p->h2_req_open && !p->h2_resp_open)
+		h2_maybe_emit(x, p);
+	return 0;
+}
+
 static const struct h2_callbacks h2_cb = {
 	.on_head = h2_on_head,
 	.on_body = h2_on_body,
 	.on_body_gap = h2_on_body_gap,
 	.on_end = h2_on_end,
+	.on_close = h2_on_close,
 };
 
 static const struct http1_callbacks req_cb = {

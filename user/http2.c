@@ -358,6 +358,8 @@ static int close_stream(struct h2_conn *c, struct h2_stream *s, enum h2_end why)
 
 	err = first_err(err, end_dir(c, s, 1, why));
 	s->closed = 1;
+	if (c->cb.on_close)
+		err = first_err(err, cb_rc(c->cb.on_close(c->ctx, s->sid, why)));
 	return err;
 }
 

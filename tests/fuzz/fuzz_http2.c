@@ -174,7 +174,7 @@ static int on_end(void *ctx, uint32_t sid, int dir, enum h2_end why)
 	return 0;
 }
 
-static const struct h2_callbacks cb = { on_head, on_body, on_body_gap, on_end };
+static const struct h2_callbacks cb = { on_head, on_body, on_body_gap, on_end, NULL };
 
 #define CUT_BYTES SIZE_MAX
 

@@ -99,6 +99,16 @@ for mode in plain stream; do
 	twins "curl_h2_$mode" "$(tg_json "$o1" pid)" "$(tg_json "$(echo "$o2" | head -n 1)" pid)" 1
 done
 
+# a stream the provider resets after 2 events (RST_STREAM): still a call,
+# metered cut off, its output counted by tollgate
+o=$(tg_in_cgroup stacks sh -c 'echo "{\"pid\":$$}"; sleep 0.3; exec curl -sS --cacert "$0" -H "content-type: application/json" -H "x-test-abort-after-events: 2" -d "$1" "$2" -o /dev/null' \
+	"$TG_CA" "$SBODY" "$TG_H2_URL/v1/chat/completions" 2>/dev/null | head -n 1)
+sleep 0.5
+pid=$(tg_json "$o" pid)
+tg_check "$OUT" --quiet --match pid="$pid" --match capture=cut_off --match usage_source=estimated \
+	--match team=stacks --expect-count 1 \
+	&& pass curl_h2_reset || fail curl_h2_reset "$(tg_check "$OUT" --match pid="$pid" 2>&1 | tail -n 2)"
+
 # --- node's http2: concurrent streams on one connection -----------------------
 tg_in_cgroup stacks "$TG_NODE" "$TG_CLIENTS/node_h2_client.js" --url "$TG_H2_URL" --ca "$TG_CA" \
 	--streams 5 --rounds 2 > "$TG_TMP/node_h2.out" 2>&1

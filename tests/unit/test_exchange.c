@@ -844,6 +844,73 @@ static void test_h2_peek(void)
 	free(r.p);
 }
 
+/* A stream reset in the middle of its response (RST_STREAM), and one cut by
+ * GOAWAY before any answer: each a call, metered cut off, with the text so
+ * far estimated; the other streams of the connection go on. */
+static void test_h2_reset_goaway(void)
+{
+	static const char pri[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+	struct buf w = { 0 }, r = { 0 };
+	nghttp2_hd_deflater *dq, *dr;
+	struct sink s;
+	struct stream_table *t = table(&s);
+	struct tg_meta m = meta(5);
+	const char *body = "{\"model\":\"gpt-4o\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}";
+	const char *ev = "data: {\"choices\":[{\"delta\":{\"content\":\"Hello there\"}}]}\n\n";
+	const char *done = "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2}}\n\ndata: [DONE]\n\n";
+	uint8_t rst[4] = { 0, 0, 0, 2 }, goaway[8] = { 0, 0, 0, 3, 0, 0, 0, 0 };
+	uint32_t sid;
+	int i, cut = 0, whole = 0, none = 0;
+
+	nghttp2_hd_deflate_new(&dq, 4096);
+	nghttp2_hd_deflate_new(&dr, 4096);
+	buf_add(&w, pri, sizeof(pri) - 1);
+	h2_frame(&w, 4, 0, 0, NULL, 0);
+	for (sid = 1; sid <= 5; sid += 2) {
+		nghttp2_nv nv[] = {
+			NV(":method", "POST"), NV(":scheme", "https"),
+			NV(":authority", "api.openai.com"), NV(":path", "/v1/chat/completions"),
+			NV("content-type", "application/json"),
+		};
+
+		h2_headers(&w, dq, sid, nv, 5, 0, 0);
+		h2_data(&w, sid, (const uint8_t *)body, strlen(body));
+	}
+	h2_frame(&r, 4, 0, 0, NULL, 0);
+	for (sid = 1; sid <= 3; sid += 2) {
+		nghttp2_nv nv[] = { NV(":status", "200"), NV("content-type", "text/event-stream") };
+
+		h2_headers(&r, dr, sid, nv, 2, 0, 0);
+		h2_frame(&r, 0, 0, sid, ev, strlen(ev));
+	}
+	h2_frame(&r, 3, 0, 1, rst, 4);			/* stream 1 reset */
+	h2_frame(&r, 0, 1, 3, done, strlen(done));	/* stream 3 whole */
+	h2_frame(&r, 7, 0, 0, goaway, 8);		/* last stream 3: 5 is cut */
+	stream__data(t, &m, 0x1000, 1, 0, 0, w.p, w.len);
+	stream__data(t, &m, 0x1000, 1, 1, 0, r.p, r.len);
+	CHECK_EQ_INT(s.nrecs, 3);	/* all three out before the connection ends */
+	stream__free(t, 9);
+	for (i = 0; i < s.nrecs && i < 3; i++) {
+		const struct tg_record *rec = &s.recs[i];
+
+		if (rec->flags & TG_REC_RESP_TRUNCATED) {
+			cut += rec->usage_source == TG_USAGE_ESTIMATED &&
+			       rec->usage.output_tokens == 2;	/* "Hello there" */
+		} else if (rec->flags & TG_REC_NO_RESPONSE) {
+			none += rec->usage_source == TG_USAGE_ESTIMATED;
+		} else {
+			whole += rec->usage_source == TG_USAGE_PROVIDER &&
+				 rec->usage.input_tokens == 9;
+		}
+	}
+	CHECK(cut == 1 && whole == 1 && none == 1, "cut %d whole %d unanswered %d", cut, whole,
+	      none);
+	nghttp2_hd_deflate_del(dq);
+	nghttp2_hd_deflate_del(dr);
+	free(w.p);
+	free(r.p);
+}
+
 /* Several exchanges on one keep-alive connection, requests pipelined. */
 static void test_keep_alive_pipelined(void)
 {
@@ -1706,6 +1773,7 @@ int main(void)
 	RUN(test_odd_body_with_usage);
 	RUN(test_stream_usage);
 	RUN(test_h2_peek);
+	RUN(test_h2_reset_goaway);
 
 	/* Recorded provider traffic. */
 	load_all();

@@ -176,7 +176,7 @@ static int rec_end(void *ctx, uint32_t sid, int dir, enum h2_end why)
 	return 0;
 }
 
-static const struct h2_callbacks rec_cb = { rec_head, rec_body, rec_gap, rec_end };
+static const struct h2_callbacks rec_cb = { rec_head, rec_body, rec_gap, rec_end, NULL };
 
 static void log_stats(struct sb *l, const struct h2_stats *st)
 {
