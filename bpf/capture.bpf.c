@@ -376,15 +376,26 @@ static __always_inline void gate_write(struct pt_regs *ctx, __u32 tgid,
 	bpf_ringbuf_submit(h, 0);
 }
 
+/* Userspace has judged this generation of the connection not LLM traffic. */
+static __always_inline int conn_ignored(struct tg_conn_key *key)
+{
+	struct conn_state *cs;
+	__u64 *ig = bpf_map_lookup_elem(&ignore, key);
+
+	if (!ig)
+		return 0;
+	cs = bpf_map_lookup_elem(&conns, key);
+	return cs && cs->gen == *ig;
+}
+
 static __always_inline int ssl_enter(struct pt_regs *ctx, __u8 dir, __u8 ex)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, n;
 	struct tg_conn_key key = { .tgid = tgid };
-	struct conn_state *cs;
 	struct ssl_args *st;
 	struct frame *top;
-	__u64 buf = PT_REGS_PARM2(ctx), sp = PT_REGS_SP(ctx), *ig;
+	__u64 buf = PT_REGS_PARM2(ctx), sp = PT_REGS_SP(ctx);
 	__u32 epoch;
 
 	if (tgid == self_tgid)
@@ -430,11 +441,7 @@ static __always_inline int ssl_enter(struct pt_regs *ctx, __u8 dir, __u8 ex)
 	top->dir = dir;
 	top->ex = ex;
 	top->ignored = 0;
-	ig = bpf_map_lookup_elem(&ignore, &key);
-	if (ig) {
-		cs = bpf_map_lookup_elem(&conns, &key);
-		top->ignored = cs && cs->gen == *ig;
-	}
+	top->ignored = conn_ignored(&key);
 	st->n = n + 1;
 	if (top->ignored)
 		count(TG_CNT_IGNORED_CALLS, 1);
@@ -748,8 +755,6 @@ static __always_inline int go_enter(struct pt_regs *ctx, __u8 dir)
 	struct go_key gk = { .tgid = tgid, .g = GO_G(ctx) };
 	struct tg_conn_key key = { .tgid = tgid, .ssl = GO_ARG1(ctx) };
 	struct go_call call = {}, *old;
-	struct conn_state *cs;
-	__u64 *ig;
 
 	if (tgid == self_tgid)
 		return 0;
@@ -763,11 +768,7 @@ static __always_inline int go_enter(struct pt_regs *ctx, __u8 dir)
 				     old->size != call.size || old->dir != dir))
 		/* not this call entered again: one whose return was missed */
 		lose_call(tgid, old->conn, old->dir, TG_CNT_STALE_FRAMES);
-	ig = bpf_map_lookup_elem(&ignore, &key);
-	if (ig) {
-		cs = bpf_map_lookup_elem(&conns, &key);
-		call.ignored = cs && cs->gen == *ig;
-	}
+	call.ignored = conn_ignored(&key);
 	bpf_map_update_elem(&go_calls, &gk, &call, BPF_ANY);
 	if (call.ignored)
 		count(TG_CNT_IGNORED_CALLS, 1);
