@@ -650,9 +650,10 @@ static void field_add(struct h2_conn *c, struct decoded *dc, const nghttp2_nv *n
 	dc->nf++;
 }
 
-/* Inflates a whole header block: 0, or -1 when the inflater refuses it. */
-static int inflate_block(struct h2_conn *c, struct h2_dir *d, const uint8_t *in, size_t n,
-			 struct decoded *dc)
+/* Inflates a whole header block with inf, its fields into dc (NULL: only
+ * the inflater's table is wanted): 0, or -1 when the inflater refuses it. */
+static int inflate_block(struct h2_conn *c, nghttp2_hd_inflater *inf, const uint8_t *in,
+			 size_t n, struct decoded *dc)
 {
 	static const uint8_t empty[1];
 	nghttp2_nv nv;
@@ -663,15 +664,15 @@ static int inflate_block(struct h2_conn *c, struct h2_dir *d, const uint8_t *in,
 		in = empty;	/* an empty block gathered in no buffer */
 	for (;;) {
 		fl = 0;
-		rv = nghttp2_hd_inflate_hd2(d->inf, &nv, &fl, in, n, 1);
+		rv = nghttp2_hd_inflate_hd2(inf, &nv, &fl, in, n, 1);
 		if (rv < 0)
 			return -1;
 		in += rv;
 		n -= rv;
-		if (fl & NGHTTP2_HD_INFLATE_EMIT)
+		if ((fl & NGHTTP2_HD_INFLATE_EMIT) && dc)
 			field_add(c, dc, &nv);
 		if (fl & NGHTTP2_HD_INFLATE_FINAL) {
-			nghttp2_hd_inflate_end_headers(d->inf);
+			nghttp2_hd_inflate_end_headers(inf);
 			return 0;
 		}
 		if (!(fl & NGHTTP2_HD_INFLATE_EMIT) && (!n || !rv))
@@ -834,7 +835,7 @@ static int block_end(struct h2_conn *c, int dir)
 	} else if (!d->hpack_lost) {
 		dc.nf = dc.used = 0;
 		dc.method.set = dc.path.set = dc.authority.set = dc.status.set = 0;
-		if (inflate_block(c, d, d->direct ? d->direct : d->blk,
+		if (inflate_block(c, d->inf, d->direct ? d->direct : d->blk,
 				  d->direct ? d->direct_len : d->blen, &dc)) {
 			c->st.hpack_errors++;
 			hpack_lose(c, dir, 1);
@@ -1375,12 +1376,8 @@ static nghttp2_hd_inflater *inflater_copy(struct h2_conn *c, nghttp2_hd_inflater
 	size_t i, n, at = 0, k, max = nghttp2_hd_inflate_get_max_dynamic_table_size(inf);
 	nghttp2_hd_inflater *cp;
 	const nghttp2_nv *nv;
-	struct decoded dc = { 0 };
-	struct h2_dir tmp;
 	uint8_t *blk;
 	size_t cap = 64 + nghttp2_hd_inflate_get_dynamic_table_size(inf) * 2;
-	uint64_t dropped;
-	int rc;
 
 	if (nghttp2_hd_inflate_new(&cp))
 		return NULL;
@@ -1403,12 +1400,7 @@ static nghttp2_hd_inflater *inflater_copy(struct h2_conn *c, nghttp2_hd_inflater
 			goto fail;
 		at += k;
 	}
-	memset(&tmp, 0, sizeof(tmp));
-	tmp.inf = cp;
-	dropped = c->st.dropped_fields;	/* the copy's fields are not a head's */
-	rc = inflate_block(c, &tmp, blk, at, &dc);
-	c->st.dropped_fields = dropped;
-	if (rc)
+	if (inflate_block(c, cp, blk, at, NULL))
 		goto fail;
 	free(blk);
 	return cp;
@@ -1481,7 +1473,7 @@ int h2_conn__peek(struct h2_conn *c, const uint8_t *data, size_t len,
 			if (flags & FL_END_HEADERS) {
 				in_block = 0;
 				memset(&dc, 0, sizeof(dc));
-				if (inflate_block(c, &(struct h2_dir){ .inf = inf }, blk, blen, &dc))
+				if (inflate_block(c, inf, blk, blen, &dc))
 					break;		/* not decodable: stop here */
 				build_head(c, &dc, &h, hv);
 				if ((blk_sid & 1) && cb->on_head) {
