@@ -930,15 +930,14 @@ static int h2_head(void *ctx, uint32_t sid, const struct http1_head *h, int end_
 
 	if (hp->llm || !h->method || h->method_len != 4 || strncasecmp(h->method, "POST", 4))
 		return 0;
-	if (!h->host || !provider_match(h->host, h->host_len, h->target, h->target_len,
-					&hp->call))
+	hp_head(hp, h);
+	if (!hp->llm) {
+		hp->head_done = 0;	/* a later stream of the write may be one */
 		return 0;
-	hp->llm = hp->head_done = 1;
+	}
 	hp->sid = sid;
-	hp->content_length = end_stream ? 0 : h->content_length;
-	hp->coded = h->content_encoding_len && !(h->content_encoding_len == 8 &&
-						 !strncasecmp(h->content_encoding, "identity", 8));
-	exchange_key_of(h, hp->key_fp);
+	if (end_stream)
+		hp->content_length = 0;
 	return 0;
 }
 
