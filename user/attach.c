@@ -671,27 +671,26 @@ static void note_process(struct lib_ctx *lc, pid_t pid)
 static int on_lib(void *ctx, pid_t pid, const char *path, const char *name,
 		  enum proc_lib_kind kind)
 {
+	enum target_kind tk = TARGET_LIB;
 	struct lib_ctx *lc = ctx;
 	struct target *t;
 	int unseen;
 
 	switch (kind) {
-	case PROC_LIB_GNUTLS:
-		t = target_get(lc->a, path, name, TARGET_GNUTLS, &unseen);
-		saw_unseen(lc, unseen, name);
-		if (t && t->has_ssl)
-			lc->openssl = 1;
-		if (t && lc->tr)
-			tracked_add_target(lc->a, lc->tr, t);
-		return 0;
 	case PROC_LIB_NSS:
 		saw_unseen(lc, ATTACH_UNSEEN_NSS, name);
 		return 0;
+	case PROC_LIB_GNUTLS:
+		tk = TARGET_GNUTLS;
+		break;
+	case PROC_LIB_LDSO:
+		tk = TARGET_LDSO;
+		break;
 	default:
 		break;
 	}
-	t = target_get(lc->a, path, name, kind == PROC_LIB_LDSO ? TARGET_LDSO : TARGET_LIB,
-		       &unseen);
+	t = target_get(lc->a, path, name, tk, &unseen);
+	saw_unseen(lc, unseen, name);	/* a GnuTLS without its record functions */
 	if (t && t->has_ssl)
 		lc->openssl = 1;
 	if (t && lc->tr)
