@@ -367,6 +367,7 @@ int stream__data(struct stream_table *t, const struct tg_meta *m, uint64_t ssl,
 {
 	struct conn *c;
 	uint64_t skip;
+	size_t nhead;
 	int err;
 
 	dir = !!dir;
@@ -402,9 +403,11 @@ int stream__data(struct stream_table *t, const struct tg_meta *m, uint64_t ssl,
 		len -= skip;
 		if (h2_preface(c->head, c->nhead) == -1 && !len)
 			return 0;
-		classify(t, c, m, dir, c->head, c->nhead);
+		nhead = c->nhead;
+		c->nhead = 0;	/* told or not, later bytes are classified as they come */
+		classify(t, c, m, dir, c->head, nhead);
 		if (c->role == ROLE_CLIENT) {
-			err = exchange__feed(c->x, dir, m, c->head, c->nhead);
+			err = exchange__feed(c->x, dir, m, c->head, nhead);
 			if (!err && len)
 				err = exchange__feed(c->x, dir, m, data, len);
 			goto fed;
