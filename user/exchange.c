@@ -336,6 +336,17 @@ static const char *query_key(const char *target, size_t len, size_t *klen)
 	return NULL;
 }
 
+/* The first header named `name` (its value, or NULL). */
+static const struct http1_header *header_of(const struct http1_head *h, const char *name)
+{
+	size_t i, n = strlen(name);
+
+	for (i = 0; i < h->nheaders; i++)
+		if (h->headers[i].name_len == n && !strncasecmp(h->headers[i].name, name, n))
+			return &h->headers[i];
+	return NULL;
+}
+
 /*
  * The API key a request carries, as a fingerprint only: the key stays in
  * the parser's buffer and is never copied.
@@ -353,26 +364,18 @@ void exchange_key_of(const struct http1_head *h, char fp[TG_KEY_FP_LEN])
 	};
 	const struct http1_header *hd;
 	const char *v;
-	size_t i, j, n, vlen;
+	size_t i, n, vlen;
 
 	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-		n = strlen(keys[i].name);
-		for (j = 0; j < h->nheaders; j++) {
-			hd = &h->headers[j];
-			if (hd->name_len != n || strncasecmp(hd->name, keys[i].name, n))
-				continue;
-			v = hd->value;
-			vlen = hd->value_len;
-			n = strlen(keys[i].scheme);
-			if (n && (vlen < n || strncasecmp(v, keys[i].scheme, n)))
-				break;
-			v += n;
-			vlen -= n;
-			if (vlen) {
-				key_fingerprint(v, vlen, fp);
-				return;
-			}
-			break;
+		hd = header_of(h, keys[i].name);
+		if (!hd)
+			continue;
+		n = strlen(keys[i].scheme);
+		if (n && (hd->value_len < n || strncasecmp(hd->value, keys[i].scheme, n)))
+			continue;
+		if (hd->value_len > n) {
+			key_fingerprint(hd->value + n, hd->value_len - n, fp);
+			return;
 		}
 	}
 	v = query_key(h->target, h->target_len, &vlen);
@@ -397,17 +400,6 @@ static struct pending *pending_new(struct exchange *x)
 	p->rec.ttft_ns = TG_TIME_UNKNOWN;
 	p->rec.duration_ns = TG_TIME_UNKNOWN;
 	return p;
-}
-
-/* The first header named `name` (its value, or NULL). */
-static const struct http1_header *header_of(const struct http1_head *h, const char *name)
-{
-	size_t i, n = strlen(name);
-
-	for (i = 0; i < h->nheaders; i++)
-		if (h->headers[i].name_len == n && !strncasecmp(h->headers[i].name, name, n))
-			return &h->headers[i];
-	return NULL;
 }
 
 /* Header `name` lists `token` (case-insensitive, comma-separated). */
@@ -1031,18 +1023,18 @@ static int ws_type_is(const uint8_t *data, size_t len, const char *want)
 static int ws_on_message(void *ctx, int opcode, const uint8_t *data, size_t len,
 			 unsigned flags)
 {
+	unsigned cut = flags & (WS_MSG_TRUNCATED | WS_MSG_OVERSIZED | WS_MSG_INFLATE_ERROR |
+				WS_MSG_SHED);
 	struct exchange *x = ctx;
 	struct pending *p;
 	int err;
 
 	if (opcode != WS_MSG_TEXT)
 		return 0;
-	if (!(flags & (WS_MSG_TRUNCATED | WS_MSG_OVERSIZED | WS_MSG_INFLATE_ERROR |
-		       WS_MSG_SHED)) && !ws_type_is(data, len, "response.create"))
+	/* a message read whole says its type; of a cut one, the name will do */
+	if (cut ? !memmem(data, len, "response.create", 15) :
+		  !ws_type_is(data, len, "response.create"))
 		return 0;
-	if ((flags & (WS_MSG_TRUNCATED | WS_MSG_OVERSIZED | WS_MSG_INFLATE_ERROR |
-		      WS_MSG_SHED)) && !memmem(data, len, "response.create", 15))
-		return 0;	/* cut, and nothing says it was a call */
 	p = pending_new(x);
 	if (!p)
 		return -ENOMEM;
@@ -1182,6 +1174,14 @@ static struct pending *h2_find(struct exchange *x, uint32_t sid)
 	return p;
 }
 
+/* The call is stream sid's. */
+static void h2_link(struct exchange *x, struct pending *p, uint32_t sid)
+{
+	p->sid = sid;
+	p->snext = x->streams;
+	x->streams = p;
+}
+
 /* The call of a stream first seen through a head that was not decoded. */
 static struct pending *h2_headless(struct exchange *x, uint32_t sid)
 {
@@ -1193,9 +1193,7 @@ static struct pending *h2_headless(struct exchange *x, uint32_t sid)
 	p->llm = 1;		/* its bodies will say */
 	p->rec.flags |= x->midstream ? TG_REC_MISSED_START : TG_REC_GAP;
 	provider_copy_str(p->rec.method, sizeof(p->rec.method), "POST", 4);
-	p->sid = sid;
-	p->snext = x->streams;
-	x->streams = p;
+	h2_link(x, p, sid);
 	x->stats->h2_headless++;
 	return p;
 }
@@ -1224,9 +1222,7 @@ static int h2_on_head(void *ctx, uint32_t sid, int dir, const struct http1_head 
 			p = req_start(x, h);
 			if (!p)
 				return -ENOMEM;
-			p->sid = sid;
-			p->snext = x->streams;
-			x->streams = p;
+			h2_link(x, p, sid);
 		} else if (!(p = h2_headless(x, sid))) {
 			return -ENOMEM;
 		}
@@ -1575,6 +1571,25 @@ static void add_http1_stats(struct http1_stats *to, const struct http1_parser *p
 	to->skipped += s.skipped;
 }
 
+static void add_h2_stats(struct h2_stats *to, const struct h2_conn *c)
+{
+	struct h2_stats s;
+
+	h2_conn__stats(c, &s);
+	to->frames += s.frames;
+	to->streams += s.streams;
+	to->headless += s.headless;
+	to->hpack_errors += s.hpack_errors;
+	to->hpack_lost += s.hpack_lost;
+	to->resyncs += s.resyncs;
+	to->skipped += s.skipped;
+	to->bad_frames += s.bad_frames;
+	to->resets += s.resets;
+	to->goaways += s.goaways;
+	to->evicted += s.evicted;
+	to->oversized_heads += s.oversized_heads;
+}
+
 void exchange__free(struct exchange *x)
 {
 	struct pending *p;
@@ -1599,21 +1614,7 @@ void exchange__free(struct exchange *x)
 	ws_parser__free(x->ws[0]);
 	ws_parser__free(x->ws[1]);
 	if (x->h2) {
-		struct h2_stats hs;
-
-		h2_conn__stats(x->h2, &hs);
-		x->stats->h2.frames += hs.frames;
-		x->stats->h2.streams += hs.streams;
-		x->stats->h2.headless += hs.headless;
-		x->stats->h2.hpack_errors += hs.hpack_errors;
-		x->stats->h2.hpack_lost += hs.hpack_lost;
-		x->stats->h2.resyncs += hs.resyncs;
-		x->stats->h2.skipped += hs.skipped;
-		x->stats->h2.bad_frames += hs.bad_frames;
-		x->stats->h2.resets += hs.resets;
-		x->stats->h2.goaways += hs.goaways;
-		x->stats->h2.evicted += hs.evicted;
-		x->stats->h2.oversized_heads += hs.oversized_heads;
+		add_h2_stats(&x->stats->h2, x->h2);
 		h2_conn__free(x->h2);
 	}
 	if (x->req_p)
