@@ -95,7 +95,7 @@ $(BUILD)/asan/%.o: %.c
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(BASE_CFLAGS) $(ASAN_FLAGS) -O1 -c $< -o $@
 
-$(BUILD)/asan/tests/%: tests/%.c $(ASAN_OBJS) tests/unit/tap.h tests/unit/fixtures.h
+$(BUILD)/asan/tests/%: tests/%.c $(ASAN_OBJS) tests/unit/tap.h tests/unit/fixtures.h tests/unit/strbuf.h
 	$(call msg,TEST,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(BASE_CFLAGS) $(ASAN_FLAGS) -O1 -Itests/unit -o $@ $< $(ASAN_OBJS) $(LDLIBS) $(TEST_LDLIBS)

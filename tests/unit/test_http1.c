@@ -14,42 +14,10 @@
 #include <json-c/json.h>
 #include "fixtures.h"
 #include "tap.h"
+#include "strbuf.h"
 #include "http1.h"
 #include "membudget.h"
 #include "decode.h"
-
-/* --- growable string ---------------------------------------------------- */
-
-struct sb {
-	char *p;
-	size_t len, cap;
-};
-
-static void sb_add(struct sb *b, const void *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		b->cap = (b->len + n + 1) * 2;
-		b->p = realloc(b->p, b->cap);
-		if (!b->p)
-			abort();
-	}
-	if (n)
-		memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void sb_printf(struct sb *b, const char *fmt, ...)
-{
-	char tmp[1024];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	sb_add(b, tmp, n < (int)sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
 
 /* --- callback recorder -------------------------------------------------- */
 

@@ -17,41 +17,9 @@
 #include <stdint.h>
 #include <nghttp2/nghttp2.h>
 #include "tap.h"
+#include "strbuf.h"
 #include "http2.h"
 #include "membudget.h"
-
-/* --- growable string ---------------------------------------------------- */
-
-struct sb {
-	char *p;
-	size_t len, cap;
-};
-
-static void sb_add(struct sb *b, const void *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		b->cap = (b->len + n + 1) * 2;
-		b->p = realloc(b->p, b->cap);
-		if (!b->p)
-			abort();
-	}
-	if (n)
-		memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void sb_printf(struct sb *b, const char *fmt, ...)
-{
-	char tmp[1024];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	sb_add(b, tmp, n < (int)sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
 
 /* Printable bytes as they are, others as \xNN. */
 static void sb_esc(struct sb *b, const void *s, size_t n)

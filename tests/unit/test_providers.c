@@ -21,27 +21,10 @@
 #include <json-c/json.h>
 #include "fixtures.h"
 #include "tap.h"
+#include "strbuf.h"
 #include "provider.h"
 #include "sse.h"
 
-struct sb {
-	char *p;
-	size_t len, cap;
-};
-
-static void sb_add(struct sb *b, const void *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		b->cap = (b->len + n + 1) * 2;
-		b->p = realloc(b->p, b->cap);
-		if (!b->p)
-			abort();
-	}
-	if (n)
-		memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
 
 static void sb_str(struct sb *b, const char *s)
 {
