@@ -1,6 +1,7 @@
 // Helpers shared by the node test clients (node_https.js, node_fetch.js,
-// openai_sdk.mjs, anthropic_sdk.mjs): argument parsing, request bodies shaped
-// like each provider's API, SSE event counting and the one-line JSON result.
+// openai_sdk.mjs, anthropic_sdk.mjs; the test providers take their option
+// parsing): argument parsing, request bodies shaped like each provider's
+// API, SSE event counting and the one-line JSON result.
 // Request bodies are built the same way as in py_http.py.
 'use strict';
 
@@ -8,11 +9,10 @@ const fs = require('fs');
 
 const FILLER = ' lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor';
 
-// Parse --key value / --flag options.  spec maps option name to 'str',
-// 'int', 'float', 'bool' or 'list' (repeatable).  The first non-option
-// argument is the base URL, a second one the CA file.
-function parseArgs(argv, spec, usage) {
-	const opts = {};
+// Parse --key value / --flag options into opts (defaults already in it).
+// spec maps option name to 'str', 'int', 'float', 'bool' or 'list'
+// (repeatable).  Returns the arguments that are not options.
+function parseOptions(argv, spec, usage, opts) {
 	const pos = [];
 	for (const [k, t] of Object.entries(spec))
 		if (t === 'list') opts[k] = [];
@@ -48,6 +48,15 @@ function parseArgs(argv, spec, usage) {
 		else if (t === 'list') opts[name].push(val);
 		else opts[name] = val;
 	}
+	return pos;
+}
+
+// parseOptions, and the first non-option argument is the base URL, a
+// second one the CA file.
+function parseArgs(argv, spec, usage) {
+	const opts = {};
+	const pos = parseOptions(argv, spec, usage, opts);
+
 	opts.url = pos[0] || process.env.TG_URL;
 	opts.ca = pos[1] || opts.ca || process.env.TG_CA;
 	if (!opts.url) die(`no base URL (argument or TG_URL)\n${usage}`);
@@ -237,6 +246,7 @@ function countingFetch(m) {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 module.exports = {
+	parseOptions,
 	parseArgs, apiOf, streamPath, buildBody, authHeaders, headerList, countSse,
 	providerInfo, countingFetch, emit, readCa, requireExtraCa, die, sleep, DEFAULT_MODEL,
 };

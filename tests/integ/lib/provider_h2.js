@@ -41,6 +41,7 @@ process.title = 'tg-provider-h2';
 const fs = require('fs');
 const http = require('http');
 const http2 = require('http2');
+const { parseOptions } = require('../clients/_common.js');
 
 const USAGE = `usage: provider_h2.js --cert server.pem --key server.key --upstream-port PORT
        --portfile FILE [--host 127.0.0.1] [--verbose]
@@ -53,36 +54,13 @@ function die(msg) {
 
 const opts = { host: '127.0.0.1', verbose: false };
 {
-	const argv = process.argv.slice(2);
 	const spec = {
 		cert: 'str', key: 'str', 'upstream-port': 'int', portfile: 'str', host: 'str',
 		verbose: 'bool',
 	};
-	for (let i = 0; i < argv.length; i++) {
-		let a = argv[i], val;
-		if (a === '-h' || a === '--help') {
-			process.stdout.write(USAGE);
-			process.exit(0);
-		}
-		if (!a.startsWith('--')) die(`unexpected argument ${a}\n${USAGE}`);
-		a = a.slice(2);
-		const eq = a.indexOf('=');
-		if (eq >= 0) {
-			val = a.slice(eq + 1);
-			a = a.slice(0, eq);
-		}
-		const t = spec[a];
-		if (!t) die(`unknown option --${a}\n${USAGE}`);
-		if (t === 'bool') {
-			opts[a] = true;
-			continue;
-		}
-		if (val === undefined) {
-			if (i + 1 >= argv.length) die(`--${a} needs a value`);
-			val = argv[++i];
-		}
-		opts[a] = t === 'int' ? parseInt(val, 10) : val;
-	}
+	const pos = parseOptions(process.argv.slice(2), spec, USAGE, opts);
+
+	if (pos.length) die(`unexpected argument ${pos[0]}\n${USAGE}`);
 	for (const k of ['cert', 'key', 'upstream-port', 'portfile'])
 		if (opts[k] === undefined || Number.isNaN(opts[k])) die(`--${k} is required\n${USAGE}`);
 }

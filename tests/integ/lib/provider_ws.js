@@ -61,6 +61,7 @@ const fs = require('fs');
 const https = require('https');
 const path = require('path');
 const crypto = require('crypto');
+const { parseOptions } = require('../clients/_common.js');
 
 const WS_DIR = path.join(__dirname, '..', '..', 'node', 'node_modules', 'ws');
 let WebSocketServer;
@@ -82,36 +83,13 @@ function die(msg) {
 
 const opts = { host: '127.0.0.1', deflate: 'on', fragment: false, verbose: false };
 {
-	const argv = process.argv.slice(2);
 	const spec = {
 		cert: 'str', key: 'str', portfile: 'str', host: 'str', deflate: 'str',
 		fragment: 'bool', verbose: 'bool',
 	};
-	for (let i = 0; i < argv.length; i++) {
-		let a = argv[i], val;
-		if (a === '-h' || a === '--help') {
-			process.stdout.write(USAGE);
-			process.exit(0);
-		}
-		if (!a.startsWith('--')) die(`unexpected argument ${a}\n${USAGE}`);
-		a = a.slice(2);
-		const eq = a.indexOf('=');
-		if (eq >= 0) {
-			val = a.slice(eq + 1);
-			a = a.slice(0, eq);
-		}
-		const t = spec[a];
-		if (!t) die(`unknown option --${a}\n${USAGE}`);
-		if (t === 'bool') {
-			opts[a] = true;
-			continue;
-		}
-		if (val === undefined) {
-			if (i + 1 >= argv.length) die(`--${a} needs a value`);
-			val = argv[++i];
-		}
-		opts[a] = val;
-	}
+	const pos = parseOptions(process.argv.slice(2), spec, USAGE, opts);
+
+	if (pos.length) die(`unexpected argument ${pos[0]}\n${USAGE}`);
 	for (const k of ['cert', 'key', 'portfile'])
 		if (opts[k] === undefined) die(`--${k} is required\n${USAGE}`);
 	if (!['on', 'off', 'no-context-takeover'].includes(opts.deflate))
