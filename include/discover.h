@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/*
+ * TLS built into an executable without symbols: where to probe it.
+ *
+ * BoringSSL (Bun and what Bun compiles: Claude Code) and aws-lc (under
+ * rustls: Codex) report errors with OPENSSL_PUT_ERROR(LIB, REASON), which
+ * passes the address of the source file's name (__FILE__), the library
+ * number and the reason code to ERR_put_error.  Those strings survive
+ * stripping, and the reason codes are public API: the functions that
+ * raise them are told by the set they raise, whatever the release.
+ *
+ *   SSL_write	ssl/ssl_lib.cc, library 16 (SSL): UNINITIALIZED (226),
+ *		SSL_HANDSHAKE_FAILURE (215) and BAD_LENGTH (111) -- the only
+ *		function with all three
+ *   ssl_read_impl  226 and 215, not 111
+ *   SSL_read	raises SHOULD_NOT_HAVE_BEEN_CALLED (66) alone, and calls
+ *		ssl_read_impl (SSL_peek inlined into it; where it is not, the
+ *		same shape is SSL_peek, which SSL_read calls: equally good)
+ *   EVP_AEAD_CTX_seal	crypto/fipsmodule/cipher/aead.c, library 30
+ *		(CIPHER): exactly {TOO_LARGE 117, BUFFER_TOO_SMALL 103,
+ *		OUTPUT_ALIASES_INPUT 115}
+ *   EVP_AEAD_CTX_open	exactly {115, BAD_DECRYPT 101, 103,
+ *		INVALID_AD_SIZE... 104}
+ *
+ * The sites are found by scanning the code for the instructions that load
+ * the string's address (mov r32, imm32 in a non-PIE; lea r, [rip+d] in a
+ * PIE; mov r64, imm32), without disassembling the whole text.  Each site's
+ * function starts at the nearest known entry below it: .eh_frame_hdr's
+ * table where there is one, direct-call targets and code pointers in
+ * writable data (16-byte aligned) otherwise.  Each such function is then
+ * disassembled with capstone from its entry, which must decode straight to
+ * the site, and the constants moved into the argument registers before the
+ * call that follows give the library (first argument) and the reason (the
+ * argument before the file's).  Anything ambiguous is refused, never
+ * guessed: two functions with SSL_write's set, none, an entry that does
+ * not decode to its sites.
+ *
+ * x86-64 little-endian ELF only.
+ */
+#ifndef TOLLGATE_DISCOVER_H
+#define TOLLGATE_DISCOVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum discover_lib {
+	DISCOVER_NONE		= 0,
+	DISCOVER_BORINGSSL	= 1,	/* SSL_write / SSL_read */
+	DISCOVER_AWSLC		= 2,	/* EVP_AEAD_CTX_seal / _open (records) */
+};
+
+#define DISCOVER_EVIDENCE	512
+#define DISCOVER_ID		80
+
+struct discover_fn {
+	uint64_t va;		/* entry address */
+	uint64_t off;		/* file offset of the entry, for the uprobe */
+	uint32_t size;		/* bytes up to the next known entry */
+	uint32_t sites;		/* error sites in it */
+};
+
+struct discover_result {
+	int lib;			/* enum discover_lib */
+	struct discover_fn write;	/* SSL_write, or EVP_AEAD_CTX_seal */
+	struct discover_fn read;	/* SSL_read, or EVP_AEAD_CTX_open */
+	char id[DISCOVER_ID];		/* "build-id:HEX" or "sha256:HEX" */
+	char evidence[DISCOVER_EVIDENCE];	/* how it was found, or why not */
+	uint64_t ns;			/* time the analysis took (0: cached) */
+	int cached;			/* read from the cache */
+};
+
+/* What a library is called in logs ("BoringSSL", "aws-lc"). */
+const char *discover_lib_name(int lib);
+
+/*
+ * Looks for `want` (a discover_lib; DISCOVER_NONE: BoringSSL's SSL level,
+ * then aws-lc's records) in the file's image.  Returns 0 with *out filled,
+ * -ENOENT when the library's marks are not there, -ENOTSUP for a file
+ * other than an x86-64 ELF64, -EBADMSG when the marks are there but the
+ * functions cannot be told for sure (out->evidence says why), or -errno.
+ */
+int discover_mem(const uint8_t *img, size_t len, int want, struct discover_result *out);
+
+/*
+ * The same on a file, with a cache: results (found or refused) are kept in
+ * cache_dir (NULL: none) under the file's build id, or a hash of its
+ * headers and code where it has none, as 0600 files in a 0700 directory.
+ */
+int discover_file(const char *path, int want, const char *cache_dir,
+		  struct discover_result *out);
+
+/* The cache key of a file image (what out->id holds). */
+int discover_id(const uint8_t *img, size_t len, char *id, size_t cap);
+
+#endif

@@ -1,0 +1,994 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/*
+ * TLS built into stripped executables: BoringSSL's SSL_write/SSL_read and
+ * aws-lc's EVP_AEAD_CTX_seal/open, found by their error sites (see
+ * discover.h).  Every read is bounds-checked against the file image.
+ */
+#include <capstone/capstone.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "discover.h"
+
+#define MAX_LOADS	32
+#define MAX_SITES	4096		/* error sites of one source file */
+#define MAX_FNS		512		/* functions holding them */
+#define MAX_CALLS	64		/* direct calls kept per such function */
+#define MAX_FN_SIZE	(64u << 10)	/* a larger "function" is a missed entry */
+#define NAME_BACK	512		/* longest path before the suffix */
+#define MAX_REASON	1024
+#define CONST_SPAN	24		/* instructions a constant stays relevant */
+
+#define LIB_SSL		16
+#define LIB_CIPHER	30
+
+struct seg {
+	uint64_t va, off, size;
+	uint32_t flags;
+};
+
+struct image {
+	const uint8_t *p;
+	size_t len;
+	struct seg load[MAX_LOADS];
+	size_t nload;
+	const uint8_t *ehdr_tab;	/* .eh_frame_hdr */
+	uint64_t ehdr_va;
+	size_t ehdr_len;
+};
+
+/* An instruction that loads the file name's address. */
+struct site {
+	uint64_t va;
+	uint8_t reg;		/* x86 register number, 0-15 */
+};
+
+struct fn {
+	uint64_t start, end;
+	uint32_t sites;
+	uint32_t decoded;	/* sites its disassembly reached */
+	uint64_t reasons[MAX_REASON / 64];
+	uint32_t nreasons;
+	uint32_t lib_bad;	/* sites whose library was not the expected one */
+	uint64_t calls[MAX_CALLS];
+	uint32_t ncalls;
+};
+
+struct scan {
+	const struct image *img;
+	uint64_t lo, hi;		/* where the file name may start */
+	struct site sites[MAX_SITES];
+	size_t nsites;
+	uint64_t *starts;		/* known function entries, sorted */
+	size_t nstarts, cap;
+	struct fn fns[MAX_FNS];
+	size_t nfns;
+	int lib;			/* library number expected */
+};
+
+static uint32_t rd32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static uint64_t rd64(const uint8_t *p)
+{
+	return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
+}
+
+static const char *const lib_names[] = {
+	[DISCOVER_NONE] = "none", [DISCOVER_BORINGSSL] = "BoringSSL",
+	[DISCOVER_AWSLC] = "aws-lc",
+};
+
+const char *discover_lib_name(int lib)
+{
+	return lib >= 0 && lib <= DISCOVER_AWSLC ? lib_names[lib] : "?";
+}
+
+static void say(struct discover_result *r, const char *fmt, ...)
+{
+	size_t n = strlen(r->evidence);
+	va_list ap;
+
+	if (n >= sizeof(r->evidence) - 1)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(r->evidence + n, sizeof(r->evidence) - n, fmt, ap);
+	va_end(ap);
+}
+
+static int load_image(struct image *img)
+{
+	const Elf64_Ehdr *eh = (const void *)img->p;
+	const Elf64_Phdr *ph;
+	size_t i;
+
+	if (img->len < sizeof(*eh) || memcmp(eh->e_ident, ELFMAG, SELFMAG))
+		return -ENOENT;
+	if (eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_ident[EI_DATA] != ELFDATA2LSB ||
+	    eh->e_machine != EM_X86_64 || eh->e_phentsize != sizeof(*ph))
+		return -ENOTSUP;
+	if (eh->e_phoff > img->len || (uint64_t)eh->e_phnum * sizeof(*ph) > img->len - eh->e_phoff)
+		return -EBADMSG;
+	ph = (const void *)(img->p + eh->e_phoff);
+	for (i = 0; i < eh->e_phnum; i++) {
+		uint64_t size = ph[i].p_filesz;
+
+		if (ph[i].p_offset > img->len)
+			continue;
+		if (size > img->len - ph[i].p_offset)
+			size = img->len - ph[i].p_offset;
+		if (ph[i].p_type == PT_GNU_EH_FRAME) {
+			img->ehdr_tab = img->p + ph[i].p_offset;
+			img->ehdr_va = ph[i].p_vaddr;
+			img->ehdr_len = size;
+		}
+		if (ph[i].p_type != PT_LOAD || img->nload >= MAX_LOADS)
+			continue;
+		img->load[img->nload++] = (struct seg){
+			.va = ph[i].p_vaddr, .off = ph[i].p_offset, .size = size,
+			.flags = ph[i].p_flags,
+		};
+	}
+	return img->nload ? 0 : -EBADMSG;
+}
+
+/* The bytes at [va, va + n), or NULL; *off gets their file offset. */
+static const uint8_t *va_at(const struct image *img, uint64_t va, uint64_t n, uint64_t *off)
+{
+	size_t i;
+
+	for (i = 0; i < img->nload; i++) {
+		const struct seg *s = &img->load[i];
+
+		if (va < s->va || va - s->va >= s->size || n > s->size - (va - s->va))
+			continue;
+		if (off)
+			*off = s->off + (va - s->va);
+		return img->p + s->off + (va - s->va);
+	}
+	return NULL;
+}
+
+static int in_text(const struct image *img, uint64_t va)
+{
+	size_t i;
+
+	for (i = 0; i < img->nload; i++)
+		if ((img->load[i].flags & PF_X) && va >= img->load[i].va &&
+		    va - img->load[i].va < img->load[i].size)
+			return 1;
+	return 0;
+}
+
+/*
+ * Where a string ending in `suffix` may start: from the byte after the
+ * NUL before it (a longer path) to the suffix itself (the linker may merge
+ * a file name into the tail of another).  Only the first occurrence in
+ * read-only data is used: a source file has one name.
+ */
+static int find_name(const struct image *img, const char *suffix, uint64_t *lo, uint64_t *hi)
+{
+	size_t slen = strlen(suffix) + 1, i;	/* with its NUL */
+
+	for (i = 0; i < img->nload; i++) {
+		const struct seg *s = &img->load[i];
+		const uint8_t *base = img->p + s->off, *q;
+		size_t k;
+
+		if (s->flags & (PF_X | PF_W))
+			continue;
+		q = memmem(base, s->size, suffix, slen);
+		if (!q)
+			continue;
+		for (k = 0; k < NAME_BACK && q - k > base && q[-(ptrdiff_t)k - 1] >= 0x20 &&
+			    q[-(ptrdiff_t)k - 1] < 0x7f; k++)
+			;
+		*lo = s->va + (uint64_t)(q - base) - k;
+		*hi = s->va + (uint64_t)(q - base);
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static int push_start(struct scan *sc, uint64_t va)
+{
+	if (sc->nstarts == sc->cap) {
+		size_t cap = sc->cap ? sc->cap * 2 : 65536;
+		uint64_t *p = realloc(sc->starts, cap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		sc->starts = p;
+		sc->cap = cap;
+	}
+	sc->starts[sc->nstarts++] = va;
+	return 0;
+}
+
+static void add_site(struct scan *sc, uint64_t va, uint8_t reg)
+{
+	if (sc->nsites < MAX_SITES)
+		sc->sites[sc->nsites++] = (struct site){ .va = va, .reg = reg };
+}
+
+/*
+ * One pass over the code: the instructions that load an address in
+ * [lo, hi] (the sites), and the targets of direct calls that are 16-byte
+ * aligned (function entries, as compilers align them).  A byte sequence
+ * that only looks like one is filtered later: a site must be reached by
+ * disassembling its function from an entry.
+ */
+static int scan_code(struct scan *sc)
+{
+	const struct image *img = sc->img;
+	uint64_t span = sc->hi - sc->lo;
+	size_t i, k;
+
+	for (k = 0; k < img->nload; k++) {
+		const struct seg *s = &img->load[k];
+		const uint8_t *b = img->p + s->off;
+		uint64_t n = s->size;
+
+		if (!(s->flags & PF_X) || n < 8)
+			continue;
+		for (i = 1; i + 7 <= n; i++) {
+			uint8_t c = b[i];
+			uint64_t t;
+
+			if (c >= 0xb8 && c <= 0xbf) {		/* mov r32, imm32 */
+				if ((uint64_t)rd32(b + i + 1) - sc->lo <= span) {
+					int rex = b[i - 1] == 0x41;
+
+					add_site(sc, s->va + i - rex, (c - 0xb8) + (rex ? 8 : 0));
+				}
+			} else if (c == 0x8d && (b[i - 1] & 0xfb) == 0x48 &&
+				   (b[i + 1] & 0xc7) == 0x05) {	/* lea r64, [rip + d32] */
+				t = s->va + i + 6 + (int64_t)(int32_t)rd32(b + i + 2);
+				if (t - sc->lo <= span)
+					add_site(sc, s->va + i - 1, ((b[i + 1] >> 3) & 7) +
+						 ((b[i - 1] & 4) ? 8 : 0));
+			} else if (c == 0xc7 && (b[i - 1] & 0xfe) == 0x48 &&
+				   (b[i + 1] & 0xf8) == 0xc0) {	/* mov r64, simm32 */
+				if ((uint64_t)rd32(b + i + 2) - sc->lo <= span)
+					add_site(sc, s->va + i - 1, (b[i + 1] & 7) +
+						 ((b[i - 1] & 1) ? 8 : 0));
+			} else if (c == 0xe8) {			/* call rel32 */
+				t = s->va + i + 5 + (int64_t)(int32_t)rd32(b + i + 1);
+				if (!(t & 15) && t >= s->va && t - s->va < n && push_start(sc, t))
+					return -ENOMEM;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Code pointers in writable data (vtables, callback tables). */
+static int scan_data(struct scan *sc)
+{
+	const struct image *img = sc->img;
+	size_t i, k;
+
+	for (k = 0; k < img->nload; k++) {
+		const struct seg *s = &img->load[k];
+		const uint8_t *b = img->p + s->off;
+
+		if (!(s->flags & PF_W) || (s->flags & PF_X))
+			continue;
+		for (i = (8 - (s->va & 7)) & 7; i + 8 <= s->size; i += 8) {
+			uint64_t v = rd64(b + i);
+
+			if (!(v & 15) && v && in_text(img, v) && push_start(sc, v))
+				return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+/* .eh_frame_hdr's binary-search table: every FDE's initial location. */
+static int scan_eh_frame_hdr(struct scan *sc)
+{
+	const struct image *img = sc->img;
+	const uint8_t *h = img->ehdr_tab;
+	uint64_t count, i;
+
+	/* version 1; eh_frame_ptr pcrel|sdata4; fde_count udata4;
+	 * table datarel|sdata4: what every toolchain writes */
+	if (!h || img->ehdr_len < 12 || h[0] != 1 || h[2] != 0x03 || h[3] != 0x3b)
+		return 0;
+	count = rd32(h + 8);
+	if (count > (img->ehdr_len - 12) / 8)
+		return 0;
+	for (i = 0; i < count; i++) {
+		uint64_t va = img->ehdr_va + (int64_t)(int32_t)rd32(h + 12 + 8 * i);
+
+		if (in_text(img, va) && push_start(sc, va))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void sort_starts(struct scan *sc)
+{
+	size_t i, j = 0;
+
+	qsort(sc->starts, sc->nstarts, sizeof(*sc->starts), cmp_u64);
+	for (i = 0; i < sc->nstarts; i++)
+		if (!j || sc->starts[j - 1] != sc->starts[i])
+			sc->starts[j++] = sc->starts[i];
+	sc->nstarts = j;
+}
+
+/* The last entry at or below va, and the next one above it. */
+static int enclosing(const struct scan *sc, uint64_t va, uint64_t *start, uint64_t *end)
+{
+	size_t lo = 0, hi = sc->nstarts;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (sc->starts[mid] <= va)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo)
+		return -ENOENT;
+	*start = sc->starts[lo - 1];
+	*end = lo < sc->nstarts ? sc->starts[lo] : *start + MAX_FN_SIZE;
+	if (va - *start >= MAX_FN_SIZE)
+		return -ENOENT;
+	if (*end - *start > MAX_FN_SIZE)
+		*end = *start + MAX_FN_SIZE;
+	return 0;
+}
+
+/* System V argument index of an x86 register number (rdi=7 ...), or -1. */
+static int arg_of_regno(unsigned r)
+{
+	switch (r) {
+	case 7: return 0;
+	case 6: return 1;
+	case 2: return 2;
+	case 1: return 3;
+	case 8: return 4;
+	case 9: return 5;
+	}
+	return -1;
+}
+
+static int arg_of_csreg(unsigned r)
+{
+	switch (r) {
+	case X86_REG_RDI: case X86_REG_EDI: return 0;
+	case X86_REG_RSI: case X86_REG_ESI: return 1;
+	case X86_REG_RDX: case X86_REG_EDX: return 2;
+	case X86_REG_RCX: case X86_REG_ECX: return 3;
+	case X86_REG_R8: case X86_REG_R8D: return 4;
+	case X86_REG_R9: case X86_REG_R9D: return 5;
+	}
+	return -1;
+}
+
+static struct fn *fn_get(struct scan *sc, uint64_t start, uint64_t end)
+{
+	size_t i;
+
+	for (i = 0; i < sc->nfns; i++)
+		if (sc->fns[i].start == start)
+			return &sc->fns[i];
+	if (sc->nfns == MAX_FNS)
+		return NULL;
+	sc->fns[sc->nfns] = (struct fn){ .start = start, .end = end };
+	return &sc->fns[sc->nfns++];
+}
+
+static int site_at(const struct scan *sc, uint64_t va)
+{
+	size_t i;
+
+	for (i = 0; i < sc->nsites; i++)
+		if (sc->sites[i].va == va)
+			return (int)i;
+	return -1;
+}
+
+static void add_reason(struct fn *f, unsigned reason)
+{
+	if (reason >= MAX_REASON)
+		return;
+	if (!(f->reasons[reason / 64] & (1ull << (reason % 64))))
+		f->nreasons++;
+	f->reasons[reason / 64] |= 1ull << (reason % 64);
+}
+
+static int has_reason(const struct fn *f, unsigned reason)
+{
+	return reason < MAX_REASON && (f->reasons[reason / 64] >> (reason % 64)) & 1;
+}
+
+/*
+ * Disassembles a function from its entry, following the constants moved
+ * into the argument registers: at each direct call after a site, the
+ * library is the first argument and the reason the argument before the
+ * file name.
+ */
+static int decode_fn(struct scan *sc, csh h, struct fn *f)
+{
+	struct { uint64_t v; uint32_t at; int set; } args[6] = { 0 };
+	const uint8_t *code;
+	uint64_t addr = f->start, size = f->end - f->start;
+	int file_arg = -1, k, si;
+	uint32_t idx = 0, site_idx = 0;
+	cs_insn *insn;
+	size_t len;
+
+	code = va_at(sc->img, f->start, size, NULL);
+	if (!code)
+		return -EBADMSG;
+	len = size;
+	insn = cs_malloc(h);
+	if (!insn)
+		return -ENOMEM;
+	while (len && cs_disasm_iter(h, &code, &len, &addr, insn)) {
+		cs_x86 *x = &insn->detail->x86;
+
+		idx++;
+		si = site_at(sc, insn->address);
+		if (si >= 0) {
+			f->decoded++;
+			file_arg = arg_of_regno(sc->sites[si].reg);
+			site_idx = idx;
+		}
+		/* the call, or a jump to the call shared by the error paths */
+		if (insn->id == X86_INS_CALL || insn->id == X86_INS_JMP ||
+		    insn->id == X86_INS_RET) {
+			if (insn->id == X86_INS_CALL && x->op_count == 1 &&
+			    x->operands[0].type == X86_OP_IMM && f->ncalls < MAX_CALLS)
+				f->calls[f->ncalls++] = x->operands[0].imm;
+			if (file_arg > 0 && idx - site_idx <= CONST_SPAN &&
+			    args[file_arg - 1].set && idx - args[file_arg - 1].at <= CONST_SPAN) {
+				if (args[0].set && args[0].v == (uint64_t)sc->lib)
+					add_reason(f, (unsigned)args[file_arg - 1].v);
+				else
+					f->lib_bad++;
+			}
+			file_arg = -1;
+			memset(args, 0, sizeof(args));	/* caller-saved */
+			continue;
+		}
+		if ((insn->id == X86_INS_MOV) && x->op_count == 2 &&
+		    x->operands[0].type == X86_OP_REG && x->operands[1].type == X86_OP_IMM) {
+			k = arg_of_csreg(x->operands[0].reg);
+			if (k >= 0)
+				args[k] = (typeof(args[0])){ (uint64_t)x->operands[1].imm, idx, 1 };
+			continue;
+		}
+		if (insn->id == X86_INS_XOR && x->op_count == 2 &&
+		    x->operands[0].type == X86_OP_REG && x->operands[1].type == X86_OP_REG &&
+		    x->operands[0].reg == x->operands[1].reg) {
+			k = arg_of_csreg(x->operands[0].reg);
+			if (k >= 0)
+				args[k] = (typeof(args[0])){ 0, idx, 1 };
+			continue;
+		}
+		/* anything else written to an argument register unsets it */
+		if (x->op_count >= 1 && x->operands[0].type == X86_OP_REG &&
+		    (x->operands[0].access & CS_AC_WRITE)) {
+			k = arg_of_csreg(x->operands[0].reg);
+			if (k >= 0)
+				args[k].set = 0;
+		}
+	}
+	cs_free(insn, 1);
+	return 0;
+}
+
+/* Groups the sites by function and reads their reasons. */
+static int analyse_sites(struct scan *sc)
+{
+	uint64_t start, end;
+	size_t i;
+	csh h;
+	int err = 0;
+
+	if (cs_open(CS_ARCH_X86, CS_MODE_64, &h) != CS_ERR_OK)
+		return -ENOTSUP;
+	cs_option(h, CS_OPT_DETAIL, CS_OPT_ON);
+	for (i = 0; i < sc->nsites; i++) {
+		struct fn *f;
+
+		if (enclosing(sc, sc->sites[i].va, &start, &end))
+			continue;
+		f = fn_get(sc, start, end);
+		if (!f)
+			break;
+		f->sites++;
+	}
+	for (i = 0; i < sc->nfns && !err; i++)
+		err = decode_fn(sc, h, &sc->fns[i]);
+	cs_close(&h);
+	return err;
+}
+
+static void fmt_reasons(const struct fn *f, char *buf, size_t cap)
+{
+	size_t n = 0;
+	unsigned r;
+
+	buf[0] = 0;
+	for (r = 0; r < MAX_REASON && n + 8 < cap; r++)
+		if (has_reason(f, r))
+			n += snprintf(buf + n, cap - n, "%s%u", n ? "," : "", r);
+}
+
+static int fn_calls(const struct fn *f, uint64_t target)
+{
+	uint32_t i;
+
+	for (i = 0; i < f->ncalls; i++)
+		if (f->calls[i] == target)
+			return 1;
+	return 0;
+}
+
+/* Exactly the reasons listed (n of them). */
+static int reasons_are(const struct fn *f, const unsigned *want, size_t n)
+{
+	size_t i;
+
+	if (f->nreasons != n)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!has_reason(f, want[i]))
+			return 0;
+	return 1;
+}
+
+static int reasons_has(const struct fn *f, const unsigned *want, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!has_reason(f, want[i]))
+			return 0;
+	return 1;
+}
+
+/* A sane entry: every site in the function reached by its disassembly. */
+static int fn_sound(const struct fn *f)
+{
+	return f->sites && f->decoded == f->sites;
+}
+
+static int set_fn(const struct scan *sc, const struct fn *f, struct discover_fn *out)
+{
+	uint64_t off;
+
+	if (!va_at(sc->img, f->start, 1, &off))
+		return -EBADMSG;
+	*out = (struct discover_fn){
+		.va = f->start, .off = off, .size = (uint32_t)(f->end - f->start),
+		.sites = f->sites,
+	};
+	return 0;
+}
+
+/* The single function matching; -1 none, -2 several. */
+static int pick(const struct scan *sc, int (*match)(const struct scan *, const struct fn *,
+						    const void *), const void *arg)
+{
+	int found = -1;
+	size_t i;
+
+	for (i = 0; i < sc->nfns; i++) {
+		if (!fn_sound(&sc->fns[i]) || !match(sc, &sc->fns[i], arg))
+			continue;
+		if (found >= 0)
+			return -2;
+		found = (int)i;
+	}
+	return found;
+}
+
+static const unsigned ssl_write_set[] = { 226, 215, 111 };
+static const unsigned ssl_impl_set[] = { 226, 215 };
+static const unsigned ssl_read_set[] = { 66 };
+static const unsigned seal_set[] = { 117, 103, 115 };
+static const unsigned open_set[] = { 115, 101, 103, 104 };
+
+static int m_ssl_write(const struct scan *sc, const struct fn *f, const void *arg)
+{
+	(void)sc, (void)arg;
+	return reasons_has(f, ssl_write_set, 3);
+}
+
+static int m_ssl_impl(const struct scan *sc, const struct fn *f, const void *arg)
+{
+	(void)sc, (void)arg;
+	return reasons_has(f, ssl_impl_set, 2) && !has_reason(f, 111);
+}
+
+static int m_ssl_read(const struct scan *sc, const struct fn *f, const void *arg)
+{
+	(void)sc;
+	return reasons_are(f, ssl_read_set, 1) && fn_calls(f, *(const uint64_t *)arg);
+}
+
+static int m_exact(const struct scan *sc, const struct fn *f, const void *arg)
+{
+	const unsigned *set = arg;
+
+	(void)sc;
+	return reasons_are(f, set + 1, set[0]);
+}
+
+static void say_pick(struct discover_result *r, const char *what, int i)
+{
+	say(r, "%s: %s; ", what, i == -2 ? "several functions match" : "no function matches");
+}
+
+static int classify_ssl(struct scan *sc, struct discover_result *r)
+{
+	int w, impl, rd;
+	char rs[64];
+
+	w = pick(sc, m_ssl_write, NULL);
+	impl = pick(sc, m_ssl_impl, NULL);
+	if (w < 0 || impl < 0) {
+		say_pick(r, w < 0 ? "SSL_write" : "ssl_read_impl", w < 0 ? w : impl);
+		return -EBADMSG;
+	}
+	rd = pick(sc, m_ssl_read, &sc->fns[impl].start);
+	if (rd < 0) {
+		say_pick(r, "SSL_read", rd);
+		return -EBADMSG;
+	}
+	if (set_fn(sc, &sc->fns[w], &r->write) || set_fn(sc, &sc->fns[rd], &r->read))
+		return -EBADMSG;
+	fmt_reasons(&sc->fns[w], rs, sizeof(rs));
+	say(r, "SSL_write at %#lx (%u sites in ssl_lib.cc, reasons %s); ",
+	    (unsigned long)r->write.va, r->write.sites, rs);
+	say(r, "SSL_read at %#lx (reason 66, calls ssl_read_impl at %#lx)",
+	    (unsigned long)r->read.va, (unsigned long)sc->fns[impl].start);
+	r->lib = DISCOVER_BORINGSSL;
+	return 0;
+}
+
+static int classify_aead(struct scan *sc, struct discover_result *r)
+{
+	static const unsigned seal[] = { 3, 117, 103, 115 };
+	static const unsigned open[] = { 4, 115, 101, 103, 104 };
+	int s, o;
+
+	(void)seal_set, (void)open_set;
+	s = pick(sc, m_exact, seal);
+	o = pick(sc, m_exact, open);
+	if (s < 0 || o < 0) {
+		say_pick(r, s < 0 ? "EVP_AEAD_CTX_seal" : "EVP_AEAD_CTX_open", s < 0 ? s : o);
+		return -EBADMSG;
+	}
+	if (set_fn(sc, &sc->fns[s], &r->write) || set_fn(sc, &sc->fns[o], &r->read))
+		return -EBADMSG;
+	say(r, "EVP_AEAD_CTX_seal at %#lx (reasons 103,115,117), "
+	    "EVP_AEAD_CTX_open at %#lx (reasons 101,103,104,115) in cipher/aead.c",
+	    (unsigned long)r->write.va, (unsigned long)r->read.va);
+	r->lib = DISCOVER_AWSLC;
+	return 0;
+}
+
+/* Debugging aid (TOLLGATE_DISCOVER_DEBUG): every function with sites. */
+static void dump(const struct scan *sc)
+{
+	char rs[256];
+	size_t i;
+
+	if (!getenv("TOLLGATE_DISCOVER_DEBUG"))
+		return;
+	fprintf(stderr, "discover: name at [%#lx, %#lx], %zu sites, %zu entries known\n",
+		(unsigned long)sc->lo, (unsigned long)sc->hi, sc->nsites, sc->nstarts);
+	for (i = 0; i < sc->nfns; i++) {
+		fmt_reasons(&sc->fns[i], rs, sizeof(rs));
+		fprintf(stderr, "  fn %#lx+%lu sites %u decoded %u lib_bad %u calls %u reasons %s\n",
+			(unsigned long)sc->fns[i].start,
+			(unsigned long)(sc->fns[i].end - sc->fns[i].start), sc->fns[i].sites,
+			sc->fns[i].decoded, sc->fns[i].lib_bad, sc->fns[i].ncalls, rs);
+	}
+}
+
+static int run_scan(const struct image *img, const char *suffix, int lib,
+		    struct discover_result *r)
+{
+	struct scan *sc;
+	int err;
+
+	sc = calloc(1, sizeof(*sc));
+	if (!sc)
+		return -ENOMEM;
+	sc->img = img;
+	sc->lib = lib;
+	err = find_name(img, suffix, &sc->lo, &sc->hi);
+	if (err)
+		goto out;
+	err = scan_code(sc);
+	if (!err)
+		err = scan_data(sc);
+	if (!err)
+		err = scan_eh_frame_hdr(sc);
+	if (err)
+		goto out;
+	sort_starts(sc);
+	err = analyse_sites(sc);
+	if (err)
+		goto out;
+	dump(sc);
+	say(r, "%s: %zu sites in %zu functions; ", suffix, sc->nsites, sc->nfns);
+	err = lib == LIB_SSL ? classify_ssl(sc, r) : classify_aead(sc, r);
+out:
+	free(sc->starts);
+	free(sc);
+	return err;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int discover_mem(const uint8_t *p, size_t len, int want, struct discover_result *out)
+{
+	struct image img = { .p = p, .len = len };
+	uint64_t t0 = now_ns();
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	err = load_image(&img);
+	if (err)
+		return err;
+	discover_id(p, len, out->id, sizeof(out->id));
+	err = -ENOENT;
+	if (want != DISCOVER_AWSLC)
+		err = run_scan(&img, "ssl/ssl_lib.cc", LIB_SSL, out);
+	if (err && want != DISCOVER_BORINGSSL) {
+		int e = run_scan(&img, "cipher/aead.c", LIB_CIPHER, out);
+
+		/* the SSL level's refusal stands unless the records are found */
+		if (!e || err == -ENOENT)
+			err = e;
+	}
+	out->ns = now_ns() - t0;
+	return err;
+}
+
+/* --- the cache key ------------------------------------------------------- */
+
+static void hex(const uint8_t *b, size_t n, char *out)
+{
+	static const char d[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = d[b[i] >> 4];
+		out[2 * i + 1] = d[b[i] & 15];
+	}
+	out[2 * n] = 0;
+}
+
+/* The GNU build id note, if the file has one. */
+static int build_id(const struct image *img, char *id, size_t cap)
+{
+	const Elf64_Ehdr *eh = (const void *)img->p;
+	const Elf64_Phdr *ph = (const void *)(img->p + eh->e_phoff);
+	size_t i;
+
+	for (i = 0; i < eh->e_phnum; i++) {
+		const uint8_t *n;
+		uint64_t off, size;
+
+		if (ph[i].p_type != PT_NOTE || ph[i].p_offset > img->len ||
+		    ph[i].p_filesz > img->len - ph[i].p_offset)
+			continue;
+		n = img->p + ph[i].p_offset;
+		size = ph[i].p_filesz;
+		for (off = 0; off + 12 <= size;) {
+			uint32_t nsz = rd32(n + off), dsz = rd32(n + off + 4), type = rd32(n + off + 8);
+			uint64_t name = off + 12, desc = name + ((nsz + 3) & ~3u);
+
+			if (desc > size || dsz > size - desc)
+				break;
+			if (type == NT_GNU_BUILD_ID && nsz == 4 && !memcmp(n + name, "GNU", 4) &&
+			    dsz && dsz <= 64 && 9 + 2 * dsz < cap) {
+				memcpy(id, "build-id:", 9);
+				hex(n + desc, dsz, id + 9);
+				return 0;
+			}
+			off = desc + ((dsz + 3) & ~3u);
+		}
+	}
+	return -ENOENT;
+}
+
+/* Without a build id: SHA-256 of the size, the headers and the first and
+ * last 64 KiB of every loaded segment. */
+int discover_id(const uint8_t *p, size_t len, char *id, size_t cap)
+{
+	struct image img = { .p = p, .len = len };
+	uint8_t md[32], sz[8];
+	unsigned mdlen = 0;
+	EVP_MD_CTX *ctx;
+	size_t i, k;
+	int err;
+
+	err = load_image(&img);
+	if (err)
+		return err;
+	if (!build_id(&img, id, cap))
+		return 0;
+	if (cap < 7 + 65)
+		return -ENOSPC;
+	ctx = EVP_MD_CTX_new();
+	if (!ctx)
+		return -ENOMEM;
+	for (k = 0; k < 8; k++)
+		sz[k] = (uint8_t)(len >> (8 * k));
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	EVP_DigestUpdate(ctx, sz, sizeof(sz));
+	EVP_DigestUpdate(ctx, p, len < 4096 ? len : 4096);
+	for (i = 0; i < img.nload; i++) {
+		const struct seg *s = &img.load[i];
+		uint64_t n = s->size < 65536 ? s->size : 65536;
+
+		EVP_DigestUpdate(ctx, p + s->off, n);
+		EVP_DigestUpdate(ctx, p + s->off + s->size - n, n);
+	}
+	EVP_DigestFinal_ex(ctx, md, &mdlen);
+	EVP_MD_CTX_free(ctx);
+	memcpy(id, "sha256:", 7);
+	hex(md, 32, id + 7);
+	return 0;
+}
+
+/* --- the cache ----------------------------------------------------------- */
+
+/*
+ * One file per (id, library asked): a line of numbers and the evidence.
+ *   tollgate-discover 1 ERR LIB WVA WOFF WSIZE WSITES RVA ROFF RSIZE RSITES
+ *   EVIDENCE
+ */
+#define CACHE_MAGIC "tollgate-discover 1"
+
+static int cache_path(const char *dir, const char *id, int want, char *buf, size_t cap)
+{
+	char name[DISCOVER_ID];
+	size_t i;
+
+	for (i = 0; id[i] && i + 1 < sizeof(name); i++)
+		name[i] = id[i] == ':' ? '-' : id[i];
+	name[i] = 0;
+	return snprintf(buf, cap, "%s/%s.%d", dir, name, want) >= (int)cap ? -ENAMETOOLONG : 0;
+}
+
+static int cache_read(const char *dir, const char *id, int want, struct discover_result *r,
+		      int *err)
+{
+	unsigned long v[10];
+	char path[4096], line[DISCOVER_EVIDENCE];
+	FILE *f;
+	int ok = 0, lib, e;
+
+	if (cache_path(dir, id, want, path, sizeof(path)))
+		return -1;
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	if (fscanf(f, CACHE_MAGIC " %d %d %lx %lx %lx %lu %lx %lx %lx %lu\n", &e, &lib,
+		   &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) == 10 &&
+	    fgets(line, sizeof(line), f) && e <= 0 && lib >= 0 && lib <= DISCOVER_AWSLC) {
+		line[strcspn(line, "\n")] = 0;
+		r->lib = lib;
+		r->write = (struct discover_fn){ v[0], v[1], (uint32_t)v[2], (uint32_t)v[3] };
+		r->read = (struct discover_fn){ v[4], v[5], (uint32_t)v[6], (uint32_t)v[7] };
+		snprintf(r->evidence, sizeof(r->evidence), "%s", line);
+		r->cached = 1;
+		*err = e;
+		ok = 1;
+	}
+	fclose(f);
+	return ok ? 0 : -1;
+}
+
+static void cache_write(const char *dir, int want, const struct discover_result *r, int err)
+{
+	char path[4096], tmp[4200];
+	FILE *f;
+	int fd;
+
+	char parent[4096], *slash;
+
+	snprintf(parent, sizeof(parent), "%s", dir);
+	slash = strrchr(parent, '/');
+	if (slash && slash != parent) {
+		*slash = 0;
+		mkdir(parent, 0700);	/* the state directory, if it is not there */
+	}
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		return;
+	if (cache_path(dir, r->id, want, path, sizeof(path)))
+		return;
+	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return;
+	f = fdopen(fd, "w");
+	if (!f) {
+		close(fd);
+		unlink(tmp);
+		return;
+	}
+	fprintf(f, CACHE_MAGIC " %d %d %lx %lx %lx %lu %lx %lx %lx %lu\n%s\n", err, r->lib,
+		(unsigned long)r->write.va, (unsigned long)r->write.off,
+		(unsigned long)r->write.size, (unsigned long)r->write.sites,
+		(unsigned long)r->read.va, (unsigned long)r->read.off,
+		(unsigned long)r->read.size, (unsigned long)r->read.sites, r->evidence);
+	if (fclose(f) || rename(tmp, path))
+		unlink(tmp);
+}
+
+int discover_file(const char *path, int want, const char *cache_dir,
+		  struct discover_result *out)
+{
+	uint64_t t0 = now_ns();
+	struct stat st;
+	char id[DISCOVER_ID];
+	void *p;
+	int fd, err;
+
+	memset(out, 0, sizeof(*out));
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size < (off_t)sizeof(Elf64_Ehdr)) {
+		close(fd);
+		return -ENOENT;
+	}
+	p = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return -errno;
+	err = discover_id(p, st.st_size, id, sizeof(id));
+	if (err)
+		goto out_map;
+	if (cache_dir && !cache_read(cache_dir, id, want, out, &err)) {
+		snprintf(out->id, sizeof(out->id), "%s", id);
+		out->ns = now_ns() - t0;
+		goto out_map;
+	}
+	err = discover_mem(p, st.st_size, want, out);
+	/* a refusal is cached too: the file will not change under its id */
+	if (cache_dir && (!err || err == -EBADMSG || err == -ENOENT))
+		cache_write(cache_dir, want, out, err);
+out_map:
+	munmap(p, st.st_size);
+	return err;
+}
