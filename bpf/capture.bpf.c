@@ -54,7 +54,10 @@ struct frame {
 	__u8 dir;
 	__u8 ex;
 	__u8 ignored;	/* userspace has no use for this connection */
-	__u8 pad;
+	__u8 check;	/* a discovered function: its result is checked */
+	__u32 size;	/* bytes asked for (int num) */
+	__u16 target;	/* discovered: its target's number */
+	__u8 pad[2];
 };
 
 /*
@@ -167,6 +170,15 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } counters SEC(".maps");
+
+/* Results of discovered probes that cannot be right, per target (the
+ * cookie's number): userspace disables a target whose count moves. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TG_PROBE_TARGETS);
+	__type(key, __u32);
+	__type(value, __u64);
+} probe_bad SEC(".maps");
 
 static __always_inline void count(__u32 idx, __u64 n)
 {
@@ -388,7 +400,17 @@ static __always_inline int conn_ignored(struct tg_conn_key *key)
 	return cs && cs->gen == *ig;
 }
 
-static __always_inline int ssl_enter(struct pt_regs *ctx, __u8 dir, __u8 ex)
+/* A discovered probe saw what its function cannot produce. */
+static __always_inline void probe_wrong(__u32 target)
+{
+	__u64 *v = bpf_map_lookup_elem(&probe_bad, &target);
+
+	count(TG_CNT_PROBE_BAD, 1);
+	if (v)
+		__sync_fetch_and_add(v, 1);
+}
+
+static __always_inline int ssl_enter(struct pt_regs *ctx, __u8 dir, __u8 ex, __u64 cookie)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, n;
@@ -441,6 +463,9 @@ static __always_inline int ssl_enter(struct pt_regs *ctx, __u8 dir, __u8 ex)
 	top->dir = dir;
 	top->ex = ex;
 	top->ignored = 0;
+	top->check = cookie & TG_FN_CHECK ? 1 : 0;
+	top->size = (__u32)PT_REGS_PARM3(ctx);
+	top->target = (__u16)(cookie >> TG_COOKIE_TARGET_SHIFT);
 	top->ignored = conn_ignored(&key);
 	st->n = n + 1;
 	if (top->ignored)
@@ -610,6 +635,11 @@ static __always_inline int ssl_leave(struct pt_regs *ctx)
 			return 0;
 		}
 	} else {
+		if (a.check && ret > 0 && (__u32)ret > a.size) {
+			/* not SSL_read's or SSL_write's result */
+			probe_wrong(a.target);
+			return 0;
+		}
 		if (ret <= 0)
 			return 0;
 		len = ret;
@@ -695,7 +725,7 @@ int BPF_KPROBE(uprobe_ssl)
 	if (fn == TG_FN_FREE)
 		return ssl_free((void *)PT_REGS_PARM1(ctx));
 	return ssl_enter(ctx, fn & TG_FN_READ ? TG_DIR_READ : TG_DIR_WRITE,
-			 fn & TG_FN_EX ? 1 : 0);
+			 fn & TG_FN_EX ? 1 : 0, fn);
 }
 
 SEC("uretprobe")
@@ -822,6 +852,362 @@ int BPF_KPROBE(uprobe_go)
 		return go_leave(ctx);
 	return go_enter(ctx, fn & TG_FN_READ ? TG_DIR_READ : TG_DIR_WRITE);
 }
+
+/*
+ * aws-lc's AEAD, under rustls (aws-lc-rs): EVP_AEAD_CTX_seal encrypts one
+ * TLS record's plaintext, EVP_AEAD_CTX_open decrypts one, in the order the
+ * records cross the wire, so a record's application data is its
+ * connection's next bytes.  Its kind: TLS 1.3 puts it after the data (the
+ * inner content type; the additional data is the 5-byte record header),
+ * TLS 1.2 in the 13-byte additional data (byte 8).  Records of other kinds
+ * (handshake, alerts) are dropped.
+ *
+ *   int seal/open(ctx, out, size_t *out_len, max_out_len, nonce, nonce_len,
+ *                 in, in_len, ad, ad_len)	the last four on the stack
+ *
+ * A connection's two directions use two AEAD contexts; its socket ties
+ * them.  A write key is tied to the socket its thread writes next (rustls
+ * seals, then writes the record out), a read to the socket the thread read
+ * last (it reads, then opens).  Both directions are reported under the
+ * write key's context, so they make one connection; closing the socket
+ * ends it.  A read no write key is tied to is reported under its socket
+ * (counted), never dropped.
+ */
+#define TLS_CT_APPDATA	23
+#define AEAD_MAX_IN	(16384 + 256 + 1)
+#define AEAD_FD_KEY	(1ull << 63)	/* a read tied to no write key */
+#define S_IFMT_		0170000
+#define S_IFSOCK_	0140000
+
+struct aead_task {
+	__u64 pending;		/* a write key sealed with, not tied yet */
+	__u64 open_ctx;		/* the open in progress: */
+	__u64 open_out;
+	__u64 open_len;		/* its size_t *out_len */
+	__u32 rfd;		/* the socket this thread read last */
+	__u8 rfd_set;
+	__u8 open_type;		/* TLS 1.2: the record's kind; 0: TLS 1.3 */
+	__u8 open_check;
+	__u8 open_busy;
+	__u16 open_target;
+	__u8 pad[6];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct aead_task);
+} aead_task SEC(".maps");
+
+/* Processes whose records are probed: their socket calls are followed. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u32);
+} aead_procs SEC(".maps");
+
+struct sock_key {
+	__u32 tgid;
+	__u32 fd;
+};
+
+/* socket -> the write key tied to it, and back */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct sock_key);
+	__type(value, __u64);
+} sock_ctx SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct tg_conn_key);
+	__type(value, __u32);
+} ctx_sock SEC(".maps");
+
+static __always_inline int fd_is_socket(__u32 fd)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct file **fds, *f = NULL;
+	unsigned int max;
+	umode_t mode;
+
+	fds = BPF_CORE_READ(t, files, fdt, fd);
+	max = BPF_CORE_READ(t, files, fdt, max_fds);
+	if (fd >= max || bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
+		return 0;
+	mode = BPF_CORE_READ(f, f_inode, i_mode);
+	return (mode & S_IFMT_) == S_IFSOCK_;
+}
+
+/* The record's additional data: 0 for TLS 1.3 (kind after the data), the
+ * kind for TLS 1.2, -1 when it is not a TLS record's. */
+static __always_inline int aead_ad(__u64 ad, __u64 ad_len)
+{
+	__u8 h[13];
+
+	if (ad_len == 5) {
+		if (bpf_probe_read_user(h, 5, (void *)ad) || h[0] != TLS_CT_APPDATA || h[1] != 3)
+			return -1;
+		return 0;
+	}
+	if (ad_len == 13) {
+		if (bpf_probe_read_user(h, 13, (void *)ad) || h[9] != 3 || h[8] < 20 || h[8] > 24)
+			return -1;
+		return h[8];
+	}
+	return -1;
+}
+
+/* The bytes of application data in a record's plaintext of n bytes, or 0
+ * for another kind (counted), or -1 when it is not a record's. */
+static __always_inline __s64 aead_data(__u64 buf, __u64 n, int kind)
+{
+	__u8 t = 0;
+
+	if (n > AEAD_MAX_IN)
+		return -1;
+	if (!kind) {
+		/* rustls does not pad: a 0 would be padding, kind unknown */
+		if (!n || bpf_probe_read_user(&t, 1, (void *)(buf + n - 1)))
+			return -1;
+		if (t < 20 || t > 24) {
+			if (t)
+				return -1;
+			count(TG_CNT_AEAD_OTHER, 1);
+			return 0;
+		}
+		kind = t;
+		n--;
+	}
+	if (kind != TLS_CT_APPDATA) {
+		count(TG_CNT_AEAD_OTHER, 1);
+		return 0;
+	}
+	count(TG_CNT_AEAD_RECORDS, 1);
+	return n;
+}
+
+static __always_inline void aead_mark(__u32 tgid)
+{
+	__u32 one = 1;
+
+	if (!bpf_map_lookup_elem(&aead_procs, &tgid))
+		bpf_map_update_elem(&aead_procs, &tgid, &one, BPF_ANY);
+}
+
+static __always_inline int aead_seal(struct pt_regs *ctx, __u64 cookie)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct tg_conn_key key = { .tgid = tgid, .ssl = PT_REGS_PARM1(ctx) };
+	__u32 target = (__u16)(cookie >> TG_COOKIE_TARGET_SHIFT);
+	struct aead_task *st;
+	__u64 a[4];		/* in, in_len, ad, ad_len */
+	__s64 n;
+	int kind;
+
+	if (tgid == self_tgid)
+		return 0;
+	aead_mark(tgid);
+	if (bpf_probe_read_user(a, sizeof(a), (void *)(PT_REGS_SP(ctx) + 8))) {
+		lose_call(tgid, key.ssl, TG_DIR_WRITE, TG_CNT_LEN_UNKNOWN);
+		return 0;
+	}
+	kind = aead_ad(a[2], a[3]);
+	n = kind < 0 ? -1 : aead_data(a[0], a[1], kind);
+	if (n < 0) {
+		probe_wrong(target);
+		return 0;
+	}
+	if (!bpf_map_lookup_elem(&ctx_sock, &key)) {
+		st = bpf_task_storage_get(&aead_task, bpf_get_current_task_btf(), 0,
+					  BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (st)
+			st->pending = key.ssl;
+	}
+	if (!n)
+		return 0;
+	if (conn_ignored(&key)) {
+		count(TG_CNT_IGNORED_CALLS, 1);
+		return 0;
+	}
+	gate_write(ctx, tgid, &key, a[0], n, TG_HOLD_EX_GO);
+	emit_call(tgid, key.ssl, a[0], TG_DIR_WRITE, n);
+	return 0;
+}
+
+static __always_inline int aead_open(struct pt_regs *ctx, __u64 cookie)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct aead_task *st;
+	__u64 a[4];
+	int kind;
+
+	if (tgid == self_tgid)
+		return 0;
+	aead_mark(tgid);
+	st = bpf_task_storage_get(&aead_task, bpf_get_current_task_btf(), 0,
+				  BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!st)
+		return 0;
+	st->open_busy = 0;
+	if (bpf_probe_read_user(a, sizeof(a), (void *)(PT_REGS_SP(ctx) + 8)))
+		return 0;
+	kind = aead_ad(a[2], a[3]);
+	if (kind < 0) {
+		probe_wrong((__u16)(cookie >> TG_COOKIE_TARGET_SHIFT));
+		return 0;
+	}
+	st->open_ctx = PT_REGS_PARM1(ctx);
+	st->open_out = PT_REGS_PARM2(ctx);
+	st->open_len = PT_REGS_PARM3(ctx);
+	st->open_type = kind;
+	st->open_target = (__u16)(cookie >> TG_COOKIE_TARGET_SHIFT);
+	st->open_busy = 1;
+	return 0;
+}
+
+static __always_inline int aead_opened(struct pt_regs *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct tg_conn_key key = { .tgid = tgid };
+	struct sock_key sk = { .tgid = tgid };
+	struct aead_task *st;
+	__u64 len = 0, *w;
+	__s64 n;
+
+	if (tgid == self_tgid)
+		return 0;
+	st = bpf_task_storage_get(&aead_task, bpf_get_current_task_btf(), 0, 0);
+	if (!st || !st->open_busy)
+		return 0;
+	st->open_busy = 0;
+	if ((int)PT_REGS_RC(ctx) != 1)
+		return 0;
+	if (bpf_probe_read_user(&len, sizeof(len), (void *)st->open_len)) {
+		lose_call(tgid, st->open_ctx, TG_DIR_READ, TG_CNT_LEN_UNKNOWN);
+		return 0;
+	}
+	n = aead_data(st->open_out, len, st->open_type);
+	if (n < 0) {
+		probe_wrong(st->open_target);
+		return 0;
+	}
+	if (!n)
+		return 0;
+	key.ssl = st->open_ctx;
+	if (st->rfd_set) {
+		sk.fd = st->rfd;
+		w = bpf_map_lookup_elem(&sock_ctx, &sk);
+		if (w) {
+			key.ssl = *w;
+		} else {
+			key.ssl = AEAD_FD_KEY | sk.fd;
+			count(TG_CNT_AEAD_UNPAIRED, 1);
+		}
+	} else {
+		count(TG_CNT_AEAD_UNPAIRED, 1);
+	}
+	if (conn_ignored(&key)) {
+		count(TG_CNT_IGNORED_CALLS, 1);
+		return 0;
+	}
+	emit_call(tgid, key.ssl, st->open_out, TG_DIR_READ, n);
+	return 0;
+}
+
+/* One program for seal, open and open's return: the cookie says which. */
+SEC("uprobe")
+int BPF_KPROBE(uprobe_aead)
+{
+	__u64 fn = bpf_get_attach_cookie(ctx);
+
+	return fn & TG_FN_READ ? aead_open(ctx, fn) : aead_seal(ctx, fn);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(uretprobe_aead) { return aead_opened(ctx); }
+
+/* The socket calls of processes whose records are probed. */
+static __always_inline int aead_sock_write(__u64 fd)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct aead_task *st;
+	struct tg_conn_key key = { .tgid = tgid };
+	struct sock_key sk = { .tgid = tgid, .fd = (__u32)fd };
+	__u32 fd32 = (__u32)fd;
+
+	st = bpf_task_storage_get(&aead_task, bpf_get_current_task_btf(), 0, 0);
+	if (!st || !st->pending || fd > 0x7fffffff || !fd_is_socket(fd32))
+		return 0;
+	key.ssl = st->pending;
+	st->pending = 0;
+	bpf_map_update_elem(&sock_ctx, &sk, &key.ssl, BPF_ANY);
+	bpf_map_update_elem(&ctx_sock, &key, &fd32, BPF_ANY);
+	count(TG_CNT_AEAD_BINDS, 1);
+	return 0;
+}
+
+static __always_inline int aead_sock_read(__u64 fd)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct aead_task *st;
+
+	st = bpf_task_storage_get(&aead_task, bpf_get_current_task_btf(), 0, 0);
+	if (!st) {
+		if (!bpf_map_lookup_elem(&aead_procs, &tgid))
+			return 0;
+		st = bpf_task_storage_get(&aead_task, bpf_get_current_task_btf(), 0,
+					  BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (!st)
+			return 0;
+	}
+	if (fd > 0x7fffffff || !fd_is_socket((__u32)fd))
+		return 0;
+	st->rfd = (__u32)fd;
+	st->rfd_set = 1;
+	return 0;
+}
+
+static __always_inline int aead_sock_close(__u64 fd)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct sock_key sk = { .tgid = tgid, .fd = (__u32)fd };
+	struct tg_conn_key key = { .tgid = tgid };
+	__u64 *w;
+
+	if (!bpf_map_lookup_elem(&aead_procs, &tgid))
+		return 0;
+	w = bpf_map_lookup_elem(&sock_ctx, &sk);
+	if (!w)
+		return 0;
+	key.ssl = *w;
+	bpf_map_delete_elem(&sock_ctx, &sk);
+	bpf_map_delete_elem(&ctx_sock, &key);
+	return ssl_free((void *)key.ssl);
+}
+
+SEC("tracepoint/syscalls/sys_enter_write")
+int tp_sys_write(struct trace_event_raw_sys_enter *ctx) { return aead_sock_write(ctx->args[0]); }
+SEC("tracepoint/syscalls/sys_enter_writev")
+int tp_sys_writev(struct trace_event_raw_sys_enter *ctx) { return aead_sock_write(ctx->args[0]); }
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int tp_sys_sendto(struct trace_event_raw_sys_enter *ctx) { return aead_sock_write(ctx->args[0]); }
+SEC("tracepoint/syscalls/sys_enter_sendmsg")
+int tp_sys_sendmsg(struct trace_event_raw_sys_enter *ctx) { return aead_sock_write(ctx->args[0]); }
+SEC("tracepoint/syscalls/sys_enter_read")
+int tp_sys_read(struct trace_event_raw_sys_enter *ctx) { return aead_sock_read(ctx->args[0]); }
+SEC("tracepoint/syscalls/sys_enter_readv")
+int tp_sys_readv(struct trace_event_raw_sys_enter *ctx) { return aead_sock_read(ctx->args[0]); }
+SEC("tracepoint/syscalls/sys_enter_recvfrom")
+int tp_sys_recvfrom(struct trace_event_raw_sys_enter *ctx) { return aead_sock_read(ctx->args[0]); }
+SEC("tracepoint/syscalls/sys_enter_recvmsg")
+int tp_sys_recvmsg(struct trace_event_raw_sys_enter *ctx) { return aead_sock_read(ctx->args[0]); }
+SEC("tracepoint/syscalls/sys_enter_close")
+int tp_sys_close(struct trace_event_raw_sys_enter *ctx) { return aead_sock_close(ctx->args[0]); }
 
 static __always_inline struct tg_ev_proc *proc_reserve(__u16 type)
 {

@@ -47,7 +47,16 @@ enum tg_fn_cookie {
 	TG_FN_EX	= 2,	/* bit: the _ex variant */
 	TG_FN_FREE	= 4,	/* SSL_free (gnutls_deinit, Go's (*Conn).Close) */
 	TG_FN_GO_RET	= 8,	/* a RET instruction of Go's (*Conn).Write/Read */
+	TG_FN_CHECK	= 16,	/* a function found by discovery: results are
+				   checked, and counted per target when wrong */
+	TG_FN_AEAD	= 32,	/* aws-lc's EVP_AEAD_CTX_seal (write) / _open
+				   (read): TLS records, not a stream */
 };
+
+/* Bits 32-47 of a discovered probe's cookie: its target's number, the
+ * index into `probe_bad`. */
+#define TG_COOKIE_TARGET_SHIFT	32
+#define TG_PROBE_TARGETS	4096
 
 /* Why a gap exists. */
 enum tg_gap_reason {
@@ -184,6 +193,12 @@ enum tg_counter {
 	TG_CNT_PROC_DROPS,	/* process events lost (ring full) */
 	TG_CNT_HOLDS,		/* writes of gated processes held */
 	TG_CNT_HOLD_DROPS,	/* ... not held: no room in the ring to say so */
+	TG_CNT_PROBE_BAD,	/* results of discovered probes that cannot be
+				   TLS plaintext (dropped; the probe is disabled) */
+	TG_CNT_AEAD_RECORDS,	/* TLS records of application data (aws-lc) */
+	TG_CNT_AEAD_OTHER,	/* ... handshake, alert or other records dropped */
+	TG_CNT_AEAD_BINDS,	/* write keys tied to their socket */
+	TG_CNT_AEAD_UNPAIRED,	/* records read on a socket no write key is tied to */
 	TG_CNT__MAX,
 };
 

@@ -43,6 +43,11 @@ const char *const capture_counter_names[TG_CNT__MAX] = {
 	[TG_CNT_PROC_DROPS]		= "proc_event_drops",
 	[TG_CNT_HOLDS]			= "holds",
 	[TG_CNT_HOLD_DROPS]		= "hold_drops",
+	[TG_CNT_PROBE_BAD]		= "probe_bad_results",
+	[TG_CNT_AEAD_RECORDS]		= "tls_records",
+	[TG_CNT_AEAD_OTHER]		= "tls_records_other",
+	[TG_CNT_AEAD_BINDS]		= "tls_keys_tied",
+	[TG_CNT_AEAD_UNPAIRED]		= "tls_records_untied",
 };
 
 struct capture {
@@ -148,6 +153,9 @@ struct capture *capture__new(const struct capture_cfg *cfg,
 	bpf_program__set_expected_attach_type(c->skel->progs.uprobe_ssl, TG_BPF_TRACE_UPROBE_MULTI);
 	bpf_program__set_expected_attach_type(c->skel->progs.uretprobe_ssl, TG_BPF_TRACE_UPROBE_MULTI);
 	bpf_program__set_expected_attach_type(c->skel->progs.uprobe_go, TG_BPF_TRACE_UPROBE_MULTI);
+	bpf_program__set_expected_attach_type(c->skel->progs.uprobe_aead, TG_BPF_TRACE_UPROBE_MULTI);
+	bpf_program__set_expected_attach_type(c->skel->progs.uretprobe_aead,
+					      TG_BPF_TRACE_UPROBE_MULTI);
 	err = bpf_map__set_max_entries(c->skel->maps.events, cfg->ringbuf_bytes);
 	if (err)
 		goto err_free;
