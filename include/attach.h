@@ -40,7 +40,15 @@ struct attach_stats {
 	uint64_t pids;			/* processes probed (scoped mode) */
 	uint64_t epoch_errors;		/* attach epochs the kernel map had no room for */
 	uint64_t unseen[ATTACH_UNSEEN__MAX];	/* processes named, by TLS */
+	uint64_t discovered;		/* built-in TLS located (BoringSSL, aws-lc) */
+	uint64_t discover_failed;	/* ... marked but not located */
+	uint64_t discover_ns;		/* time spent locating them */
+	uint64_t disabled;		/* discovered targets disabled since */
 };
+
+/* Where discovery results are kept (by build id); the environment's
+ * TOLLGATE_CACHE_DIR overrides it ("off": no cache). */
+#define ATTACH_CACHE_DIR	"/var/lib/tollgate/discover"
 
 struct attacher;
 
@@ -62,6 +70,9 @@ int attacher__in_scope(struct attacher *a, pid_t pid);
  * LLM calls are not metered, with the file that shows why, and counts it. */
 void attacher__note_unseen(struct attacher *a, pid_t pid, enum attach_unseen kind,
 			   const char *file);
+/* Disables discovered probes that saw what cannot be TLS plaintext (about
+ * once a second). */
+void attacher__check(struct attacher *a);
 void attacher__stats(const struct attacher *a, struct attach_stats *out);
 void attacher__free(struct attacher *a);
 

@@ -942,10 +942,12 @@ static void print_counters(struct agent *ag)
 		uint64_t v_[] = {
 			a.targets, a.links, a.failures, a.gone, a.pids, a.targets_full,
 			a.negatives, a.negative_evictions, a.epoch_errors, ag->ignore_errors,
+			a.discovered, a.discover_failed, a.discover_ns / 1000000, a.disabled,
 		};
 		COUNTERS("probes", "targets", "links", "failures", "gone", "scoped_pids",
 			 "targets_full", "negative_cache", "negative_evictions",
-			 "epoch_errors", "ignore_errors");
+			 "epoch_errors", "ignore_errors", "discovered", "discover_failed",
+			 "discover_ms", "disabled");
 	}
 	{
 		uint64_t v_[] = {
@@ -1076,6 +1078,7 @@ int agent_run(const struct agent_opts *opts, const struct agent_sink *sink)
 		now = now_ns(CLOCK_MONOTONIC);
 		if (now - last_expire > 1000000000ull) {
 			stream__expire(ag->streams, now);
+			attacher__check(ag->att);
 			metrics_health(ag);
 			budget_health(ag);
 			if (sink->on_tick && sink->on_tick(sink->ctx) < 0)

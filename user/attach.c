@@ -18,6 +18,7 @@
 #include "capture.h"
 #include "capture.skel.h"
 #include "cgroup.h"
+#include "discover.h"
 #include "elfsym.h"
 #include "escape.h"
 #include "gotls.h"
@@ -33,11 +34,14 @@
 enum target_kind { TARGET_LIB, TARGET_EXE, TARGET_LDSO, TARGET_GNUTLS };
 
 /* Whose TLS a target carries. */
-enum tls_flavor { TLS_OPENSSL, TLS_GNUTLS, TLS_GO };
+enum tls_flavor { TLS_OPENSSL, TLS_GNUTLS, TLS_GO, TLS_BORINGSSL, TLS_AWSLC };
 
 static const char *const flavor_name[] = {
 	[TLS_OPENSSL] = "OpenSSL", [TLS_GNUTLS] = "GnuTLS", [TLS_GO] = "Go crypto/tls",
+	[TLS_BORINGSSL] = "BoringSSL (built in)", [TLS_AWSLC] = "aws-lc (built in, rustls)",
 };
+
+#define AEAD_TPS	9		/* socket tracepoints of aws-lc's records */
 
 /* Library directories probed at start, so a later dlopen is covered at once. */
 static const char *const lib_dirs[] = {
@@ -56,6 +60,10 @@ struct target {
 	enum tls_flavor flavor;
 	struct ssl_syms syms;		/* OpenSSL, GnuTLS */
 	struct gotls_syms *go;		/* Go */
+	struct discover_result *disc;	/* BoringSSL, aws-lc: found by discovery */
+	uint16_t id;			/* discovered: number in probe_bad, else 0 */
+	uint64_t bad;			/* probe_bad's count when last looked at */
+	int disabled;			/* a discovered probe saw what cannot be TLS */
 	int has_ssl;			/* carries TLS we probe */
 	int is_lib;			/* a library, not an executable */
 	int is_ldso;			/* the dynamic linker: one global probe */
@@ -119,6 +127,10 @@ struct attacher {
 	uint32_t epoch;			/* attaches of processes so far */
 	struct attach_stats st;
 	struct reaper reaper;
+	const char *cache_dir;		/* discovery results, NULL: none */
+	uint16_t next_id;		/* discovered targets so far */
+	struct bpf_link *aead_tps[AEAD_TPS];	/* attached with the first aws-lc */
+	int aead_on;
 };
 
 static const char *const unseen_why[ATTACH_UNSEEN__MAX] = {
@@ -284,6 +296,79 @@ static size_t attach_go(struct attacher *a, struct target *t, pid_t pid, int *ou
 	return 1;
 }
 
+/* A discovered target's probes are checked, and counted as its own. */
+static uint64_t disc_cookie(const struct target *t)
+{
+	return t->disc ? TG_FN_CHECK | (uint64_t)t->id << TG_COOKIE_TARGET_SHIFT : 0;
+}
+
+/* The socket tracepoints that tie aws-lc's two record keys to their
+ * connection: attached with the first aws-lc target, never before (they
+ * run on every process's socket calls). */
+static int aead_tracepoints(struct attacher *a)
+{
+	struct bpf_program *progs[AEAD_TPS] = {
+		a->skel->progs.tp_sys_write, a->skel->progs.tp_sys_writev,
+		a->skel->progs.tp_sys_sendto, a->skel->progs.tp_sys_sendmsg,
+		a->skel->progs.tp_sys_read, a->skel->progs.tp_sys_readv,
+		a->skel->progs.tp_sys_recvfrom, a->skel->progs.tp_sys_recvmsg,
+		a->skel->progs.tp_sys_close,
+	};
+	size_t i;
+
+	if (a->aead_on)
+		return 0;
+	for (i = 0; i < AEAD_TPS; i++) {
+		a->aead_tps[i] = bpf_program__attach(progs[i]);
+		if (!a->aead_tps[i]) {
+			int err = -errno;
+
+			log_warn("cannot attach %s: %s", bpf_program__name(progs[i]),
+				 strerror(-err));
+			while (i--) {
+				bpf_link__destroy(a->aead_tps[i]);
+				a->aead_tps[i] = NULL;
+			}
+			return err;
+		}
+	}
+	a->aead_on = 1;
+	return 0;
+}
+
+/*
+ * aws-lc's records: EVP_AEAD_CTX_open's return first, then one link for
+ * seal's and open's entries.
+ */
+static size_t attach_aead(struct attacher *a, struct target *t, pid_t pid, int *out)
+{
+	uint64_t offs[2] = { t->disc->write.off, t->disc->read.off };
+	uint64_t cookies[2] = {
+		TG_FN_WRITE | TG_FN_AEAD | disc_cookie(t), TG_FN_READ | TG_FN_AEAD | disc_cookie(t),
+	};
+	char path[64];
+	int r, e;
+
+	r = aead_tracepoints(a);
+	if (r)
+		return attach_failed(a, t, pid, r);
+	path_of(t, path, sizeof(path));
+	r = multi_link(bpf_program__fd(a->skel->progs.uretprobe_aead), path, offs + 1,
+		       cookies + 1, 1, pid, 1);
+	if (r < 0)
+		return attach_failed(a, t, pid, r);
+	e = multi_link(bpf_program__fd(a->skel->progs.uprobe_aead), path, offs, cookies, 2,
+		       pid, 0);
+	if (e < 0) {
+		close(r);
+		return attach_failed(a, t, pid, e);
+	}
+	out[0] = r;
+	out[1] = e;
+	a->st.links += 2;
+	return 2;
+}
+
 /*
  * Probes one target for one process (pid > 0) or all (pid = -1): a link
  * for the returns first (an entry without its return would leave a frame
@@ -304,13 +389,17 @@ static size_t attach_target(struct attacher *a, struct target *t, pid_t pid, int
 	char path[64];
 	int r, e;
 
+	if (t->disabled)
+		return 0;
 	if (t->flavor == TLS_GO)
 		return attach_go(a, t, pid, out);
+	if (t->flavor == TLS_AWSLC)
+		return attach_aead(a, t, pid, out);
 	for (i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
 		if (!t->syms.off[fns[i]])
 			continue;
 		offs[n] = t->syms.off[fns[i]];
-		cookies[n++] = cookie_of[fns[i]];
+		cookies[n++] = cookie_of[fns[i]] | disc_cookie(t);
 	}
 	nrw = n - (t->syms.off[SSL_FN_FREE] ? 1 : 0);
 	path_of(t, path, sizeof(path));
@@ -374,6 +463,56 @@ static void neg_put(struct attacher *a, dev_t dev, ino_t ino, int unseen)
 }
 
 /*
+ * TLS built into an executable without symbols (BoringSSL, aws-lc under
+ * rustls), found by discovery when the file names such a library.  NULL
+ * when there is none, or it cannot be located: then *unseen names it.
+ */
+static struct discover_result *discover_target(struct attacher *a, const char *self,
+					       const char *name, enum tls_flavor *flavor,
+					       struct ssl_syms *syms, int *unseen)
+{
+	struct discover_result *r;
+	int mark = elfsym_tls_marker(self), err;
+	char esc[512];
+
+	if (!mark)
+		return NULL;
+	*unseen = mark == ELFSYM_TLS_RUSTLS ? ATTACH_UNSEEN_RUSTLS : ATTACH_UNSEEN_BORINGSSL;
+	if (a->next_id >= TG_PROBE_TARGETS - 1) {
+		log_warn("%s: no room to probe more built-in TLS", escape_str(esc, sizeof(esc), name));
+		return NULL;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	/* rustls's records are sealed by aws-lc, whatever SSL code is linked */
+	err = discover_file(self, mark == ELFSYM_TLS_RUSTLS ? DISCOVER_AWSLC : DISCOVER_NONE,
+			    a->cache_dir, r);
+	a->st.discover_ns += r->ns;
+	if (err) {
+		a->st.discover_failed++;
+		log_info("%s carries %s, which cannot be located (%s%s): %s",
+			 escape_str(esc, sizeof(esc), name),
+			 mark == ELFSYM_TLS_RUSTLS ? "rustls" : "BoringSSL",
+			 strerror(-err), r->cached ? ", cached" : "",
+			 r->evidence[0] ? r->evidence : "no error sites");
+		free(r);
+		return NULL;
+	}
+	a->st.discovered++;
+	if (r->lib == DISCOVER_BORINGSSL) {
+		*flavor = TLS_BORINGSSL;
+		memset(syms, 0, sizeof(*syms));
+		syms->off[SSL_FN_WRITE] = r->write.off;
+		syms->off[SSL_FN_READ] = r->read.off;
+	} else {
+		*flavor = TLS_AWSLC;
+	}
+	*unseen = -1;
+	return r;
+}
+
+/*
  * The target for the file at `path` (named `name` in logs), created the
  * first time it is seen: an OpenSSL carrier is probed for everyone when
  * there is no scope; the dynamic linker always is.  NULL for a file that
@@ -384,6 +523,7 @@ static struct target *target_get(struct attacher *a, const char *path, const cha
 				 int kind, int *unseen)
 {
 	struct gotls_syms *go = NULL;
+	struct discover_result *disc = NULL;
 	enum tls_flavor flavor = TLS_OPENSSL;
 	struct target *t;
 	struct negative *n;
@@ -421,14 +561,8 @@ static struct target *target_get(struct attacher *a, const char *path, const cha
 	} else if (kind != TARGET_LDSO) {
 		err = elfsym_ssl(self, &syms);
 		if (err && kind == TARGET_EXE && !gotls_is_go(self)) {
-			switch (elfsym_tls_marker(self)) {
-			case ELFSYM_TLS_BORINGSSL:
-				*unseen = ATTACH_UNSEEN_BORINGSSL;
-				break;
-			case ELFSYM_TLS_RUSTLS:
-				*unseen = ATTACH_UNSEEN_RUSTLS;
-				break;
-			}
+			disc = discover_target(a, self, name, &flavor, &syms, unseen);
+			err = disc ? 0 : -ENOENT;
 		} else if (err && kind == TARGET_EXE) {
 			flavor = TLS_GO;
 			go = calloc(1, sizeof(*go));
@@ -446,6 +580,7 @@ static struct target *target_get(struct attacher *a, const char *path, const cha
 	if (err) {
 		/* Nothing to probe: remembered, the fd is not needed. */
 		free(go);
+		free(disc);
 		neg_put(a, sb.st_dev, sb.st_ino, *unseen);
 		close(fd);
 		return NULL;
@@ -455,12 +590,14 @@ static struct target *target_get(struct attacher *a, const char *path, const cha
 			log_warn("more than %d files carry TLS: %s and later ones are not "
 				 "probed", MAX_TARGETS, escape_str(esc, sizeof(esc), name));
 		free(go);
+		free(disc);
 		close(fd);
 		return NULL;
 	}
 	t = calloc(1, sizeof(*t));
 	if (!t) {
 		free(go);
+		free(disc);
 		close(fd);
 		return NULL;
 	}
@@ -480,9 +617,16 @@ static struct target *target_get(struct attacher *a, const char *path, const cha
 	t->syms = syms;
 	t->flavor = flavor;
 	t->go = go;
+	t->disc = disc;
+	if (disc)
+		t->id = ++a->next_id;
 	t->has_ssl = 1;
 	a->st.targets++;
-	if (go)
+	if (disc)
+		log_info("%s found in %s in %.0f ms%s: %s", flavor_name[flavor],
+			 escape_str(esc, sizeof(esc), t->name), disc->ns / 1e6,
+			 disc->cached ? " (cached)" : "", disc->evidence);
+	else if (go)
 		log_info("%s (%s, %u+%u returns) found in %s", flavor_name[flavor],
 			 go->version, go->write.nrets, go->read.nrets,
 			 escape_str(esc, sizeof(esc), t->name));
@@ -924,9 +1068,54 @@ struct attacher *attacher__new(struct capture_bpf *skel, char *const *globs, siz
 	a->nglobs = nglobs;
 	a->scoped = nglobs > 0;
 	a->self = getpid();
+	a->cache_dir = getenv("TOLLGATE_CACHE_DIR");
+	if (!a->cache_dir)
+		a->cache_dir = ATTACH_CACHE_DIR;
+	else if (!*a->cache_dir || !strcmp(a->cache_dir, "off"))
+		a->cache_dir = NULL;
 	if (reaper_start(&a->reaper))
 		log_warn("no detach threads: detaching will stall the event loop");
 	return a;
+}
+
+/*
+ * A discovered target whose probes saw what its functions cannot produce
+ * (a result larger than asked, a record that is not TLS) is a wrong
+ * discovery: its probes go, for every process, and it is said.
+ */
+void attacher__check(struct attacher *a)
+{
+	struct target *t;
+	struct pid_target *pt;
+	uint64_t bad;
+	uint32_t key;
+	size_t i;
+	char esc[512];
+	int fd = bpf_map__fd(a->skel->maps.probe_bad);
+
+	for (t = a->targets; t; t = t->next) {
+		if (!t->disc || t->disabled)
+			continue;
+		key = t->id;
+		if (bpf_map_lookup_elem(fd, &key, &bad) || bad == t->bad)
+			continue;
+		t->bad = bad;
+		t->disabled = 1;
+		a->st.disabled++;
+		log_warn("%s in %s disabled: %llu results that cannot be TLS plaintext "
+			 "(found at %#llx and %#llx)", flavor_name[t->flavor],
+			 escape_str(esc, sizeof(esc), t->name), (unsigned long long)bad,
+			 (unsigned long long)t->disc->write.va, (unsigned long long)t->disc->read.va);
+		links_destroy(a, t->glinks, &t->nglinks);
+		for (i = 0; i < PID_BUCKETS; i++) {
+			struct tracked *tr;
+
+			for (tr = a->pids[i]; tr; tr = tr->next)
+				for (pt = tr->targets; pt; pt = pt->next)
+					if (pt->t == t)
+						links_destroy(a, pt->links, &pt->nlinks);
+		}
+	}
 }
 
 void attacher__stats(const struct attacher *a, struct attach_stats *out)
@@ -944,6 +1133,8 @@ void attacher__free(struct attacher *a)
 	for (i = 0; i < PID_BUCKETS; i++)
 		while (a->pids[i])
 			tracked_drop(a, a->pids[i]->pid);
+	for (i = 0; i < AEAD_TPS; i++)
+		bpf_link__destroy(a->aead_tps[i]);
 	while ((t = a->targets)) {
 		a->targets = t->next;
 		links_destroy(a, t->glinks, &t->nglinks);
@@ -953,6 +1144,7 @@ void attacher__free(struct attacher *a)
 		}
 		close(t->fd);
 		free(t->go);
+		free(t->disc);
 		free(t);
 	}
 	reaper_stop(&a->reaper);
