@@ -14,6 +14,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "tollgate_abi.h"
+#include "discover.h"
+#include "elfsym.h"
+#include "gotls.h"
 
 struct capture_bpf;
 
@@ -28,6 +31,37 @@ enum attach_unseen {
 	ATTACH_UNSEEN_RUSTLS,		/* rustls in a Rust executable */
 	ATTACH_UNSEEN__MAX,
 };
+
+/* TLS a file carries that tollgate probes. */
+enum attach_tls {
+	ATTACH_TLS_OPENSSL,
+	ATTACH_TLS_GNUTLS,
+	ATTACH_TLS_GO,
+	ATTACH_TLS_BORINGSSL,		/* built in, located by discovery */
+	ATTACH_TLS_AWSLC,		/* built in (rustls), its records */
+};
+
+enum attach_file { ATTACH_FILE_LIB, ATTACH_FILE_EXE, ATTACH_FILE_GNUTLS };
+
+/* What a file carries and where its probes go (attach_identify). */
+struct attach_ident {
+	int tls;			/* enum attach_tls, or -1: nothing probed */
+	int unseen;			/* enum attach_unseen it shows, or -1 */
+	int err;			/* why nothing is probed: -errno */
+	struct ssl_syms syms;		/* OpenSSL, GnuTLS, BoringSSL */
+	struct gotls_syms *go;		/* Go: also when it cannot be probed */
+	struct discover_result *disc;	/* built-in TLS: found or why not */
+};
+
+/*
+ * What TLS the file at path carries (kind: enum attach_file) and where it
+ * is probed: the same answer the agent acts on.  Discovery results are
+ * read from and kept in cache_dir (NULL: none).  Returns 0 or id->err.
+ * attach_ident_free releases what it holds.
+ */
+int attach_identify(const char *path, int kind, const char *cache_dir, struct attach_ident *id);
+void attach_ident_free(struct attach_ident *id);
+const char *attach_tls_name(int tls);
 
 struct attach_stats {
 	uint64_t targets;		/* files that carry OpenSSL */

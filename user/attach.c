@@ -34,12 +34,16 @@
 enum target_kind { TARGET_LIB, TARGET_EXE, TARGET_LDSO, TARGET_GNUTLS };
 
 /* Whose TLS a target carries. */
-enum tls_flavor { TLS_OPENSSL, TLS_GNUTLS, TLS_GO, TLS_BORINGSSL, TLS_AWSLC };
-
 static const char *const flavor_name[] = {
-	[TLS_OPENSSL] = "OpenSSL", [TLS_GNUTLS] = "GnuTLS", [TLS_GO] = "Go crypto/tls",
-	[TLS_BORINGSSL] = "BoringSSL (built in)", [TLS_AWSLC] = "aws-lc (built in, rustls)",
+	[ATTACH_TLS_OPENSSL] = "OpenSSL", [ATTACH_TLS_GNUTLS] = "GnuTLS",
+	[ATTACH_TLS_GO] = "Go crypto/tls", [ATTACH_TLS_BORINGSSL] = "BoringSSL (built in)",
+	[ATTACH_TLS_AWSLC] = "aws-lc (built in, rustls)",
 };
+
+const char *attach_tls_name(int tls)
+{
+	return tls >= 0 && tls <= ATTACH_TLS_AWSLC ? flavor_name[tls] : "none";
+}
 
 #define AEAD_TPS	9		/* socket tracepoints of aws-lc's records */
 
@@ -57,7 +61,7 @@ struct target {
 	ino_t ino;
 	int fd;				/* O_PATH: attach through /proc/self/fd/N */
 	char name[256];			/* the file as the process saw it, for logs */
-	enum tls_flavor flavor;
+	int flavor;			/* enum attach_tls */
 	struct ssl_syms syms;		/* OpenSSL, GnuTLS */
 	struct gotls_syms *go;		/* Go */
 	struct discover_result *disc;	/* BoringSSL, aws-lc: found by discovery */
@@ -391,9 +395,9 @@ static size_t attach_target(struct attacher *a, struct target *t, pid_t pid, int
 
 	if (t->disabled)
 		return 0;
-	if (t->flavor == TLS_GO)
+	if (t->flavor == ATTACH_TLS_GO)
 		return attach_go(a, t, pid, out);
-	if (t->flavor == TLS_AWSLC)
+	if (t->flavor == ATTACH_TLS_AWSLC)
 		return attach_aead(a, t, pid, out);
 	for (i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
 		if (!t->syms.off[fns[i]])
@@ -464,52 +468,74 @@ static void neg_put(struct attacher *a, dev_t dev, ino_t ino, int unseen)
 
 /*
  * TLS built into an executable without symbols (BoringSSL, aws-lc under
- * rustls), found by discovery when the file names such a library.  NULL
- * when there is none, or it cannot be located: then *unseen names it.
+ * rustls), located by discovery when the file names such a library.
  */
-static struct discover_result *discover_target(struct attacher *a, const char *self,
-					       const char *name, enum tls_flavor *flavor,
-					       struct ssl_syms *syms, int *unseen)
+static int identify_builtin(const char *path, const char *cache_dir, struct attach_ident *id)
 {
-	struct discover_result *r;
-	int mark = elfsym_tls_marker(self), err;
-	char esc[512];
+	int mark = elfsym_tls_marker(path), err;
 
 	if (!mark)
-		return NULL;
-	*unseen = mark == ELFSYM_TLS_RUSTLS ? ATTACH_UNSEEN_RUSTLS : ATTACH_UNSEEN_BORINGSSL;
-	if (a->next_id >= TG_PROBE_TARGETS - 1) {
-		log_warn("%s: no room to probe more built-in TLS", escape_str(esc, sizeof(esc), name));
-		return NULL;
-	}
-	r = calloc(1, sizeof(*r));
-	if (!r)
-		return NULL;
+		return -ENOENT;
+	id->unseen = mark == ELFSYM_TLS_RUSTLS ? ATTACH_UNSEEN_RUSTLS : ATTACH_UNSEEN_BORINGSSL;
+	id->disc = calloc(1, sizeof(*id->disc));
+	if (!id->disc)
+		return -ENOMEM;
 	/* rustls's records are sealed by aws-lc, whatever SSL code is linked */
-	err = discover_file(self, mark == ELFSYM_TLS_RUSTLS ? DISCOVER_AWSLC : DISCOVER_NONE,
-			    a->cache_dir, r);
-	a->st.discover_ns += r->ns;
-	if (err) {
-		a->st.discover_failed++;
-		log_info("%s carries %s, which cannot be located (%s%s): %s",
-			 escape_str(esc, sizeof(esc), name),
-			 mark == ELFSYM_TLS_RUSTLS ? "rustls" : "BoringSSL",
-			 strerror(-err), r->cached ? ", cached" : "",
-			 r->evidence[0] ? r->evidence : "no error sites");
-		free(r);
-		return NULL;
-	}
-	a->st.discovered++;
-	if (r->lib == DISCOVER_BORINGSSL) {
-		*flavor = TLS_BORINGSSL;
-		memset(syms, 0, sizeof(*syms));
-		syms->off[SSL_FN_WRITE] = r->write.off;
-		syms->off[SSL_FN_READ] = r->read.off;
+	err = discover_file(path, mark == ELFSYM_TLS_RUSTLS ? DISCOVER_AWSLC : DISCOVER_NONE,
+			    cache_dir, id->disc);
+	if (err)
+		return err;
+	if (id->disc->lib == DISCOVER_BORINGSSL) {
+		id->tls = ATTACH_TLS_BORINGSSL;
+		id->syms.off[SSL_FN_WRITE] = id->disc->write.off;
+		id->syms.off[SSL_FN_READ] = id->disc->read.off;
 	} else {
-		*flavor = TLS_AWSLC;
+		id->tls = ATTACH_TLS_AWSLC;
 	}
-	*unseen = -1;
-	return r;
+	id->unseen = -1;
+	return 0;
+}
+
+int attach_identify(const char *path, int kind, const char *cache_dir, struct attach_ident *id)
+{
+	int err;
+
+	memset(id, 0, sizeof(*id));
+	id->tls = -1;
+	id->unseen = -1;
+	if (kind == ATTACH_FILE_GNUTLS) {
+		err = elfsym_gnutls(path, &id->syms);
+		if (err)
+			id->unseen = ATTACH_UNSEEN_GNUTLS;
+		else
+			id->tls = ATTACH_TLS_GNUTLS;
+		return id->err = err;
+	}
+	err = elfsym_ssl(path, &id->syms);
+	if (!err) {
+		id->tls = ATTACH_TLS_OPENSSL;
+		return 0;
+	}
+	if (kind != ATTACH_FILE_EXE)
+		return id->err = err;
+	if (!gotls_is_go(path))
+		return id->err = identify_builtin(path, cache_dir, id);
+	id->go = calloc(1, sizeof(*id->go));
+	err = id->go ? gotls_find(path, id->go) : -ENOMEM;
+	/* a Go without crypto/tls has no TLS to see */
+	if (err && err != -ENOENT)
+		id->unseen = ATTACH_UNSEEN_GO;
+	if (!err)
+		id->tls = ATTACH_TLS_GO;
+	return id->err = err;
+}
+
+void attach_ident_free(struct attach_ident *id)
+{
+	free(id->go);
+	free(id->disc);
+	id->go = NULL;
+	id->disc = NULL;
 }
 
 /*
@@ -522,15 +548,12 @@ static struct discover_result *discover_target(struct attacher *a, const char *s
 static struct target *target_get(struct attacher *a, const char *path, const char *name,
 				 int kind, int *unseen)
 {
-	struct gotls_syms *go = NULL;
-	struct discover_result *disc = NULL;
-	enum tls_flavor flavor = TLS_OPENSSL;
+	struct attach_ident id = { .tls = ATTACH_TLS_OPENSSL, .unseen = -1 };
 	struct target *t;
 	struct negative *n;
 	char self[64], esc[512];
-	struct ssl_syms syms;
 	struct stat sb;
-	int fd, err;
+	int fd, err = 0;
 
 	*unseen = -1;
 	fd = open(path, O_PATH | O_CLOEXEC);
@@ -553,34 +576,33 @@ static struct target *target_get(struct attacher *a, const char *path, const cha
 		return NULL;
 	}
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
-	if (kind == TARGET_GNUTLS) {
-		flavor = TLS_GNUTLS;
-		err = elfsym_gnutls(self, &syms);
-		if (err)
-			*unseen = ATTACH_UNSEEN_GNUTLS;
-	} else if (kind != TARGET_LDSO) {
-		err = elfsym_ssl(self, &syms);
-		if (err && kind == TARGET_EXE && !gotls_is_go(self)) {
-			disc = discover_target(a, self, name, &flavor, &syms, unseen);
-			err = disc ? 0 : -ENOENT;
-		} else if (err && kind == TARGET_EXE) {
-			flavor = TLS_GO;
-			go = calloc(1, sizeof(*go));
-			err = go ? gotls_find(self, go) : -ENOMEM;
-			/* a Go without crypto/tls has no TLS to see */
-			if (err && err != -ENOENT) {
-				*unseen = ATTACH_UNSEEN_GO;
-				log_info("Go executable %s cannot be probed: %s",
-					 escape_str(esc, sizeof(esc), name), strerror(-err));
-			}
+	if (kind != TARGET_LDSO) {
+		err = attach_identify(self, kind == TARGET_GNUTLS ? ATTACH_FILE_GNUTLS :
+				      kind == TARGET_EXE ? ATTACH_FILE_EXE : ATTACH_FILE_LIB,
+				      a->cache_dir, &id);
+		*unseen = id.unseen;
+		if (id.disc)
+			a->st.discover_ns += id.disc->ns;
+		if (id.go && err && err != -ENOENT)
+			log_info("Go executable %s cannot be probed: %s",
+				 escape_str(esc, sizeof(esc), name), strerror(-err));
+		if (id.disc && err) {
+			a->st.discover_failed++;
+			log_info("%s carries %s, which cannot be located (%s%s): %s",
+				 escape_str(esc, sizeof(esc), name),
+				 id.unseen == ATTACH_UNSEEN_RUSTLS ? "rustls" : "BoringSSL",
+				 strerror(-err), id.disc->cached ? ", cached" : "",
+				 id.disc->evidence[0] ? id.disc->evidence : "no error sites");
 		}
-	} else {
-		err = 0;
+		if (!err && id.disc && a->next_id >= TG_PROBE_TARGETS - 1) {
+			log_warn("%s: no room to probe more built-in TLS",
+				 escape_str(esc, sizeof(esc), name));
+			err = -ENOSPC;
+		}
 	}
 	if (err) {
 		/* Nothing to probe: remembered, the fd is not needed. */
-		free(go);
-		free(disc);
+		attach_ident_free(&id);
 		neg_put(a, sb.st_dev, sb.st_ino, *unseen);
 		close(fd);
 		return NULL;
@@ -589,15 +611,13 @@ static struct target *target_get(struct attacher *a, const char *path, const cha
 		if (!a->st.targets_full++)
 			log_warn("more than %d files carry TLS: %s and later ones are not "
 				 "probed", MAX_TARGETS, escape_str(esc, sizeof(esc), name));
-		free(go);
-		free(disc);
+		attach_ident_free(&id);
 		close(fd);
 		return NULL;
 	}
 	t = calloc(1, sizeof(*t));
 	if (!t) {
-		free(go);
-		free(disc);
+		attach_ident_free(&id);
 		close(fd);
 		return NULL;
 	}
@@ -614,24 +634,26 @@ static struct target *target_get(struct attacher *a, const char *path, const cha
 		attach_ldso(a, t);
 		return t;
 	}
-	t->syms = syms;
-	t->flavor = flavor;
-	t->go = go;
-	t->disc = disc;
-	if (disc)
+	t->syms = id.syms;
+	t->flavor = id.tls;
+	t->go = id.go;
+	t->disc = id.disc;
+	if (id.disc) {
 		t->id = ++a->next_id;
+		a->st.discovered++;
+	}
 	t->has_ssl = 1;
 	a->st.targets++;
-	if (disc)
-		log_info("%s found in %s in %.0f ms%s: %s", flavor_name[flavor],
-			 escape_str(esc, sizeof(esc), t->name), disc->ns / 1e6,
-			 disc->cached ? " (cached)" : "", disc->evidence);
-	else if (go)
-		log_info("%s (%s, %u+%u returns) found in %s", flavor_name[flavor],
-			 go->version, go->write.nrets, go->read.nrets,
+	if (t->disc)
+		log_info("%s found in %s in %.0f ms%s: %s", flavor_name[t->flavor],
+			 escape_str(esc, sizeof(esc), t->name), t->disc->ns / 1e6,
+			 t->disc->cached ? " (cached)" : "", t->disc->evidence);
+	else if (t->go)
+		log_info("%s (%s, %u+%u returns) found in %s", flavor_name[t->flavor],
+			 t->go->version, t->go->write.nrets, t->go->read.nrets,
 			 escape_str(esc, sizeof(esc), t->name));
 	else
-		log_info("%s found in %s", flavor_name[flavor], escape_str(esc, sizeof(esc), t->name));
+		log_info("%s found in %s", flavor_name[t->flavor], escape_str(esc, sizeof(esc), t->name));
 	if (!a->scoped)
 		t->nglinks = attach_target(a, t, -1, t->glinks);
 	return t;
