@@ -62,6 +62,11 @@ struct attach_ident {
 int attach_identify(const char *path, int kind, const char *cache_dir, struct attach_ident *id);
 void attach_ident_free(struct attach_ident *id);
 const char *attach_tls_name(int tls);
+/* "uses GnuTLS", "carries its own BoringSSL", ... */
+const char *attach_unseen_why(int kind);
+
+/* `tollgate probes`: which TLS each process carries and how it was found. */
+int cmd_probes(int argc, char **argv);
 
 struct attach_stats {
 	uint64_t targets;		/* files that carry OpenSSL */

@@ -145,6 +145,11 @@ static const char *const unseen_why[ATTACH_UNSEEN__MAX] = {
 	[ATTACH_UNSEEN_RUSTLS]	= "uses rustls",
 };
 
+const char *attach_unseen_why(int kind)
+{
+	return kind >= 0 && kind < ATTACH_UNSEEN__MAX ? unseen_why[kind] : "";
+}
+
 /* Probes go through the target's O_PATH fd: the same inode whatever
  * happens to the path (containers, upgrades, deleted files). */
 static const char *path_of(const struct target *t, char *buf, size_t cap)

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include "attach.h"
 #include "log.h"
 #include "policy.h"
 #include "pricing.h"
@@ -35,6 +36,7 @@ static const struct cmd cmds[] = {
 	{ "report",	cmd_report,	"spend and usage from the ledger, by team, model, ..." },
 	{ "top",	cmd_top,	"live spend by team and model, from the ledger" },
 	{ "tokenize",	cmd_tokenize,	"token ids (or count) of standard input" },
+	{ "probes",	cmd_probes,	"which TLS each process carries and how it is probed" },
 	{ "version",	cmd_version,	"print the version" },
 	{ "help",	cmd_help,	"this text" },
 };
