@@ -330,6 +330,8 @@ static void sort_starts(struct scan *sc)
 {
 	size_t i, j = 0;
 
+	if (!sc->nstarts)
+		return;
 	qsort(sc->starts, sc->nstarts, sizeof(*sc->starts), cmp_u64);
 	for (i = 0; i < sc->nstarts; i++)
 		if (!j || sc->starts[j - 1] != sc->starts[i])
@@ -874,7 +876,7 @@ int discover_id(const uint8_t *p, size_t len, char *id, size_t cap)
 /*
  * One file per (id, library asked): a line of numbers and the evidence.
  *   tollgate-discover 1 ERR LIB WVA WOFF WSIZE WSITES RVA ROFF RSIZE RSITES
- *   EVIDENCE
+ *   >EVIDENCE
  */
 #define CACHE_MAGIC "tollgate-discover 1"
 
@@ -902,10 +904,12 @@ static int cache_read(const char *dir, const char *id, int want, struct discover
 	f = fopen(path, "re");
 	if (!f)
 		return -1;
-	if (fscanf(f, CACHE_MAGIC " %d %d %lx %lx %lx %lu %lx %lx %lx %lu\n", &e, &lib,
+	if (fscanf(f, CACHE_MAGIC " %d %d %lx %lx %lx %lu %lx %lx %lx %lu", &e, &lib,
 		   &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) == 10 &&
-	    fgets(line, sizeof(line), f) && e <= 0 && lib >= 0 && lib <= DISCOVER_AWSLC) {
+	    fgetc(f) == '\n' && fgets(line, sizeof(line), f) && line[0] == '>' &&
+	    e <= 0 && lib >= 0 && lib <= DISCOVER_AWSLC) {
 		line[strcspn(line, "\n")] = 0;
+		memmove(line, line + 1, strlen(line));
 		r->lib = lib;
 		r->write = (struct discover_fn){ v[0], v[1], (uint32_t)v[2], (uint32_t)v[3] };
 		r->read = (struct discover_fn){ v[4], v[5], (uint32_t)v[6], (uint32_t)v[7] };
@@ -946,7 +950,7 @@ static void cache_write(const char *dir, int want, const struct discover_result 
 		unlink(tmp);
 		return;
 	}
-	fprintf(f, CACHE_MAGIC " %d %d %lx %lx %lx %lu %lx %lx %lx %lu\n%s\n", err, r->lib,
+	fprintf(f, CACHE_MAGIC " %d %d %lx %lx %lx %lu %lx %lx %lx %lu\n>%s\n", err, r->lib,
 		(unsigned long)r->write.va, (unsigned long)r->write.off,
 		(unsigned long)r->write.size, (unsigned long)r->write.sites,
 		(unsigned long)r->read.va, (unsigned long)r->read.off,
