@@ -22,6 +22,25 @@
  *   EVP_AEAD_CTX_open	exactly {115, BAD_DECRYPT 101, 103,
  *		INVALID_AD_SIZE... 104}
  *
+ * OpenSSL 3 linked into a stripped executable (Rust's native-tls: Codex's
+ * HTTP client) raises errors with ERR_set_debug(file, line, function
+ * name): ssl_write_internal and ssl_read_internal, the cores of SSL_write,
+ * SSL_write_ex, SSL_read and SSL_read_ex, are the functions that load the
+ * addresses of their own names.  Whether ssl_write_internal takes flags
+ * (3.2 and later) comes from the version string.
+ *
+ * ring (rustls's other crypto provider; Codex's HTTP client uses it) has
+ * no error strings, but Rust's panics carry their source location: the
+ * functions ring's AEAD algorithms point to (aes_gcm_seal, aes_gcm_open,
+ * chacha20_poly1305_seal, _open, in that order in src/aead/algorithm.rs)
+ * each hold an unreachable!() whose core::panic::Location names that file
+ * and a line.  The Locations are found in data by their pointer to the
+ * file name and its length; the functions by the code that loads their
+ * addresses; seal and open by the order of their lines (each seal is
+ * written before its open).  Their Rust ABI is not stable: the probes find
+ * the record's additional data and buffer among the arguments at run time
+ * (capture.bpf.c), checking each against the other.
+ *
  * The sites are found by scanning the code for the instructions that load
  * the string's address (mov r32, imm32 in a non-PIE; lea r, [rip+d] in a
  * PIE; mov r64, imm32), without disassembling the whole text.  Each site's
@@ -47,34 +66,60 @@ enum discover_lib {
 	DISCOVER_NONE		= 0,
 	DISCOVER_BORINGSSL	= 1,	/* SSL_write / SSL_read */
 	DISCOVER_AWSLC		= 2,	/* EVP_AEAD_CTX_seal / _open (records) */
+	DISCOVER_RING		= 3,	/* ring's AEAD seal / open (records) */
+	DISCOVER_OPENSSL	= 4,	/* OpenSSL 3 linked in: ssl_write/read_internal */
 };
 
-#define DISCOVER_EVIDENCE	512
+#define DISCOVER_EVIDENCE	768
 #define DISCOVER_ID		80
+#define DISCOVER_MAX_FNS	8
+
+/* What a probe point is. */
+enum discover_kind {
+	DISCOVER_SSL_WRITE,	/* int SSL_write(SSL *, const void *, int) */
+	DISCOVER_SSL_READ,	/* int SSL_read(SSL *, void *, int) */
+	DISCOVER_AEAD_SEAL,	/* aws-lc EVP_AEAD_CTX_seal */
+	DISCOVER_AEAD_OPEN,	/* aws-lc EVP_AEAD_CTX_open */
+	DISCOVER_RING_SEAL,	/* ring's aes_gcm_seal, chacha20_poly1305_seal */
+	DISCOVER_RING_OPEN,	/* ... _open */
+	DISCOVER_OSSL_WRITE,	/* OpenSSL's ssl_write_internal(s, buf, num,
+				   [flags,] size_t *written): SSL_write's and
+				   SSL_write_ex's core */
+	DISCOVER_OSSL_READ,	/* ssl_read_internal(s, buf, num, size_t *read) */
+};
 
 struct discover_fn {
 	uint64_t va;		/* entry address */
 	uint64_t off;		/* file offset of the entry, for the uprobe */
 	uint32_t size;		/* bytes up to the next known entry */
-	uint32_t sites;		/* error sites in it */
+	uint32_t sites;		/* error (or panic) sites in it */
+	int kind;		/* enum discover_kind */
 };
 
 struct discover_result {
-	int lib;			/* enum discover_lib */
-	struct discover_fn write;	/* SSL_write, or EVP_AEAD_CTX_seal */
-	struct discover_fn read;	/* SSL_read, or EVP_AEAD_CTX_open */
+	int lib;			/* enum discover_lib: the first found */
+	unsigned libs;			/* every one found: bit (1 << lib) */
+	struct discover_fn fn[DISCOVER_MAX_FNS];
+	unsigned nfn;
+	int ossl_flags;			/* OpenSSL 3.2+: ssl_write_internal takes flags
+					   (written is its fifth argument) */
 	char id[DISCOVER_ID];		/* "build-id:HEX" or "sha256:HEX" */
 	char evidence[DISCOVER_EVIDENCE];	/* how it was found, or why not */
 	uint64_t ns;			/* time the analysis took (0: cached) */
 	int cached;			/* read from the cache */
 };
 
-/* What a library is called in logs ("BoringSSL", "aws-lc"). */
+/* What a library is called in logs ("BoringSSL", "aws-lc", "ring"). */
 const char *discover_lib_name(int lib);
+const char *discover_kind_name(int kind);
+/* "OpenSSL (static), aws-lc, ring": the libraries of a result's libs. */
+const char *discover_libs(unsigned libs, char *buf, size_t cap);
 
 /*
- * Looks for `want` (a discover_lib; DISCOVER_NONE: BoringSSL's SSL level,
- * then aws-lc's records) in the file's image.  Returns 0 with *out filled,
+ * Looks for `want` in the file's image: DISCOVER_BORINGSSL, BoringSSL's
+ * SSL level; DISCOVER_AWSLC or DISCOVER_RING, the TLS records of rustls's
+ * crypto providers (both: a program may link both and use either);
+ * DISCOVER_NONE, the SSL level, else the records.  Returns 0 with *out filled,
  * -ENOENT when the library's marks are not there, -ENOTSUP for a file
  * other than an x86-64 ELF64, -EBADMSG when the marks are there but the
  * functions cannot be told for sure (out->evidence says why), or -errno.

@@ -30,6 +30,8 @@
 
 #define LIB_SSL		16
 #define LIB_CIPHER	30
+#define LIB_RING	-1		/* no error library: panic Locations */
+#define LIB_OSSL	-2		/* OpenSSL 3: its function names */
 
 struct seg {
 	uint64_t va, off, size;
@@ -49,7 +51,15 @@ struct image {
 /* An instruction that loads the file name's address. */
 struct site {
 	uint64_t va;
+	uint64_t target;	/* the address it loads */
 	uint8_t reg;		/* x86 register number, 0-15 */
+};
+
+#define MAX_LOCS	16	/* panic Locations naming one file */
+
+struct loc {
+	uint64_t va;
+	uint32_t line;
 };
 
 struct fn {
@@ -61,6 +71,7 @@ struct fn {
 	uint32_t lib_bad;	/* sites whose library was not the expected one */
 	uint64_t calls[MAX_CALLS];
 	uint32_t ncalls;
+	uint32_t line;		/* ring: its panic's line (lowest), 0 none */
 };
 
 struct scan {
@@ -73,6 +84,8 @@ struct scan {
 	struct fn fns[MAX_FNS];
 	size_t nfns;
 	int lib;			/* library number expected */
+	struct loc locs[MAX_LOCS];	/* ring: sites load these, not the name */
+	size_t nlocs;
 };
 
 static uint32_t rd32(const uint8_t *p)
@@ -88,12 +101,38 @@ static uint64_t rd64(const uint8_t *p)
 
 static const char *const lib_names[] = {
 	[DISCOVER_NONE] = "none", [DISCOVER_BORINGSSL] = "BoringSSL",
-	[DISCOVER_AWSLC] = "aws-lc",
+	[DISCOVER_AWSLC] = "aws-lc", [DISCOVER_RING] = "ring",
+	[DISCOVER_OPENSSL] = "OpenSSL (static)",
 };
+
+const char *discover_kind_name(int kind)
+{
+	static const char *const names[] = {
+		[DISCOVER_SSL_WRITE] = "SSL_write", [DISCOVER_SSL_READ] = "SSL_read",
+		[DISCOVER_AEAD_SEAL] = "EVP_AEAD_CTX_seal", [DISCOVER_AEAD_OPEN] = "EVP_AEAD_CTX_open",
+		[DISCOVER_RING_SEAL] = "ring seal", [DISCOVER_RING_OPEN] = "ring open",
+		[DISCOVER_OSSL_WRITE] = "ssl_write_internal",
+		[DISCOVER_OSSL_READ] = "ssl_read_internal",
+	};
+
+	return kind >= 0 && kind <= DISCOVER_OSSL_READ ? names[kind] : "?";
+}
+
+const char *discover_libs(unsigned libs, char *buf, size_t cap)
+{
+	size_t n = 0;
+	int lib;
+
+	buf[0] = 0;
+	for (lib = 1; lib <= DISCOVER_OPENSSL && n < cap; lib++)
+		if (libs & (1u << lib))
+			n += snprintf(buf + n, cap - n, "%s%s", n ? ", " : "", lib_names[lib]);
+	return buf;
+}
 
 const char *discover_lib_name(int lib)
 {
-	return lib >= 0 && lib <= DISCOVER_AWSLC ? lib_names[lib] : "?";
+	return lib >= 0 && lib <= DISCOVER_OPENSSL ? lib_names[lib] : "?";
 }
 
 static void say(struct discover_result *r, const char *fmt, ...)
@@ -161,6 +200,15 @@ static const uint8_t *va_at(const struct image *img, uint64_t va, uint64_t n, ui
 	return NULL;
 }
 
+/* The file offset of va (0 when not in the file: callers check first). */
+static uint64_t va_off(const struct image *img, uint64_t va)
+{
+	uint64_t off = 0;
+
+	va_at(img, va, 1, &off);
+	return off;
+}
+
 static int in_text(const struct image *img, uint64_t va)
 {
 	size_t i;
@@ -217,10 +265,18 @@ static int push_start(struct scan *sc, uint64_t va)
 	return 0;
 }
 
-static void add_site(struct scan *sc, uint64_t va, uint8_t reg)
+static void add_site(struct scan *sc, uint64_t va, uint64_t target, uint8_t reg)
 {
+	size_t i;
+
+	if (sc->nlocs) {	/* only the Locations' own addresses */
+		for (i = 0; i < sc->nlocs && sc->locs[i].va != target; i++)
+			;
+		if (i == sc->nlocs)
+			return;
+	}
 	if (sc->nsites < MAX_SITES)
-		sc->sites[sc->nsites++] = (struct site){ .va = va, .reg = reg };
+		sc->sites[sc->nsites++] = (struct site){ .va = va, .target = target, .reg = reg };
 }
 
 /*
@@ -248,21 +304,23 @@ static int scan_code(struct scan *sc)
 			uint64_t t;
 
 			if (c >= 0xb8 && c <= 0xbf) {		/* mov r32, imm32 */
-				if ((uint64_t)rd32(b + i + 1) - sc->lo <= span) {
+				t = rd32(b + i + 1);
+				if (t - sc->lo <= span) {
 					int rex = b[i - 1] == 0x41;
 
-					add_site(sc, s->va + i - rex, (c - 0xb8) + (rex ? 8 : 0));
+					add_site(sc, s->va + i - rex, t, (c - 0xb8) + (rex ? 8 : 0));
 				}
 			} else if (c == 0x8d && (b[i - 1] & 0xfb) == 0x48 &&
 				   (b[i + 1] & 0xc7) == 0x05) {	/* lea r64, [rip + d32] */
 				t = s->va + i + 6 + (int64_t)(int32_t)rd32(b + i + 2);
 				if (t - sc->lo <= span)
-					add_site(sc, s->va + i - 1, ((b[i + 1] >> 3) & 7) +
+					add_site(sc, s->va + i - 1, t, ((b[i + 1] >> 3) & 7) +
 						 ((b[i - 1] & 4) ? 8 : 0));
 			} else if (c == 0xc7 && (b[i - 1] & 0xfe) == 0x48 &&
 				   (b[i + 1] & 0xf8) == 0xc0) {	/* mov r64, simm32 */
-				if ((uint64_t)rd32(b + i + 2) - sc->lo <= span)
-					add_site(sc, s->va + i - 1, (b[i + 1] & 7) +
+				t = rd32(b + i + 2);
+				if (t - sc->lo <= span)
+					add_site(sc, s->va + i - 1, t, (b[i + 1] & 7) +
 						 ((b[i - 1] & 1) ? 8 : 0));
 			} else if (c == 0xe8) {			/* call rel32 */
 				t = s->va + i + 5 + (int64_t)(int32_t)rd32(b + i + 1);
@@ -508,7 +566,7 @@ static int decode_fn(struct scan *sc, csh h, struct fn *f)
 static int analyse_sites(struct scan *sc)
 {
 	uint64_t start, end;
-	size_t i;
+	size_t i, k;
 	csh h;
 	int err = 0;
 
@@ -524,6 +582,10 @@ static int analyse_sites(struct scan *sc)
 		if (!f)
 			break;
 		f->sites++;
+		for (k = 0; k < sc->nlocs; k++)
+			if (sc->locs[k].va == sc->sites[i].target &&
+			    (!f->line || sc->locs[k].line < f->line))
+				f->line = sc->locs[k].line;
 	}
 	for (i = 0; i < sc->nfns && !err; i++)
 		err = decode_fn(sc, h, &sc->fns[i]);
@@ -581,17 +643,25 @@ static int fn_sound(const struct fn *f)
 	return f->sites && f->decoded == f->sites;
 }
 
-static int set_fn(const struct scan *sc, const struct fn *f, struct discover_fn *out)
+static int add_fn(const struct scan *sc, const struct fn *f, int kind,
+		  struct discover_result *r)
 {
 	uint64_t off;
 
-	if (!va_at(sc->img, f->start, 1, &off))
+	if (!va_at(sc->img, f->start, 1, &off) || r->nfn == DISCOVER_MAX_FNS)
 		return -EBADMSG;
-	*out = (struct discover_fn){
+	r->fn[r->nfn++] = (struct discover_fn){
 		.va = f->start, .off = off, .size = (uint32_t)(f->end - f->start),
-		.sites = f->sites,
+		.sites = f->sites, .kind = kind,
 	};
 	return 0;
+}
+
+static void found(struct discover_result *r, int lib)
+{
+	if (!r->lib)
+		r->lib = lib;
+	r->libs |= 1u << lib;
 }
 
 /* The single function matching; -1 none, -2 several. */
@@ -664,14 +734,15 @@ static int classify_ssl(struct scan *sc, struct discover_result *r)
 		say_pick(r, "SSL_read", rd);
 		return -EBADMSG;
 	}
-	if (set_fn(sc, &sc->fns[w], &r->write) || set_fn(sc, &sc->fns[rd], &r->read))
+	if (add_fn(sc, &sc->fns[w], DISCOVER_SSL_WRITE, r) ||
+	    add_fn(sc, &sc->fns[rd], DISCOVER_SSL_READ, r))
 		return -EBADMSG;
 	fmt_reasons(&sc->fns[w], rs, sizeof(rs));
 	say(r, "SSL_write at %#lx (%u sites in ssl_lib.cc, reasons %s); ",
-	    (unsigned long)r->write.va, r->write.sites, rs);
+	    (unsigned long)sc->fns[w].start, sc->fns[w].sites, rs);
 	say(r, "SSL_read at %#lx (reason 66, calls ssl_read_impl at %#lx)",
-	    (unsigned long)r->read.va, (unsigned long)sc->fns[impl].start);
-	r->lib = DISCOVER_BORINGSSL;
+	    (unsigned long)sc->fns[rd].start, (unsigned long)sc->fns[impl].start);
+	found(r, DISCOVER_BORINGSSL);
 	return 0;
 }
 
@@ -688,12 +759,189 @@ static int classify_aead(struct scan *sc, struct discover_result *r)
 		say_pick(r, s < 0 ? "EVP_AEAD_CTX_seal" : "EVP_AEAD_CTX_open", s < 0 ? s : o);
 		return -EBADMSG;
 	}
-	if (set_fn(sc, &sc->fns[s], &r->write) || set_fn(sc, &sc->fns[o], &r->read))
+	if (add_fn(sc, &sc->fns[s], DISCOVER_AEAD_SEAL, r) ||
+	    add_fn(sc, &sc->fns[o], DISCOVER_AEAD_OPEN, r))
 		return -EBADMSG;
 	say(r, "EVP_AEAD_CTX_seal at %#lx (reasons 103,115,117), "
-	    "EVP_AEAD_CTX_open at %#lx (reasons 101,103,104,115) in cipher/aead.c",
-	    (unsigned long)r->write.va, (unsigned long)r->read.va);
-	r->lib = DISCOVER_AWSLC;
+	    "EVP_AEAD_CTX_open at %#lx (reasons 101,103,104,115); ",
+	    (unsigned long)sc->fns[s].start, (unsigned long)sc->fns[o].start);
+	found(r, DISCOVER_AWSLC);
+	return 0;
+}
+
+/*
+ * ring: core::panic::Location { file: &str, line: u32, col: u32 } values
+ * in data that name the file at [lo, hi] (its pointer, then its length).
+ */
+static int find_locs(struct scan *sc, uint64_t name_end)
+{
+	const struct image *img = sc->img;
+	size_t i, k;
+
+	for (k = 0; k < img->nload; k++) {
+		const struct seg *s = &img->load[k];
+		const uint8_t *b = img->p + s->off;
+
+		if (s->flags & PF_X)
+			continue;
+		for (i = (8 - (s->va & 7)) & 7; i + 24 <= s->size; i += 8) {
+			uint64_t v = rd64(b + i);
+
+			if (v - sc->lo > sc->hi - sc->lo || rd64(b + i + 8) != name_end - v ||
+			    !rd32(b + i + 16))
+				continue;
+			if (sc->nlocs == MAX_LOCS)
+				return -E2BIG;
+			sc->locs[sc->nlocs++] = (struct loc){ s->va + i, rd32(b + i + 16) };
+		}
+	}
+	if (!sc->nlocs)
+		return -ENOENT;
+	/* the code is scanned for these addresses only */
+	sc->lo = sc->hi = sc->locs[0].va;
+	for (i = 1; i < sc->nlocs; i++) {
+		if (sc->locs[i].va < sc->lo)
+			sc->lo = sc->locs[i].va;
+		if (sc->locs[i].va > sc->hi)
+			sc->hi = sc->locs[i].va;
+	}
+	return 0;
+}
+
+static int cmp_line(const void *a, const void *b)
+{
+	const struct fn *x = *(const struct fn *const *)a, *y = *(const struct fn *const *)b;
+
+	return x->line < y->line ? -1 : x->line > y->line;
+}
+
+/* Each seal is written before its open: pairs, in line order. */
+static int classify_ring(struct scan *sc, struct discover_result *r)
+{
+	const struct fn *f[4];
+	size_t i, n = 0;
+
+	for (i = 0; i < sc->nfns; i++) {
+		if (!sc->fns[i].line)
+			continue;
+		if (!fn_sound(&sc->fns[i]) || n == 4) {
+			say(r, "a function at %#lx does not decode to its panic, or too many; ",
+			    (unsigned long)sc->fns[i].start);
+			return -EBADMSG;
+		}
+		f[n++] = &sc->fns[i];
+	}
+	if (n != 2 && n != 4) {
+		say(r, "%zu functions panic there, not seal/open pairs; ", n);
+		return -EBADMSG;
+	}
+	qsort(f, n, sizeof(f[0]), cmp_line);
+	for (i = 0; i < n; i += 2) {
+		if (add_fn(sc, f[i], DISCOVER_RING_SEAL, r) ||
+		    add_fn(sc, f[i + 1], DISCOVER_RING_OPEN, r))
+			return -EBADMSG;
+		say(r, "seal at %#lx, open at %#lx (panics at lines %u, %u); ",
+		    (unsigned long)f[i]->start, (unsigned long)f[i + 1]->start, f[i]->line,
+		    f[i + 1]->line);
+	}
+	found(r, DISCOVER_RING);
+	return 0;
+}
+
+/*
+ * Every address (up to max) of the NUL-terminated string str in read-only
+ * data: the name in .dynstr of a library that exports it is not the one
+ * its code loads.
+ */
+static size_t find_cstrs(const struct image *img, const char *str, uint64_t *out, size_t max)
+{
+	size_t len = strlen(str) + 1, i, n = 0;
+
+	for (i = 0; i < img->nload; i++) {
+		const struct seg *sg = &img->load[i];
+		const uint8_t *base = img->p + sg->off, *q = base, *end = base + sg->size;
+
+		if (sg->flags & (PF_X | PF_W))
+			continue;
+		while (n < max && q < end && (q = memmem(q, end - q, str, len))) {
+			if (q > base && !q[-1])
+				out[n++] = sg->va + (uint64_t)(q - base);
+			q++;
+		}
+	}
+	return n;
+}
+
+/* OpenSSL 3: the functions that load the addresses of their own names. */
+static int ossl_locs(struct scan *sc)
+{
+	static const char *const names[] = { "ssl_write_internal", "ssl_read_internal" };
+	uint64_t va[4];
+	size_t i, k, n;
+
+	for (i = 0; i < 2; i++) {
+		n = find_cstrs(sc->img, names[i], va, 4);
+		if (!n)
+			return -ENOENT;
+		for (k = 0; k < n; k++)
+			sc->locs[sc->nlocs++] = (struct loc){ va[k], (uint32_t)i + 1 };
+	}
+	sc->lo = sc->hi = sc->locs[0].va;
+	for (i = 1; i < sc->nlocs; i++) {
+		if (sc->locs[i].va < sc->lo)
+			sc->lo = sc->locs[i].va;
+		if (sc->locs[i].va > sc->hi)
+			sc->hi = sc->locs[i].va;
+	}
+	return 0;
+}
+
+/* "OpenSSL 3.N.M": 3.2 and later pass flags to ssl_write_internal. */
+static int ossl_has_flags(const struct image *img)
+{
+	size_t i;
+
+	for (i = 0; i < img->nload; i++) {
+		const struct seg *sg = &img->load[i];
+		const uint8_t *q = memmem(img->p + sg->off, sg->size, "OpenSSL 3.", 10);
+		unsigned minor = 0;
+
+		if (sg->flags & PF_X || !q || q + 14 > img->p + sg->off + sg->size)
+			continue;
+		if (sscanf((const char *)q + 10, "%2u", &minor) == 1)
+			return minor >= 2;
+	}
+	return 1;	/* no version: the current form */
+}
+
+static int classify_ossl(struct scan *sc, struct discover_result *r)
+{
+	const struct fn *f[2] = { NULL, NULL };
+	size_t i;
+
+	for (i = 0; i < sc->nfns; i++) {
+		const struct fn *fn = &sc->fns[i];
+
+		if (!fn->line || !fn_sound(fn))
+			continue;
+		if (f[fn->line - 1]) {
+			say(r, "%s: several functions; ", fn->line == 1 ? "ssl_write_internal" :
+								      "ssl_read_internal");
+			return -EBADMSG;
+		}
+		f[fn->line - 1] = fn;
+	}
+	if (!f[0] || !f[1]) {
+		say(r, "%s: no function; ", !f[0] ? "ssl_write_internal" : "ssl_read_internal");
+		return -EBADMSG;
+	}
+	if (add_fn(sc, f[0], DISCOVER_OSSL_WRITE, r) || add_fn(sc, f[1], DISCOVER_OSSL_READ, r))
+		return -EBADMSG;
+	r->ossl_flags = ossl_has_flags(sc->img);
+	say(r, "ssl_write_internal at %#lx, ssl_read_internal at %#lx (their names' sites)%s; ",
+	    (unsigned long)f[0]->start, (unsigned long)f[1]->start,
+	    r->ossl_flags ? ", with flags" : "");
+	found(r, DISCOVER_OPENSSL);
 	return 0;
 }
 
@@ -730,6 +978,19 @@ static int run_scan(const struct image *img, const char *suffix, int lib,
 	err = find_name(img, suffix, &sc->lo, &sc->hi);
 	if (err)
 		goto out;
+	if (lib == LIB_RING) {
+		if (!memmem(img->p + va_off(img, sc->lo), sc->hi - sc->lo, "/ring-", 6)) {
+			err = -ENOENT;	/* another crate's algorithm.rs */
+			goto out;
+		}
+		err = find_locs(sc, sc->hi + strlen(suffix));
+		if (err)
+			goto out;
+	} else if (lib == LIB_OSSL) {
+		err = ossl_locs(sc);
+		if (err)
+			goto out;
+	}
 	err = scan_code(sc);
 	if (!err)
 		err = scan_data(sc);
@@ -743,7 +1004,9 @@ static int run_scan(const struct image *img, const char *suffix, int lib,
 		goto out;
 	dump(sc);
 	say(r, "%s: %zu sites in %zu functions; ", suffix, sc->nsites, sc->nfns);
-	err = lib == LIB_SSL ? classify_ssl(sc, r) : classify_aead(sc, r);
+	err = lib == LIB_SSL ? classify_ssl(sc, r) :
+	      lib == LIB_RING ? classify_ring(sc, r) :
+	      lib == LIB_OSSL ? classify_ossl(sc, r) : classify_aead(sc, r);
 out:
 	free(sc->starts);
 	free(sc);
@@ -758,6 +1021,13 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* The answer over several scans: found beats refused beats absent. */
+static void merge_err(int *err, int e)
+{
+	if (*err == -ENOENT || !e)
+		*err = e;
+}
+
 int discover_mem(const uint8_t *p, size_t len, int want, struct discover_result *out)
 {
 	struct image img = { .p = p, .len = len };
@@ -769,16 +1039,24 @@ int discover_mem(const uint8_t *p, size_t len, int want, struct discover_result 
 	if (err)
 		return err;
 	discover_id(p, len, out->id, sizeof(out->id));
+	/*
+	 * Every stack the file carries: a program may link several and use
+	 * any (Codex: OpenSSL for its HTTP client, rustls over ring and
+	 * aws-lc elsewhere).  BoringSSL's SSL level already sees what its own
+	 * AEAD seals: its records are not looked for.
+	 */
 	err = -ENOENT;
-	if (want != DISCOVER_AWSLC)
-		err = run_scan(&img, "ssl/ssl_lib.cc", LIB_SSL, out);
-	if (err && want != DISCOVER_BORINGSSL) {
-		int e = run_scan(&img, "cipher/aead.c", LIB_CIPHER, out);
-
-		/* the SSL level's refusal stands unless the records are found */
-		if (!e || err == -ENOENT)
-			err = e;
-	}
+	if (want == DISCOVER_NONE || want == DISCOVER_BORINGSSL)
+		merge_err(&err, run_scan(&img, "ssl/ssl_lib.cc", LIB_SSL, out));
+	if (want == DISCOVER_NONE || want == DISCOVER_OPENSSL)
+		merge_err(&err, run_scan(&img, "ssl/ssl_lib.c", LIB_OSSL, out));
+	if (!(out->libs & (1u << DISCOVER_BORINGSSL)) &&
+	    (want == DISCOVER_NONE || want == DISCOVER_AWSLC))
+		merge_err(&err, run_scan(&img, "cipher/aead.c", LIB_CIPHER, out));
+	if (want == DISCOVER_NONE || want == DISCOVER_RING)
+		merge_err(&err, run_scan(&img, "/src/aead/algorithm.rs", LIB_RING, out));
+	if (out->libs)
+		err = 0;
 	out->ns = now_ns() - t0;
 	return err;
 }
@@ -874,11 +1152,13 @@ int discover_id(const uint8_t *p, size_t len, char *id, size_t cap)
 /* --- the cache ----------------------------------------------------------- */
 
 /*
- * One file per (id, library asked): a line of numbers and the evidence.
- *   tollgate-discover 1 ERR LIB WVA WOFF WSIZE WSITES RVA ROFF RSIZE RSITES
+ * One file per (id, library asked): the answer, the probe points, and the
+ * evidence.
+ *   tollgate-discover 2 ERR LIB LIBS N OSSL_FLAGS
+ *   KIND VA OFF SIZE SITES		(N lines)
  *   >EVIDENCE
  */
-#define CACHE_MAGIC "tollgate-discover 1"
+#define CACHE_MAGIC "tollgate-discover 2"
 
 static int cache_path(const char *dir, const char *id, int want, char *buf, size_t cap)
 {
@@ -891,44 +1171,61 @@ static int cache_path(const char *dir, const char *id, int want, char *buf, size
 	return snprintf(buf, cap, "%s/%s.%d", dir, name, want) >= (int)cap ? -ENAMETOOLONG : 0;
 }
 
+static int cache_parse(FILE *f, struct discover_result *r, int *err)
+{
+	char line[DISCOVER_EVIDENCE + 2];
+	unsigned long va, off, size, sites;
+	unsigned libs, n, i;
+	int e, lib, kind;
+
+	if (fscanf(f, CACHE_MAGIC " %d %d %u %u %d", &e, &lib, &libs, &n, &r->ossl_flags) != 5 ||
+	    e > 0 ||
+	    lib < 0 || lib > DISCOVER_OPENSSL || n > DISCOVER_MAX_FNS)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (fscanf(f, " %d %lx %lx %lx %lu", &kind, &va, &off, &size, &sites) != 5 ||
+		    kind < 0 || kind > DISCOVER_OSSL_READ || !off)
+			return -1;
+		r->fn[i] = (struct discover_fn){ va, off, (uint32_t)size, (uint32_t)sites, kind };
+	}
+	if (fgetc(f) != '\n' || !fgets(line, sizeof(line), f) || line[0] != '>')
+		return -1;
+	line[strcspn(line, "\n")] = 0;
+	memcpy(r->evidence, line + 1, sizeof(r->evidence) - 1);
+	r->evidence[sizeof(r->evidence) - 1] = 0;
+	r->lib = lib;
+	r->libs = libs;
+	r->nfn = n;
+	r->cached = 1;
+	*err = e;
+	return 0;
+}
+
 static int cache_read(const char *dir, const char *id, int want, struct discover_result *r,
 		      int *err)
 {
-	unsigned long v[10];
-	char path[4096], line[DISCOVER_EVIDENCE];
+	char path[4096];
 	FILE *f;
-	int ok = 0, lib, e;
+	int rc;
 
 	if (cache_path(dir, id, want, path, sizeof(path)))
 		return -1;
 	f = fopen(path, "re");
 	if (!f)
 		return -1;
-	if (fscanf(f, CACHE_MAGIC " %d %d %lx %lx %lx %lu %lx %lx %lx %lu", &e, &lib,
-		   &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) == 10 &&
-	    fgetc(f) == '\n' && fgets(line, sizeof(line), f) && line[0] == '>' &&
-	    e <= 0 && lib >= 0 && lib <= DISCOVER_AWSLC) {
-		line[strcspn(line, "\n")] = 0;
-		memmove(line, line + 1, strlen(line));
-		r->lib = lib;
-		r->write = (struct discover_fn){ v[0], v[1], (uint32_t)v[2], (uint32_t)v[3] };
-		r->read = (struct discover_fn){ v[4], v[5], (uint32_t)v[6], (uint32_t)v[7] };
-		snprintf(r->evidence, sizeof(r->evidence), "%s", line);
-		r->cached = 1;
-		*err = e;
-		ok = 1;
-	}
+	rc = cache_parse(f, r, err);
 	fclose(f);
-	return ok ? 0 : -1;
+	if (rc)
+		memset(r, 0, sizeof(*r));
+	return rc;
 }
 
 static void cache_write(const char *dir, int want, const struct discover_result *r, int err)
 {
-	char path[4096], tmp[4200];
+	char path[4096], tmp[4200], parent[4096], *slash;
+	unsigned i;
 	FILE *f;
 	int fd;
-
-	char parent[4096], *slash;
 
 	snprintf(parent, sizeof(parent), "%s", dir);
 	slash = strrchr(parent, '/');
@@ -950,11 +1247,12 @@ static void cache_write(const char *dir, int want, const struct discover_result 
 		unlink(tmp);
 		return;
 	}
-	fprintf(f, CACHE_MAGIC " %d %d %lx %lx %lx %lu %lx %lx %lx %lu\n>%s\n", err, r->lib,
-		(unsigned long)r->write.va, (unsigned long)r->write.off,
-		(unsigned long)r->write.size, (unsigned long)r->write.sites,
-		(unsigned long)r->read.va, (unsigned long)r->read.off,
-		(unsigned long)r->read.size, (unsigned long)r->read.sites, r->evidence);
+	fprintf(f, CACHE_MAGIC " %d %d %u %u %d\n", err, r->lib, r->libs, r->nfn, r->ossl_flags);
+	for (i = 0; i < r->nfn; i++)
+		fprintf(f, "%d %lx %lx %lx %lu\n", r->fn[i].kind, (unsigned long)r->fn[i].va,
+			(unsigned long)r->fn[i].off, (unsigned long)r->fn[i].size,
+			(unsigned long)r->fn[i].sites);
+	fprintf(f, ">%s\n", r->evidence);
 	if (fclose(f) || rename(tmp, path))
 		unlink(tmp);
 }
