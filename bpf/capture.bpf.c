@@ -55,9 +55,9 @@ struct frame {
 	__u8 ex;
 	__u8 ignored;	/* userspace has no use for this connection */
 	__u8 check;	/* a discovered function: its result is checked */
-	__u32 size;	/* bytes asked for (int num) */
+	__u64 size;	/* bytes asked for */
 	__u16 target;	/* discovered: its target's number */
-	__u8 pad[2];
+	__u8 pad2[6];
 };
 
 /*
@@ -418,8 +418,12 @@ static __always_inline int ssl_enter(struct pt_regs *ctx, __u8 dir, __u8 ex, __u
 	struct ssl_args *st;
 	struct frame *top;
 	__u64 buf = PT_REGS_PARM2(ctx), sp = PT_REGS_SP(ctx);
+	__u64 p4 = PT_REGS_PARM4(ctx), p5 = PT_REGS_PARM5(ctx);
 	__u32 epoch;
 
+	/* each read at its own constant offset: the verifier refuses a
+	 * context pointer the compiler would offset by a choice */
+	asm volatile("" : "+r"(p4), "+r"(p5));
 	if (tgid == self_tgid)
 		return 0;
 	key.ssl = PT_REGS_PARM1(ctx);
@@ -456,7 +460,7 @@ static __always_inline int ssl_enter(struct pt_regs *ctx, __u8 dir, __u8 ex, __u
 	top = frame_at(st, n);
 	top->ssl = key.ssl;
 	top->buf = buf;
-	top->out = ex ? PT_REGS_PARM4(ctx) : 0;
+	top->out = !ex ? 0 : cookie & TG_FN_OUT5 ? p5 : p4;
 	top->sp = sp;
 	top->ip = PT_REGS_IP(ctx);
 	top->epoch = epoch;
@@ -464,7 +468,7 @@ static __always_inline int ssl_enter(struct pt_regs *ctx, __u8 dir, __u8 ex, __u
 	top->ex = ex;
 	top->ignored = 0;
 	top->check = cookie & TG_FN_CHECK ? 1 : 0;
-	top->size = (__u32)PT_REGS_PARM3(ctx);
+	top->size = ex ? PT_REGS_PARM3(ctx) : (__u32)PT_REGS_PARM3(ctx);
 	top->target = (__u16)(cookie >> TG_COOKIE_TARGET_SHIFT);
 	top->ignored = conn_ignored(&key);
 	st->n = n + 1;
@@ -634,8 +638,12 @@ static __always_inline int ssl_leave(struct pt_regs *ctx)
 			lose_call(tgid, a.ssl, a.dir, TG_CNT_LEN_UNKNOWN);
 			return 0;
 		}
+		if (a.check && len > a.size) {
+			probe_wrong(a.target);
+			return 0;
+		}
 	} else {
-		if (a.check && ret > 0 && (__u32)ret > a.size) {
+		if (a.check && ret > 0 && (__u64)ret > a.size) {
 			/* not SSL_read's or SSL_write's result */
 			probe_wrong(a.target);
 			return 0;
@@ -890,7 +898,8 @@ struct aead_task {
 	__u8 open_check;
 	__u8 open_busy;
 	__u16 open_target;
-	__u8 pad[6];
+	__u8 open_ring;		/* ring: open_len is the length itself */
+	__u8 pad[5];
 };
 
 struct {
@@ -999,12 +1008,40 @@ static __always_inline void aead_mark(__u32 tgid)
 		bpf_map_update_elem(&aead_procs, &tgid, &one, BPF_ANY);
 }
 
+/*
+ * A record's n bytes of application data at buf, sealed with write key
+ * wkey: the key is tied to the socket the thread writes next, if it is not
+ * yet; the bytes are the connection's next (and a gated process's request
+ * is held here, before it is encrypted).
+ */
+static __always_inline int record_write(struct pt_regs *ctx, __u32 tgid, __u64 wkey,
+					__u64 buf, __s64 n)
+{
+	struct tg_conn_key key = { .tgid = tgid, .ssl = wkey };
+	struct aead_task *st;
+
+	if (!bpf_map_lookup_elem(&ctx_sock, &key)) {
+		st = bpf_task_storage_get(&aead_task, bpf_get_current_task_btf(), 0,
+					  BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (st)
+			st->pending = key.ssl;
+	}
+	if (n <= 0)
+		return 0;
+	if (conn_ignored(&key)) {
+		count(TG_CNT_IGNORED_CALLS, 1);
+		return 0;
+	}
+	gate_write(ctx, tgid, &key, buf, n, TG_HOLD_EX_GO);
+	emit_call(tgid, key.ssl, buf, TG_DIR_WRITE, n);
+	return 0;
+}
+
 static __always_inline int aead_seal(struct pt_regs *ctx, __u64 cookie)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct tg_conn_key key = { .tgid = tgid, .ssl = PT_REGS_PARM1(ctx) };
 	__u32 target = (__u16)(cookie >> TG_COOKIE_TARGET_SHIFT);
-	struct aead_task *st;
 	__u64 a[4];		/* in, in_len, ad, ad_len */
 	__s64 n;
 	int kind;
@@ -1022,21 +1059,7 @@ static __always_inline int aead_seal(struct pt_regs *ctx, __u64 cookie)
 		probe_wrong(target);
 		return 0;
 	}
-	if (!bpf_map_lookup_elem(&ctx_sock, &key)) {
-		st = bpf_task_storage_get(&aead_task, bpf_get_current_task_btf(), 0,
-					  BPF_LOCAL_STORAGE_GET_F_CREATE);
-		if (st)
-			st->pending = key.ssl;
-	}
-	if (!n)
-		return 0;
-	if (conn_ignored(&key)) {
-		count(TG_CNT_IGNORED_CALLS, 1);
-		return 0;
-	}
-	gate_write(ctx, tgid, &key, a[0], n, TG_HOLD_EX_GO);
-	emit_call(tgid, key.ssl, a[0], TG_DIR_WRITE, n);
-	return 0;
+	return record_write(ctx, tgid, key.ssl, a[0], n);
 }
 
 static __always_inline int aead_open(struct pt_regs *ctx, __u64 cookie)
@@ -1065,6 +1088,7 @@ static __always_inline int aead_open(struct pt_regs *ctx, __u64 cookie)
 	st->open_out = PT_REGS_PARM2(ctx);
 	st->open_len = PT_REGS_PARM3(ctx);
 	st->open_type = kind;
+	st->open_ring = 0;
 	st->open_target = (__u16)(cookie >> TG_COOKIE_TARGET_SHIFT);
 	st->open_busy = 1;
 	return 0;
@@ -1085,11 +1109,17 @@ static __always_inline int aead_opened(struct pt_regs *ctx)
 	if (!st || !st->open_busy)
 		return 0;
 	st->open_busy = 0;
-	if ((int)PT_REGS_RC(ctx) != 1)
-		return 0;
-	if (bpf_probe_read_user(&len, sizeof(len), (void *)st->open_len)) {
-		lose_call(tgid, st->open_ctx, TG_DIR_READ, TG_CNT_LEN_UNKNOWN);
-		return 0;
+	if (st->open_ring) {
+		/* Result<Tag, _> by reference: not checked (rustls compares
+		 * the tags and drops the connection when they differ) */
+		len = st->open_len;
+	} else {
+		if ((int)PT_REGS_RC(ctx) != 1)
+			return 0;
+		if (bpf_probe_read_user(&len, sizeof(len), (void *)st->open_len)) {
+			lose_call(tgid, st->open_ctx, TG_DIR_READ, TG_CNT_LEN_UNKNOWN);
+			return 0;
+		}
 	}
 	n = aead_data(st->open_out, len, st->open_type);
 	if (n < 0) {
@@ -1119,12 +1149,126 @@ static __always_inline int aead_opened(struct pt_regs *ctx)
 	return 0;
 }
 
+/*
+ * ring's seal and open (rustls's ring provider): Rust functions, whose
+ * argument layout the Rust ABI does not fix.  Seen in ring 0.17: (sret,
+ * key, nonce, aad ptr, aad len, in_out ptr, in_out len[, src.start]), the
+ * last ones on the stack.  So the record is looked for among the argument
+ * registers after the key and the first stack slots: the additional data
+ * is a (pointer, 5) whose bytes are a TLS 1.3 application-data record
+ * header, or a (pointer, 13) of TLS 1.2; the buffer is the pair after it,
+ * whose length must be the one that header gives (the record's length
+ * less the 16-byte tag).  open decrypts in place: the plaintext is in the
+ * buffer when it returns.  Both directions are tied by the socket, as
+ * aws-lc's are; the key (second argument) names each direction.
+ */
+#define RING_VALS	8
+#if defined(__TARGET_ARCH_x86)
+#define ARG6(x)		((x)->r9)
+#else
+#define ARG6(x)		((x)->regs[5])
+#endif
+
+static __always_inline int ring_record(struct pt_regs *ctx, __u64 *buf, __u64 *n)
+{
+	__u64 v[RING_VALS];
+	__u8 h[13];
+	__u64 want;
+	int i, kind;
+
+	v[0] = PT_REGS_PARM3(ctx);
+	v[1] = PT_REGS_PARM4(ctx);
+	v[2] = PT_REGS_PARM5(ctx);
+	v[3] = ARG6(ctx);
+	if (bpf_probe_read_user(&v[4], 4 * sizeof(__u64), (void *)(PT_REGS_SP(ctx) + 8)))
+		return -1;
+#pragma unroll
+	for (i = 0; i + 3 < RING_VALS; i++) {
+		if (v[i + 1] == 5) {
+			if (bpf_probe_read_user(h, 5, (void *)v[i]) || h[0] != TLS_CT_APPDATA ||
+			    h[1] != 3)
+				continue;
+			want = (__u64)h[3] << 8 | h[4];
+			if (want < 16)
+				continue;
+			want -= 16;
+			kind = 0;
+		} else if (v[i + 1] == 13) {
+			if (bpf_probe_read_user(h, 13, (void *)v[i]) || h[9] != 3 ||
+			    h[8] < 20 || h[8] > 24)
+				continue;
+			want = (__u64)h[11] << 8 | h[12];
+			kind = h[8];
+		} else {
+			continue;
+		}
+		if (v[i + 3] != want || !v[i + 2])
+			continue;
+		*buf = v[i + 2];
+		*n = want;
+		return kind;
+	}
+	return -1;
+}
+
+static __always_inline int ring_seal(struct pt_regs *ctx, __u64 cookie)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 target = (__u16)(cookie >> TG_COOKIE_TARGET_SHIFT);
+	__u64 buf = 0, len = 0;
+	int kind;
+	__s64 n;
+
+	if (tgid == self_tgid)
+		return 0;
+	aead_mark(tgid);
+	kind = ring_record(ctx, &buf, &len);
+	n = kind < 0 ? -1 : aead_data(buf, len, kind);
+	if (n < 0) {
+		probe_wrong(target);
+		return 0;
+	}
+	return record_write(ctx, tgid, PT_REGS_PARM2(ctx), buf, n);
+}
+
+static __always_inline int ring_open(struct pt_regs *ctx, __u64 cookie)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct aead_task *st;
+	__u64 buf = 0, len = 0;
+	int kind;
+
+	if (tgid == self_tgid)
+		return 0;
+	aead_mark(tgid);
+	st = bpf_task_storage_get(&aead_task, bpf_get_current_task_btf(), 0,
+				  BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!st)
+		return 0;
+	st->open_busy = 0;
+	kind = ring_record(ctx, &buf, &len);
+	if (kind < 0) {
+		probe_wrong((__u16)(cookie >> TG_COOKIE_TARGET_SHIFT));
+		return 0;
+	}
+	st->open_ctx = PT_REGS_PARM2(ctx);
+	st->open_out = buf;
+	st->open_len = len;
+	st->open_ring = 1;
+	st->open_type = kind;
+	st->open_target = (__u16)(cookie >> TG_COOKIE_TARGET_SHIFT);
+	st->open_busy = 1;
+	return 0;
+}
+
 /* One program for seal, open and open's return: the cookie says which. */
 SEC("uprobe")
 int BPF_KPROBE(uprobe_aead)
 {
 	__u64 fn = bpf_get_attach_cookie(ctx);
 
+	if (fn & TG_FN_RING)
+		return fn & TG_FN_READ ? ring_open(ctx, fn) : ring_seal(ctx, fn);
 	return fn & TG_FN_READ ? aead_open(ctx, fn) : aead_seal(ctx, fn);
 }
 

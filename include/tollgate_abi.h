@@ -51,6 +51,10 @@ enum tg_fn_cookie {
 				   checked, and counted per target when wrong */
 	TG_FN_AEAD	= 32,	/* aws-lc's EVP_AEAD_CTX_seal (write) / _open
 				   (read): TLS records, not a stream */
+	TG_FN_RING	= 64,	/* with TG_FN_AEAD: ring's seal / open */
+	TG_FN_OUT5	= 128,	/* with TG_FN_EX: the byte count's pointer is the
+				   fifth argument (OpenSSL 3.2+'s
+				   ssl_write_internal), not the fourth */
 };
 
 /* Bits 32-47 of a discovered probe's cookie: its target's number, the
