@@ -37,8 +37,9 @@ enum attach_tls {
 	ATTACH_TLS_OPENSSL,
 	ATTACH_TLS_GNUTLS,
 	ATTACH_TLS_GO,
-	ATTACH_TLS_BORINGSSL,		/* built in, located by discovery */
-	ATTACH_TLS_AWSLC,		/* built in (rustls), its records */
+	ATTACH_TLS_BUILTIN,		/* built into an executable, located by
+					   discovery (BoringSSL, OpenSSL, aws-lc and
+					   ring's records) */
 };
 
 enum attach_file { ATTACH_FILE_LIB, ATTACH_FILE_EXE, ATTACH_FILE_GNUTLS };
@@ -48,7 +49,7 @@ struct attach_ident {
 	int tls;			/* enum attach_tls, or -1: nothing probed */
 	int unseen;			/* enum attach_unseen it shows, or -1 */
 	int err;			/* why nothing is probed: -errno */
-	struct ssl_syms syms;		/* OpenSSL, GnuTLS, BoringSSL */
+	struct ssl_syms syms;		/* OpenSSL, GnuTLS */
 	struct gotls_syms *go;		/* Go: also when it cannot be probed */
 	struct discover_result *disc;	/* built-in TLS: found or why not */
 };

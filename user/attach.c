@@ -28,7 +28,8 @@
 #define MAX_TARGETS	4096		/* files that carry TLS we probe, and dynamic linkers */
 #define NEG_CACHE	4096		/* files that do not: a cache, entries replaced */
 #define NOTED_PIDS	4096		/* processes named for unseen TLS, direct-mapped */
-#define LINKS_PER	2		/* uprobe_multi: entries (and SSL_free), returns */
+#define LINKS_PER	4		/* uprobe_multi: entries (and SSL_free), returns;
+					   built-in TLS: also the records' */
 #define PID_BUCKETS	1024
 
 enum target_kind { TARGET_LIB, TARGET_EXE, TARGET_LDSO, TARGET_GNUTLS };
@@ -36,13 +37,12 @@ enum target_kind { TARGET_LIB, TARGET_EXE, TARGET_LDSO, TARGET_GNUTLS };
 /* Whose TLS a target carries. */
 static const char *const flavor_name[] = {
 	[ATTACH_TLS_OPENSSL] = "OpenSSL", [ATTACH_TLS_GNUTLS] = "GnuTLS",
-	[ATTACH_TLS_GO] = "Go crypto/tls", [ATTACH_TLS_BORINGSSL] = "BoringSSL (built in)",
-	[ATTACH_TLS_AWSLC] = "aws-lc (built in, rustls)",
+	[ATTACH_TLS_GO] = "Go crypto/tls", [ATTACH_TLS_BUILTIN] = "built-in TLS",
 };
 
 const char *attach_tls_name(int tls)
 {
-	return tls >= 0 && tls <= ATTACH_TLS_AWSLC ? flavor_name[tls] : "none";
+	return tls >= 0 && tls <= ATTACH_TLS_BUILTIN ? flavor_name[tls] : "none";
 }
 
 #define AEAD_TPS	9		/* socket tracepoints of aws-lc's records */
@@ -346,27 +346,42 @@ static int aead_tracepoints(struct attacher *a)
 }
 
 /*
- * aws-lc's records: EVP_AEAD_CTX_open's return first, then one link for
- * seal's and open's entries.
+ * TLS records (aws-lc's EVP_AEAD_CTX_seal/open, ring's seal/open): one
+ * link for the opens' returns first, then one for every entry.
  */
 static size_t attach_aead(struct attacher *a, struct target *t, pid_t pid, int *out)
 {
-	uint64_t offs[2] = { t->disc->write.off, t->disc->read.off };
-	uint64_t cookies[2] = {
-		TG_FN_WRITE | TG_FN_AEAD | disc_cookie(t), TG_FN_READ | TG_FN_AEAD | disc_cookie(t),
-	};
+	uint64_t offs[DISCOVER_MAX_FNS], cookies[DISCOVER_MAX_FNS];
+	uint64_t roffs[DISCOVER_MAX_FNS], rcookies[DISCOVER_MAX_FNS];
+	uint32_t n = 0, nr = 0, i;
 	char path[64];
 	int r, e;
 
+	for (i = 0; i < t->disc->nfn; i++) {
+		const struct discover_fn *f = &t->disc->fn[i];
+		uint64_t c = TG_FN_AEAD | disc_cookie(t);
+
+		if (f->kind == DISCOVER_RING_SEAL || f->kind == DISCOVER_RING_OPEN)
+			c |= TG_FN_RING;
+		if (f->kind == DISCOVER_AEAD_OPEN || f->kind == DISCOVER_RING_OPEN) {
+			c |= TG_FN_READ;
+			roffs[nr] = f->off;
+			rcookies[nr++] = c;
+		} else if (f->kind != DISCOVER_AEAD_SEAL && f->kind != DISCOVER_RING_SEAL) {
+			continue;
+		}
+		offs[n] = f->off;
+		cookies[n++] = c;
+	}
 	r = aead_tracepoints(a);
 	if (r)
 		return attach_failed(a, t, pid, r);
 	path_of(t, path, sizeof(path));
-	r = multi_link(bpf_program__fd(a->skel->progs.uretprobe_aead), path, offs + 1,
-		       cookies + 1, 1, pid, 1);
+	r = multi_link(bpf_program__fd(a->skel->progs.uretprobe_aead), path, roffs, rcookies, nr,
+		       pid, 1);
 	if (r < 0)
 		return attach_failed(a, t, pid, r);
-	e = multi_link(bpf_program__fd(a->skel->progs.uprobe_aead), path, offs, cookies, 2,
+	e = multi_link(bpf_program__fd(a->skel->progs.uprobe_aead), path, offs, cookies, n,
 		       pid, 0);
 	if (e < 0) {
 		close(r);
@@ -376,6 +391,71 @@ static size_t attach_aead(struct attacher *a, struct target *t, pid_t pid, int *
 	out[1] = e;
 	a->st.links += 2;
 	return 2;
+}
+
+/*
+ * SSL-level functions (n, of which the last nfree are SSL_free): a link
+ * for the returns first (an entry without its return would leave a frame
+ * behind), then one for the entries.  Returns the links made.
+ */
+static size_t attach_ssl(struct attacher *a, struct target *t, pid_t pid, const uint64_t *offs,
+			 const uint64_t *cookies, uint32_t n, uint32_t nfree, int *out)
+{
+	char path[64];
+	int r, e;
+
+	path_of(t, path, sizeof(path));
+	r = multi_link(bpf_program__fd(a->skel->progs.uretprobe_ssl), path, offs, cookies,
+		       n - nfree, pid, 1);
+	if (r >= 0) {
+		e = multi_link(bpf_program__fd(a->skel->progs.uprobe_ssl), path, offs, cookies,
+			       n, pid, 0);
+		if (e >= 0) {
+			out[0] = r;
+			out[1] = e;
+			a->st.links += 2;
+			return 2;
+		}
+		close(r);
+		r = e;
+	}
+	return attach_failed(a, t, pid, r);
+}
+
+/*
+ * TLS built into an executable: its SSL-level functions (BoringSSL's
+ * SSL_write/SSL_read, OpenSSL's ssl_write/read_internal) and its records
+ * (aws-lc's, ring's), whichever discovery found.
+ */
+static size_t attach_builtin(struct attacher *a, struct target *t, pid_t pid, int *out)
+{
+	uint64_t offs[DISCOVER_MAX_FNS], cookies[DISCOVER_MAX_FNS], c;
+	uint32_t i, n = 0;
+	size_t links = 0;
+	int records = 0;
+
+	for (i = 0; i < t->disc->nfn; i++) {
+		const struct discover_fn *f = &t->disc->fn[i];
+
+		switch (f->kind) {
+		case DISCOVER_SSL_WRITE: c = TG_FN_WRITE; break;
+		case DISCOVER_SSL_READ: c = TG_FN_READ; break;
+		case DISCOVER_OSSL_WRITE:
+			c = TG_FN_WRITE | TG_FN_EX | (t->disc->ossl_flags ? TG_FN_OUT5 : 0);
+			break;
+		case DISCOVER_OSSL_READ: c = TG_FN_READ | TG_FN_EX; break;
+		default:
+			records = 1;
+			continue;
+		}
+		offs[n] = f->off;
+		cookies[n++] = c | disc_cookie(t);
+	}
+	if (n)
+		links = attach_ssl(a, t, pid, offs, cookies, n, 0, out);
+	if (records)
+		links += attach_aead(a, t, pid, out + links);
+	return links;
 }
 
 /*
@@ -394,39 +474,21 @@ static size_t attach_target(struct attacher *a, struct target *t, pid_t pid, int
 		[SSL_FN_FREE] = TG_FN_FREE,
 	};
 	uint64_t offs[5], cookies[5];
-	uint32_t i, n = 0, nrw;
-	char path[64];
-	int r, e;
+	uint32_t i, n = 0;
 
 	if (t->disabled)
 		return 0;
 	if (t->flavor == ATTACH_TLS_GO)
 		return attach_go(a, t, pid, out);
-	if (t->flavor == ATTACH_TLS_AWSLC)
-		return attach_aead(a, t, pid, out);
+	if (t->flavor == ATTACH_TLS_BUILTIN)
+		return attach_builtin(a, t, pid, out);
 	for (i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
 		if (!t->syms.off[fns[i]])
 			continue;
 		offs[n] = t->syms.off[fns[i]];
-		cookies[n++] = cookie_of[fns[i]] | disc_cookie(t);
+		cookies[n++] = cookie_of[fns[i]];
 	}
-	nrw = n - (t->syms.off[SSL_FN_FREE] ? 1 : 0);
-	path_of(t, path, sizeof(path));
-	r = multi_link(bpf_program__fd(a->skel->progs.uretprobe_ssl), path, offs, cookies,
-		       nrw, pid, 1);
-	if (r >= 0) {
-		e = multi_link(bpf_program__fd(a->skel->progs.uprobe_ssl), path, offs, cookies,
-			       n, pid, 0);
-		if (e >= 0) {
-			out[0] = r;
-			out[1] = e;
-			a->st.links += 2;
-			return 2;
-		}
-		close(r);
-		r = e;
-	}
-	return attach_failed(a, t, pid, r);
+	return attach_ssl(a, t, pid, offs, cookies, n, t->syms.off[SSL_FN_FREE] ? 1 : 0, out);
 }
 
 /* The dynamic linker's _dl_debug_state: probed for every process. */
@@ -485,18 +547,11 @@ static int identify_builtin(const char *path, const char *cache_dir, struct atta
 	id->disc = calloc(1, sizeof(*id->disc));
 	if (!id->disc)
 		return -ENOMEM;
-	/* rustls's records are sealed by aws-lc, whatever SSL code is linked */
-	err = discover_file(path, mark == ELFSYM_TLS_RUSTLS ? DISCOVER_AWSLC : DISCOVER_NONE,
-			    cache_dir, id->disc);
+	/* every stack it links: one program may use several (Codex) */
+	err = discover_file(path, DISCOVER_NONE, cache_dir, id->disc);
 	if (err)
 		return err;
-	if (id->disc->lib == DISCOVER_BORINGSSL) {
-		id->tls = ATTACH_TLS_BORINGSSL;
-		id->syms.off[SSL_FN_WRITE] = id->disc->write.off;
-		id->syms.off[SSL_FN_READ] = id->disc->read.off;
-	} else {
-		id->tls = ATTACH_TLS_AWSLC;
-	}
+	id->tls = ATTACH_TLS_BUILTIN;
 	id->unseen = -1;
 	return 0;
 }
@@ -556,7 +611,7 @@ static struct target *target_get(struct attacher *a, const char *path, const cha
 	struct attach_ident id = { .tls = ATTACH_TLS_OPENSSL, .unseen = -1 };
 	struct target *t;
 	struct negative *n;
-	char self[64], esc[512];
+	char self[64], esc[512], libs[64];
 	struct stat sb;
 	int fd, err = 0;
 
@@ -650,7 +705,8 @@ static struct target *target_get(struct attacher *a, const char *path, const cha
 	t->has_ssl = 1;
 	a->st.targets++;
 	if (t->disc)
-		log_info("%s found in %s in %.0f ms%s: %s", flavor_name[t->flavor],
+		log_info("built-in TLS (%s) found in %s in %.0f ms%s: %s",
+			 discover_libs(t->disc->libs, libs, sizeof(libs)),
 			 escape_str(esc, sizeof(esc), t->name), t->disc->ns / 1e6,
 			 t->disc->cached ? " (cached)" : "", t->disc->evidence);
 	else if (t->go)
@@ -1130,9 +1186,8 @@ void attacher__check(struct attacher *a)
 		t->disabled = 1;
 		a->st.disabled++;
 		log_warn("%s in %s disabled: %llu results that cannot be TLS plaintext "
-			 "(found at %#llx and %#llx)", flavor_name[t->flavor],
-			 escape_str(esc, sizeof(esc), t->name), (unsigned long long)bad,
-			 (unsigned long long)t->disc->write.va, (unsigned long long)t->disc->read.va);
+			 "(%s)", flavor_name[t->flavor], escape_str(esc, sizeof(esc), t->name),
+			 (unsigned long long)bad, t->disc->evidence);
 		links_destroy(a, t->glinks, &t->nglinks);
 		for (i = 0; i < PID_BUCKETS; i++) {
 			struct tracked *tr;

@@ -76,8 +76,7 @@ static void how(const struct attach_ident *id, int kind, char *buf, size_t cap)
 			 id->go->write.nrets, id->go->read.nrets,
 			 id->go->close ? ", (*Conn).Close" : "");
 		return;
-	case ATTACH_TLS_BORINGSSL:
-	case ATTACH_TLS_AWSLC:
+	case ATTACH_TLS_BUILTIN:
 		snprintf(buf, cap, "located by error sites (%s, %s): %s", id->disc->id,
 			 id->disc->cached ? "cached" : "analysed now", id->disc->evidence);
 		return;
@@ -119,10 +118,19 @@ static void print_file(struct probes_ctx *c, const char *path, const char *name,
 			id.unseen == ATTACH_UNSEEN_RUSTLS ? "rustls" : "BoringSSL"));
 		json_object_object_add(o, "probed", json_object_new_boolean(id.tls >= 0));
 		if (id.disc && id.tls >= 0) {
-			json_object_object_add(o, "write_addr", json_object_new_int64(
-				(int64_t)id.disc->write.va));
-			json_object_object_add(o, "read_addr", json_object_new_int64(
-				(int64_t)id.disc->read.va));
+			struct json_object *fns = json_object_new_array();
+			unsigned i;
+
+			for (i = 0; i < id.disc->nfn; i++) {
+				struct json_object *f = json_object_new_object();
+
+				json_object_object_add(f, "function", json_object_new_string(
+					discover_kind_name(id.disc->fn[i].kind)));
+				json_object_object_add(f, "addr", json_object_new_int64(
+					(int64_t)id.disc->fn[i].va));
+				json_object_array_add(fns, f);
+			}
+			json_object_object_add(o, "probes", fns);
 			json_object_object_add(o, "analysis_ms", json_object_new_double(
 				id.disc->ns / 1e6));
 		}
