@@ -1303,6 +1303,10 @@ static int h2_on_end(void *ctx, uint32_t sid, int dir, enum h2_end why)
 		if (cut && why == H2_END_CLOSED && p->resp_clen >= 0 &&
 		    p->resp_wire == (uint64_t)p->resp_clen)
 			cut = 0;
+		/* Nor is a stream the client resets once it has read the
+		 * final event (Codex cancels its streams then). */
+		if (cut && why != H2_END_LOST && (p->resp.flags & LLM_RESP_DONE))
+			cut = 0;
 		resp_finish(x, p, cut);
 	} else {
 		return 0;
