@@ -141,6 +141,9 @@ $(BUILD)/integ/ff_client: HELPER_LIBS := -lssl -lcrypto
 $(BUILD)/integ/ff_hold: user/forcefail.c user/elfsym.c include/forcefail.h include/elfsym.h
 $(BUILD)/integ/ff_hold: HELPER_LIBS := -D_GNU_SOURCE -Iinclude user/forcefail.c user/elfsym.c -lelf
 
+# Stripped, as the executables discovery is for.
+$(BUILD)/integ/fake_tls: HELPER_LIBS := -s
+
 $(BUILD)/integ/%: tests/integ/helpers/%.c
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)

@@ -209,6 +209,17 @@ static uint64_t va_off(const struct image *img, uint64_t va)
 	return off;
 }
 
+/* Bytes of va's segment from va on (0: va is in none). */
+static uint64_t seg_left(const struct image *img, uint64_t va)
+{
+	size_t i;
+
+	for (i = 0; i < img->nload; i++)
+		if (va >= img->load[i].va && va - img->load[i].va < img->load[i].size)
+			return img->load[i].size - (va - img->load[i].va);
+	return 0;
+}
+
 static int in_text(const struct image *img, uint64_t va)
 {
 	size_t i;
@@ -501,9 +512,12 @@ static int decode_fn(struct scan *sc, csh h, struct fn *f)
 	cs_insn *insn;
 	size_t len;
 
+	/* the last function of a segment ends with it */
+	if (!va_at(sc->img, f->start, size, NULL))
+		size = seg_left(sc->img, f->start);
 	code = va_at(sc->img, f->start, size, NULL);
-	if (!code)
-		return -EBADMSG;
+	if (!code || !size)
+		return 0;	/* not in the file: its sites stay unreached */
 	len = size;
 	insn = cs_malloc(h);
 	if (!insn)
@@ -650,8 +664,10 @@ static int add_fn(const struct scan *sc, const struct fn *f, int kind,
 
 	if (!va_at(sc->img, f->start, 1, &off) || r->nfn == DISCOVER_MAX_FNS)
 		return -EBADMSG;
+	uint64_t size = f->end - f->start, left = seg_left(sc->img, f->start);
+
 	r->fn[r->nfn++] = (struct discover_fn){
-		.va = f->start, .off = off, .size = (uint32_t)(f->end - f->start),
+		.va = f->start, .off = off, .size = (uint32_t)(size < left ? size : left),
 		.sites = f->sites, .kind = kind,
 	};
 	return 0;
