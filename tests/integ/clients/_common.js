@@ -1,7 +1,9 @@
 // Helpers shared by the node test clients (node_https.js, node_fetch.js,
 // openai_sdk.mjs, anthropic_sdk.mjs; the test providers take their option
-// parsing): argument parsing, request bodies shaped like each provider's
-// API, SSE event counting and the one-line JSON result.
+// parsing) and by bun_fetch.js, which Bun runs: argument parsing, request
+// bodies shaped like each provider's API, SSE event counting, the one-line
+// JSON result, and the whole of the fetch clients (fetchMain), so node's
+// fetch and Bun's run the same code.
 // Request bodies are built the same way as in py_http.py.
 'use strict';
 
@@ -245,8 +247,89 @@ function countingFetch(m) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// A fetch error's message and the system error's code: node's undici puts
+// the system error in e.cause, Bun's fetch its code ("ECONNRESET") on the
+// error itself (a DOMException's code is a number: not that).
+function fetchErrorText(e) {
+	if (e.cause) return `${e.message} (${e.cause.code || e.cause.message})`;
+	return `${e.message}${typeof e.code === 'string' ? ` (${e.code})` : ''}`;
+}
+
+// The fetch client (node_fetch.js, bun_fetch.js): parse argv, send --repeat
+// requests with the runtime's global fetch, read each body as it arrives,
+// print the one JSON line; name goes into the user-agent.  --delay-ms
+// sleeps before the first request (a tracer attaches its probes a moment
+// after exec).  Exit code 1 on failure (emit).
+const FETCH_SPEC = {
+	path: 'str', model: 'str', stream: 'bool', 'include-usage': 'bool', events: 'int',
+	'body-bytes': 'int', repeat: 'int', header: 'list', gzip: 'bool', timeout: 'float',
+	ca: 'str', 'delay-ms': 'int',
+};
+
+async function fetchMain(argv, usage, name) {
+	const o = parseArgs(argv, FETCH_SPEC, usage);
+	requireExtraCa(o.ca);
+
+	const apiPath = o.path || '/v1/chat/completions';
+	const url = o.url + streamPath(apiPath, o.stream);
+	const body = buildBody(apiPath, {
+		model: o.model, stream: o.stream, includeUsage: o['include-usage'],
+		bodyBytes: o['body-bytes'] || 0,
+	});
+	const headers = Object.assign({
+		'content-type': 'application/json', accept: 'application/json',
+		'user-agent': `tollgate-test-${name}/1`,
+	}, authHeaders(apiPath));
+	if (o.events != null) headers['x-test-events'] = String(o.events);
+	if (o.gzip) headers['x-test-gzip'] = '1';	// fetch sends accept-encoding: gzip, deflate, br
+	Object.assign(headers, headerList(o.header));
+
+	const out = {
+		status: null, response_bytes: 0, request_bytes: 0, events: 0, requests: 0,
+		statuses: [], pid: process.pid,
+	};
+	let ok = true;
+	if (o['delay-ms'] > 0) await sleep(o['delay-ms']);
+	for (let i = 0; i < Math.max(1, o.repeat || 1); i++) {
+		let res;
+		try {
+			res = await fetch(url, {
+				method: 'POST', headers, body,
+				signal: AbortSignal.timeout((o.timeout || 60) * 1000),
+			});
+		} catch (e) {
+			out.error = `${e.name}: ${fetchErrorText(e)}`;
+			ok = false;
+			break;
+		}
+		out.request_bytes += Buffer.byteLength(body);
+		out.status = res.status;
+		out.statuses.push(res.status);
+		out.provider = providerInfo((h) => res.headers.get(h));
+		const parts = [];
+		try {
+			for await (const chunk of res.body)	// read as it arrives
+				parts.push(Buffer.from(chunk));
+		} catch (e) {
+			out.error = `incomplete body: ${fetchErrorText(e)}`;
+		}
+		const data = Buffer.concat(parts);
+		out.response_bytes += data.length;
+		if ((res.headers.get('content-type') || '').startsWith('text/event-stream'))
+			out.events += countSse(data.toString('utf8'));
+		out.requests++;
+		if (res.status >= 400) ok = false;
+		if (out.error) {
+			ok = false;
+			break;
+		}
+	}
+	emit(out, ok);
+}
+
 module.exports = {
 	parseOptions,
 	parseArgs, apiOf, streamPath, buildBody, authHeaders, headerList, countSse,
-	providerInfo, countingFetch, emit, readCa, requireExtraCa, die, sleep, DEFAULT_MODEL,
+	providerInfo, countingFetch, emit, readCa, requireExtraCa, die, sleep, fetchMain,
+	DEFAULT_MODEL,
 };
