@@ -209,17 +209,21 @@ tg_setup() {
 
 # The HTTP/2 front of the provider (after tg_setup): provider_h2.js speaks
 # HTTP/2 and HTTP/1.1 over TLS (ALPN) and relays each request to the
-# provider's plain-HTTP port, which no probe sees.  Sets TG_H2_URL.
+# provider's plain-HTTP port, which no probe sees.  Sets TG_H2_URL.  With
+# TG_PROVIDER_VERBOSE set, $TG_TMP/provider_h2.log has a line per request
+# saying h2 or h1.
 TG_H2_PID=
 tg_h2_start() {
 	local pf=$TG_TMP/provider_h2.port i
+	local verbose=()
+	[ -n "${TG_PROVIDER_VERBOSE:-}" ] && verbose=(--verbose)
 	for i in $(seq 1 100); do
 		[ -s "$TG_TMP/provider.pport" ] && break
 		sleep 0.05
 	done
 	tg_in_cgroup "provider-$$" "$TG_NODE" "$TG_LIB/provider_h2.js" \
 		--cert "$TG_TMP/certs/server.pem" --key "$TG_TMP/certs/server.key" \
-		--upstream-port "$(cat "$TG_TMP/provider.pport")" --portfile "$pf" \
+		--upstream-port "$(cat "$TG_TMP/provider.pport")" --portfile "$pf" "${verbose[@]}" \
 		> "$TG_TMP/provider_h2.log" 2>&1 &
 	TG_H2_PID=$!
 	for i in $(seq 1 200); do
