@@ -74,13 +74,19 @@ struct fn {
 	uint32_t line;		/* ring: its panic's line (lowest), 0 none */
 };
 
+/* Known function entries, sorted (shared by the scans of one image). */
+struct entries {
+	uint64_t *v;
+	size_t n, cap;
+};
+
 struct scan {
 	const struct image *img;
+	const char *suffix;		/* the source file's name */
 	uint64_t lo, hi;		/* where the file name may start */
 	struct site sites[MAX_SITES];
 	size_t nsites;
-	uint64_t *starts;		/* known function entries, sorted */
-	size_t nstarts, cap;
+	struct entries *ent;
 	struct fn fns[MAX_FNS];
 	size_t nfns;
 	int lib;			/* library number expected */
@@ -261,18 +267,18 @@ static int find_name(const struct image *img, const char *suffix, uint64_t *lo, 
 	return -ENOENT;
 }
 
-static int push_start(struct scan *sc, uint64_t va)
+static int push_start(struct entries *e, uint64_t va)
 {
-	if (sc->nstarts == sc->cap) {
-		size_t cap = sc->cap ? sc->cap * 2 : 65536;
-		uint64_t *p = realloc(sc->starts, cap * sizeof(*p));
+	if (e->n == e->cap) {
+		size_t cap = e->cap ? e->cap * 2 : 65536;
+		uint64_t *p = realloc(e->v, cap * sizeof(*p));
 
 		if (!p)
 			return -ENOMEM;
-		sc->starts = p;
-		sc->cap = cap;
+		e->v = p;
+		e->cap = cap;
 	}
-	sc->starts[sc->nstarts++] = va;
+	e->v[e->n++] = va;
 	return 0;
 }
 
@@ -290,19 +296,36 @@ static void add_site(struct scan *sc, uint64_t va, uint64_t target, uint8_t reg)
 		sc->sites[sc->nsites++] = (struct site){ .va = va, .target = target, .reg = reg };
 }
 
-/*
- * One pass over the code: the instructions that load an address in
- * [lo, hi] (the sites), and the targets of direct calls that are 16-byte
- * aligned (function entries, as compilers align them).  A byte sequence
- * that only looks like one is filtered later: a site must be reached by
- * disassembling its function from an entry.
- */
-static int scan_code(struct scan *sc)
+/* The scans whose range holds t get the site. */
+static void add_sites(struct scan **scs, size_t nscs, uint64_t va, uint64_t t, uint8_t reg)
 {
-	const struct image *img = sc->img;
-	uint64_t span = sc->hi - sc->lo;
+	size_t j;
+
+	for (j = 0; j < nscs; j++)
+		if (t - scs[j]->lo <= scs[j]->hi - scs[j]->lo)
+			add_site(scs[j], va, t, reg);
+}
+
+/*
+ * One pass over the code for every scan: the instructions that load an
+ * address in a scan's [lo, hi] (its sites), and the targets of direct
+ * calls that are 16-byte aligned (function entries, as compilers align
+ * them).  A byte sequence that only looks like one is filtered later: a
+ * site must be reached by disassembling its function from an entry.
+ */
+static int scan_code(const struct image *img, struct scan **scs, size_t nscs,
+		     struct entries *ent)
+{
+	uint64_t lo = UINT64_MAX, hi = 0, span;
 	size_t i, k;
 
+	for (k = 0; k < nscs; k++) {
+		if (scs[k]->lo < lo)
+			lo = scs[k]->lo;
+		if (scs[k]->hi > hi)
+			hi = scs[k]->hi;
+	}
+	span = hi - lo;
 	for (k = 0; k < img->nload; k++) {
 		const struct seg *s = &img->load[k];
 		const uint8_t *b = img->p + s->off;
@@ -316,26 +339,27 @@ static int scan_code(struct scan *sc)
 
 			if (c >= 0xb8 && c <= 0xbf) {		/* mov r32, imm32 */
 				t = rd32(b + i + 1);
-				if (t - sc->lo <= span) {
+				if (t - lo <= span) {
 					int rex = b[i - 1] == 0x41;
 
-					add_site(sc, s->va + i - rex, t, (c - 0xb8) + (rex ? 8 : 0));
+					add_sites(scs, nscs, s->va + i - rex, t,
+						  (c - 0xb8) + (rex ? 8 : 0));
 				}
 			} else if (c == 0x8d && (b[i - 1] & 0xfb) == 0x48 &&
 				   (b[i + 1] & 0xc7) == 0x05) {	/* lea r64, [rip + d32] */
 				t = s->va + i + 6 + (int64_t)(int32_t)rd32(b + i + 2);
-				if (t - sc->lo <= span)
-					add_site(sc, s->va + i - 1, t, ((b[i + 1] >> 3) & 7) +
-						 ((b[i - 1] & 4) ? 8 : 0));
+				if (t - lo <= span)
+					add_sites(scs, nscs, s->va + i - 1, t,
+						  ((b[i + 1] >> 3) & 7) + ((b[i - 1] & 4) ? 8 : 0));
 			} else if (c == 0xc7 && (b[i - 1] & 0xfe) == 0x48 &&
 				   (b[i + 1] & 0xf8) == 0xc0) {	/* mov r64, simm32 */
 				t = rd32(b + i + 2);
-				if (t - sc->lo <= span)
-					add_site(sc, s->va + i - 1, t, (b[i + 1] & 7) +
-						 ((b[i - 1] & 1) ? 8 : 0));
+				if (t - lo <= span)
+					add_sites(scs, nscs, s->va + i - 1, t,
+						  (b[i + 1] & 7) + ((b[i - 1] & 1) ? 8 : 0));
 			} else if (c == 0xe8) {			/* call rel32 */
 				t = s->va + i + 5 + (int64_t)(int32_t)rd32(b + i + 1);
-				if (!(t & 15) && t >= s->va && t - s->va < n && push_start(sc, t))
+				if (!(t & 15) && t >= s->va && t - s->va < n && push_start(ent, t))
 					return -ENOMEM;
 			}
 		}
@@ -344,9 +368,8 @@ static int scan_code(struct scan *sc)
 }
 
 /* Code pointers in writable data (vtables, callback tables). */
-static int scan_data(struct scan *sc)
+static int scan_data(const struct image *img, struct entries *ent)
 {
-	const struct image *img = sc->img;
 	size_t i, k;
 
 	for (k = 0; k < img->nload; k++) {
@@ -358,7 +381,7 @@ static int scan_data(struct scan *sc)
 		for (i = (8 - (s->va & 7)) & 7; i + 8 <= s->size; i += 8) {
 			uint64_t v = rd64(b + i);
 
-			if (!(v & 15) && v && in_text(img, v) && push_start(sc, v))
+			if (!(v & 15) && v && in_text(img, v) && push_start(ent, v))
 				return -ENOMEM;
 		}
 	}
@@ -366,9 +389,8 @@ static int scan_data(struct scan *sc)
 }
 
 /* .eh_frame_hdr's binary-search table: every FDE's initial location. */
-static int scan_eh_frame_hdr(struct scan *sc)
+static int scan_eh_frame_hdr(const struct image *img, struct entries *ent)
 {
-	const struct image *img = sc->img;
 	const uint8_t *h = img->ehdr_tab;
 	uint64_t count, i;
 
@@ -382,7 +404,7 @@ static int scan_eh_frame_hdr(struct scan *sc)
 	for (i = 0; i < count; i++) {
 		uint64_t va = img->ehdr_va + (int64_t)(int32_t)rd32(h + 12 + 8 * i);
 
-		if (in_text(img, va) && push_start(sc, va))
+		if (in_text(img, va) && push_start(ent, va))
 			return -ENOMEM;
 	}
 	return 0;
@@ -395,36 +417,37 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static void sort_starts(struct scan *sc)
+static void sort_starts(struct entries *e)
 {
 	size_t i, j = 0;
 
-	if (!sc->nstarts)
+	if (!e->n)
 		return;
-	qsort(sc->starts, sc->nstarts, sizeof(*sc->starts), cmp_u64);
-	for (i = 0; i < sc->nstarts; i++)
-		if (!j || sc->starts[j - 1] != sc->starts[i])
-			sc->starts[j++] = sc->starts[i];
-	sc->nstarts = j;
+	qsort(e->v, e->n, sizeof(*e->v), cmp_u64);
+	for (i = 0; i < e->n; i++)
+		if (!j || e->v[j - 1] != e->v[i])
+			e->v[j++] = e->v[i];
+	e->n = j;
 }
 
 /* The last entry at or below va, and the next one above it. */
 static int enclosing(const struct scan *sc, uint64_t va, uint64_t *start, uint64_t *end)
 {
-	size_t lo = 0, hi = sc->nstarts;
+	const struct entries *e = sc->ent;
+	size_t lo = 0, hi = e->n;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (sc->starts[mid] <= va)
+		if (e->v[mid] <= va)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
 	if (!lo)
 		return -ENOENT;
-	*start = sc->starts[lo - 1];
-	*end = lo < sc->nstarts ? sc->starts[lo] : *start + MAX_FN_SIZE;
+	*start = e->v[lo - 1];
+	*end = lo < e->n ? e->v[lo] : *start + MAX_FN_SIZE;
 	if (va - *start >= MAX_FN_SIZE)
 		return -ENOENT;
 	if (*end - *start > MAX_FN_SIZE)
@@ -970,7 +993,7 @@ static void dump(const struct scan *sc)
 	if (!getenv("TOLLGATE_DISCOVER_DEBUG"))
 		return;
 	fprintf(stderr, "discover: name at [%#lx, %#lx], %zu sites, %zu entries known\n",
-		(unsigned long)sc->lo, (unsigned long)sc->hi, sc->nsites, sc->nstarts);
+		(unsigned long)sc->lo, (unsigned long)sc->hi, sc->nsites, sc->ent->n);
 	for (i = 0; i < sc->nfns; i++) {
 		fmt_reasons(&sc->fns[i], rs, sizeof(rs));
 		fprintf(stderr, "  fn %#lx+%lu sites %u decoded %u lib_bad %u calls %u reasons %s\n",
@@ -980,53 +1003,41 @@ static void dump(const struct scan *sc)
 	}
 }
 
-static int run_scan(const struct image *img, const char *suffix, int lib,
-		    struct discover_result *r)
+/* A scan for one library: where its sites point.  -ENOENT: not there. */
+static int scan_prepare(struct scan *sc, const struct image *img, const char *suffix, int lib,
+			struct entries *ent)
 {
-	struct scan *sc;
 	int err;
 
-	sc = calloc(1, sizeof(*sc));
-	if (!sc)
-		return -ENOMEM;
 	sc->img = img;
+	sc->suffix = suffix;
 	sc->lib = lib;
+	sc->ent = ent;
 	err = find_name(img, suffix, &sc->lo, &sc->hi);
 	if (err)
-		goto out;
+		return err;
 	if (lib == LIB_RING) {
-		if (!memmem(img->p + va_off(img, sc->lo), sc->hi - sc->lo, "/ring-", 6)) {
-			err = -ENOENT;	/* another crate's algorithm.rs */
-			goto out;
-		}
-		err = find_locs(sc, sc->hi + strlen(suffix));
-		if (err)
-			goto out;
-	} else if (lib == LIB_OSSL) {
-		err = ossl_locs(sc);
-		if (err)
-			goto out;
+		if (!memmem(img->p + va_off(img, sc->lo), sc->hi - sc->lo, "/ring-", 6))
+			return -ENOENT;	/* another crate's algorithm.rs */
+		return find_locs(sc, sc->hi + strlen(suffix));
 	}
-	err = scan_code(sc);
-	if (!err)
-		err = scan_data(sc);
-	if (!err)
-		err = scan_eh_frame_hdr(sc);
+	if (lib == LIB_OSSL)
+		return ossl_locs(sc);
+	return 0;
+}
+
+/* Its functions, once the code is scanned: what they are, or why not. */
+static int scan_finish(struct scan *sc, struct discover_result *r)
+{
+	int err = analyse_sites(sc);
+
 	if (err)
-		goto out;
-	sort_starts(sc);
-	err = analyse_sites(sc);
-	if (err)
-		goto out;
+		return err;
 	dump(sc);
-	say(r, "%s: %zu sites in %zu functions; ", suffix, sc->nsites, sc->nfns);
-	err = lib == LIB_SSL ? classify_ssl(sc, r) :
-	      lib == LIB_RING ? classify_ring(sc, r) :
-	      lib == LIB_OSSL ? classify_ossl(sc, r) : classify_aead(sc, r);
-out:
-	free(sc->starts);
-	free(sc);
-	return err;
+	say(r, "%s: %zu sites in %zu functions; ", sc->suffix, sc->nsites, sc->nfns);
+	return sc->lib == LIB_SSL ? classify_ssl(sc, r) :
+	       sc->lib == LIB_RING ? classify_ring(sc, r) :
+	       sc->lib == LIB_OSSL ? classify_ossl(sc, r) : classify_aead(sc, r);
 }
 
 static uint64_t now_ns(void)
@@ -1046,8 +1057,20 @@ static void merge_err(int *err, int e)
 
 int discover_mem(const uint8_t *p, size_t len, int want, struct discover_result *out)
 {
+	static const struct {
+		const char *suffix;
+		int lib, want;
+	} libs[] = {
+		{ "ssl/ssl_lib.cc", LIB_SSL, DISCOVER_BORINGSSL },
+		{ "ssl/ssl_lib.c", LIB_OSSL, DISCOVER_OPENSSL },
+		{ "cipher/aead.c", LIB_CIPHER, DISCOVER_AWSLC },
+		{ "/src/aead/algorithm.rs", LIB_RING, DISCOVER_RING },
+	};
 	struct image img = { .p = p, .len = len };
+	struct scan *scs[4];
+	struct entries ent = { 0 };
 	uint64_t t0 = now_ns();
+	size_t i, n = 0;
 	int err;
 
 	memset(out, 0, sizeof(*out));
@@ -1058,21 +1081,53 @@ int discover_mem(const uint8_t *p, size_t len, int want, struct discover_result 
 	/*
 	 * Every stack the file carries: a program may link several and use
 	 * any (Codex: OpenSSL for its HTTP client, rustls over ring and
-	 * aws-lc elsewhere).  BoringSSL's SSL level already sees what its own
-	 * AEAD seals: its records are not looked for.
+	 * aws-lc elsewhere).  One pass over the code serves them all.
+	 * BoringSSL's SSL level already sees what its own AEAD seals: its
+	 * records are not probed.
 	 */
+	for (i = 0; i < sizeof(libs) / sizeof(libs[0]); i++) {
+		int e;
+
+		if (want != DISCOVER_NONE && want != libs[i].want)
+			continue;
+		scs[n] = calloc(1, sizeof(*scs[n]));
+		if (!scs[n]) {
+			err = -ENOMEM;
+			goto out;
+		}
+		e = scan_prepare(scs[n], &img, libs[i].suffix, libs[i].lib, &ent);
+		if (e == -ENOENT) {
+			free(scs[n]);
+			continue;
+		}
+		if (e) {
+			err = e;
+			goto out;
+		}
+		n++;
+	}
+	if (!n)
+		goto out;
+	err = scan_code(&img, scs, n, &ent);
+	if (!err)
+		err = scan_data(&img, &ent);
+	if (!err)
+		err = scan_eh_frame_hdr(&img, &ent);
+	if (err)
+		goto out;
+	sort_starts(&ent);
 	err = -ENOENT;
-	if (want == DISCOVER_NONE || want == DISCOVER_BORINGSSL)
-		merge_err(&err, run_scan(&img, "ssl/ssl_lib.cc", LIB_SSL, out));
-	if (want == DISCOVER_NONE || want == DISCOVER_OPENSSL)
-		merge_err(&err, run_scan(&img, "ssl/ssl_lib.c", LIB_OSSL, out));
-	if (!(out->libs & (1u << DISCOVER_BORINGSSL)) &&
-	    (want == DISCOVER_NONE || want == DISCOVER_AWSLC))
-		merge_err(&err, run_scan(&img, "cipher/aead.c", LIB_CIPHER, out));
-	if (want == DISCOVER_NONE || want == DISCOVER_RING)
-		merge_err(&err, run_scan(&img, "/src/aead/algorithm.rs", LIB_RING, out));
+	for (i = 0; i < n; i++) {
+		if (scs[i]->lib == LIB_CIPHER && (out->libs & (1u << DISCOVER_BORINGSSL)))
+			continue;
+		merge_err(&err, scan_finish(scs[i], out));
+	}
 	if (out->libs)
 		err = 0;
+out:
+	for (i = 0; i < n; i++)
+		free(scs[i]);
+	free(ent.v);
 	out->ns = now_ns() - t0;
 	return err;
 }
