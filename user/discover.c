@@ -1106,6 +1106,7 @@ int discover_mem(const uint8_t *p, size_t len, int want, struct discover_result 
 		}
 		n++;
 	}
+	err = -ENOENT;
 	if (!n)
 		goto out;
 	err = scan_code(&img, scs, n, &ent);
