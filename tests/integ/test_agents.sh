@@ -88,7 +88,8 @@ if (got_in, r["output_tokens"]) != (want_in, u.get("output_tokens")):
 bad = {k: r.get(k) for k, v in (("model", model), ("path", path), ("team", "agents"),
        ("usage_source", "provider"), ("capture", "complete"), ("stream", True),
        ("status", 200)) if r.get(k) != v}
-if bad or not r.get("cost_usd") or not (r.get("exe") or "").endswith(exe):
+# exe: read from /proc when the record goes out, gone if the agent has exited
+if bad or not r.get("cost_usd") or (r.get("exe") and not r["exe"].endswith(exe)):
     sys.exit("record %r" % r)
 PY
 	); then
