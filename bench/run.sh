@@ -14,6 +14,12 @@ echo "== agent CPU and memory per metered call (bench/agent/run.sh)"
 echo
 echo "== client stacks: Go net/http and node http2 (bench/clients/run.sh)"
 ./bench/clients/run.sh || rc=1
+echo
+echo "== discovery of built-in TLS, cold and cached (bench/discover/run.sh)"
+./bench/discover/run.sh || rc=1
+echo
+echo "== Bun's fetch (BoringSSL built in) (bench/clients/run.sh bun13-h1 bun14-h1)"
+BENCH_WORKLOADS="bun13-h1 bun14-h1" BENCH_GO_CALLS=1000 ./bench/clients/run.sh || rc=1
 if [ -f bench/tokenizer/run.sh ]; then
 	echo
 	echo "== tokenizer (bench/tokenizer/run.sh)"

@@ -20,6 +20,10 @@
 #            round's lines to the last's)
 #   go-h2s, go-h1s, node-h2s (not by default): the same, streamed (SSE,
 #            the provider's 5 events)
+#   bun13-h1, bun14-h1 (not by default)  Bun 1.3 / 1.4's fetch (BoringSSL
+#            built in: probed where discovery located SSL_write/SSL_read),
+#            bench/clients/bun_loop.js: BENCH_GO_CALLS sequential chat
+#            completions, HTTP/1.1 keep-alive
 # The provider: tests/integ/lib/provider.py (python, its plain HTTP port)
 # behind tests/integ/lib/provider_h2.js (node, TLS, ALPN h2 and http/1.1),
 # which every client talks to, both with TCP_NODELAY (see below).  Both are
@@ -191,6 +195,11 @@ work() {
 			--streams "$STREAMS" --rounds "$ROUNDS")
 		[ "$1" = node-h2s ] && cmd+=(--stream)
 		batch=$STREAMS ncalls=$((STREAMS * ROUNDS))
+		;;
+	bun13-h1|bun14-h1)
+		cmd=(env NODE_EXTRA_CA_CERTS="$CA" "tests/node/node_modules/${1%-h1}/bin/bun"
+			bench/clients/bun_loop.js "$URL" "$GO_CALLS" 300)
+		batch=1 ncalls=$GO_CALLS
 		;;
 	*) return 1 ;;
 	esac

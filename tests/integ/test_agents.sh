@@ -167,6 +167,11 @@ want=$(printf '%s\n' "bun: BoringSSL" "bun: BoringSSL" "claude: BoringSSL" \
 
 tg_trace_stop
 [ "$TG_TRACE_RC" = 0 ] && pass agents_trace_exit || fail agents_trace_exit "rc $TG_TRACE_RC"
+# Codex's calls went through its rustls records (aws-lc), each key tied
+# to its socket, none left untied.
+why=$(tg_counters_hold "$OUT.err" counters.tls_records'>'0 counters.tls_keys_tied'>'1 \
+	counters.tls_records_untied=0 counters.probe_bad_results'>'0) &&
+	pass codex_records || fail codex_records "$why"
 tg_no_secrets agents_no_secrets "$OUT" "$OUT.err"
 
 # --- the cache ------------------------------------------------------------------------
