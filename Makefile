@@ -141,8 +141,14 @@ $(BUILD)/integ/ff_client: HELPER_LIBS := -lssl -lcrypto
 $(BUILD)/integ/ff_hold: user/forcefail.c user/elfsym.c include/forcefail.h include/elfsym.h
 $(BUILD)/integ/ff_hold: HELPER_LIBS := -D_GNU_SOURCE -Iinclude user/forcefail.c user/elfsym.c -lelf
 
-# Stripped, as the executables discovery is for.
+# Stripped, as the executables discovery is for; the refused one lacks an
+# error site discovery needs.
 $(BUILD)/integ/fake_tls: HELPER_LIBS := -s
+$(BUILD)/integ/fake_tls_refused: tests/integ/helpers/fake_tls.c
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -DREFUSED -s -o $@ $<
+
+INTEG_HELPERS += $(BUILD)/integ/fake_tls_refused
 
 $(BUILD)/integ/%: tests/integ/helpers/%.c
 	$(call msg,CC,$@)

@@ -153,37 +153,55 @@ static void say(struct discover_result *r, const char *fmt, ...)
 	va_end(ap);
 }
 
-static int load_image(struct image *img)
+/* The headers are copied out: an image in memory need not be aligned. */
+static int read_ehdr(const struct image *img, Elf64_Ehdr *eh)
 {
-	const Elf64_Ehdr *eh = (const void *)img->p;
-	const Elf64_Phdr *ph;
-	size_t i;
-
-	if (img->len < sizeof(*eh) || memcmp(eh->e_ident, ELFMAG, SELFMAG))
+	if (img->len < sizeof(*eh))
+		return -ENOENT;
+	memcpy(eh, img->p, sizeof(*eh));
+	if (memcmp(eh->e_ident, ELFMAG, SELFMAG))
 		return -ENOENT;
 	if (eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_ident[EI_DATA] != ELFDATA2LSB ||
-	    eh->e_machine != EM_X86_64 || eh->e_phentsize != sizeof(*ph))
+	    eh->e_machine != EM_X86_64 || eh->e_phentsize != sizeof(Elf64_Phdr))
 		return -ENOTSUP;
-	if (eh->e_phoff > img->len || (uint64_t)eh->e_phnum * sizeof(*ph) > img->len - eh->e_phoff)
+	if (eh->e_phoff > img->len ||
+	    (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr) > img->len - eh->e_phoff)
 		return -EBADMSG;
-	ph = (const void *)(img->p + eh->e_phoff);
-	for (i = 0; i < eh->e_phnum; i++) {
-		uint64_t size = ph[i].p_filesz;
+	return 0;
+}
 
-		if (ph[i].p_offset > img->len)
+static void read_phdr(const struct image *img, const Elf64_Ehdr *eh, size_t i, Elf64_Phdr *ph)
+{
+	memcpy(ph, img->p + eh->e_phoff + i * sizeof(*ph), sizeof(*ph));
+}
+
+static int load_image(struct image *img)
+{
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph;
+	size_t i;
+	int err = read_ehdr(img, &eh);
+
+	if (err)
+		return err;
+	for (i = 0; i < eh.e_phnum; i++) {
+		uint64_t size;
+
+		read_phdr(img, &eh, i, &ph);
+		size = ph.p_filesz;
+		if (ph.p_offset > img->len)
 			continue;
-		if (size > img->len - ph[i].p_offset)
-			size = img->len - ph[i].p_offset;
-		if (ph[i].p_type == PT_GNU_EH_FRAME) {
-			img->ehdr_tab = img->p + ph[i].p_offset;
-			img->ehdr_va = ph[i].p_vaddr;
+		if (size > img->len - ph.p_offset)
+			size = img->len - ph.p_offset;
+		if (ph.p_type == PT_GNU_EH_FRAME) {
+			img->ehdr_tab = img->p + ph.p_offset;
+			img->ehdr_va = ph.p_vaddr;
 			img->ehdr_len = size;
 		}
-		if (ph[i].p_type != PT_LOAD || img->nload >= MAX_LOADS)
+		if (ph.p_type != PT_LOAD || img->nload >= MAX_LOADS)
 			continue;
 		img->load[img->nload++] = (struct seg){
-			.va = ph[i].p_vaddr, .off = ph[i].p_offset, .size = size,
-			.flags = ph[i].p_flags,
+			.va = ph.p_vaddr, .off = ph.p_offset, .size = size, .flags = ph.p_flags,
 		};
 	}
 	return img->nload ? 0 : -EBADMSG;
@@ -1150,19 +1168,22 @@ static void hex(const uint8_t *b, size_t n, char *out)
 /* The GNU build id note, if the file has one. */
 static int build_id(const struct image *img, char *id, size_t cap)
 {
-	const Elf64_Ehdr *eh = (const void *)img->p;
-	const Elf64_Phdr *ph = (const void *)(img->p + eh->e_phoff);
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph;
 	size_t i;
 
-	for (i = 0; i < eh->e_phnum; i++) {
+	if (read_ehdr(img, &eh))
+		return -ENOENT;
+	for (i = 0; i < eh.e_phnum; i++) {
 		const uint8_t *n;
 		uint64_t off, size;
 
-		if (ph[i].p_type != PT_NOTE || ph[i].p_offset > img->len ||
-		    ph[i].p_filesz > img->len - ph[i].p_offset)
+		read_phdr(img, &eh, i, &ph);
+		if (ph.p_type != PT_NOTE || ph.p_offset > img->len ||
+		    ph.p_filesz > img->len - ph.p_offset)
 			continue;
-		n = img->p + ph[i].p_offset;
-		size = ph[i].p_filesz;
+		n = img->p + ph.p_offset;
+		size = ph.p_filesz;
 		for (off = 0; off + 12 <= size;) {
 			uint32_t nsz = rd32(n + off), dsz = rd32(n + off + 4), type = rd32(n + off + 8);
 			uint64_t name = off + 12, desc = name + ((nsz + 3) & ~3u);

@@ -135,6 +135,19 @@ else
 	fail codex_http2 "codex did not speak HTTP/2 to the front"
 fi
 
+# --- built-in TLS that cannot be located is named, never missed in silence ---------
+# fake_tls_refused names BoringSSL but no function raises SSL_write's
+# reasons: refused, and the process is named with the evidence, and counted.
+o=$(tg_in_cgroup agents "$TG_BUILD/integ/fake_tls_refused" 300 5)
+sleep 0.5
+pid=$(tg_json "$o" pid)
+if grep -q "fake_tls_refused carries BoringSSL, which cannot be located (Bad message): .*SSL_write: no function matches" "$OUT.err" &&
+	grep -q "pid $pid (fake_tls_refuse, .*fake_tls_refused) carries its own BoringSSL: its LLM calls are not metered yet" "$OUT.err"; then
+	pass refused_named
+else
+	fail refused_named "$(grep fake_tls_refused "$OUT.err" | head -n 3)"
+fi
+
 # --- a wrong discovery disables itself ----------------------------------------------
 # fake_tls looks like BoringSSL but its "SSL_write" returns more than it
 # was given: its probes must go, said and counted, with nothing metered.
@@ -143,7 +156,8 @@ sleep 1.2
 kill -USR1 "$TG_TRACE_PID"
 sleep 0.5
 pid=$(tg_json "$o" pid)
-if why=$(tg_counters_hold "$OUT.err" probes.disabled=1 counters.probe_bad_results'>'0) &&
+if why=$(tg_counters_hold "$OUT.err" probes.disabled=1 counters.probe_bad_results'>'0 \
+	probes.discover_failed=1 unmetered.boringssl_procs=1) &&
 	grep -q "built-in TLS in .*fake_tls disabled: [0-9]* results that cannot be TLS" "$OUT.err" &&
 	! grep -q "\"pid\":$pid," "$OUT"; then
 	pass probe_disabled
