@@ -1015,7 +1015,7 @@ static __always_inline void aead_mark(__u32 tgid)
  * is held here, before it is encrypted).
  */
 static __always_inline int record_write(struct pt_regs *ctx, __u32 tgid, __u64 wkey,
-					__u64 buf, __s64 n)
+					__u64 buf, __s64 n, __u8 ex)
 {
 	struct tg_conn_key key = { .tgid = tgid, .ssl = wkey };
 	struct aead_task *st;
@@ -1032,7 +1032,7 @@ static __always_inline int record_write(struct pt_regs *ctx, __u32 tgid, __u64 w
 		count(TG_CNT_IGNORED_CALLS, 1);
 		return 0;
 	}
-	gate_write(ctx, tgid, &key, buf, n, TG_HOLD_EX_GO);
+	gate_write(ctx, tgid, &key, buf, n, ex);
 	emit_call(tgid, key.ssl, buf, TG_DIR_WRITE, n);
 	return 0;
 }
@@ -1059,7 +1059,9 @@ static __always_inline int aead_seal(struct pt_regs *ctx, __u64 cookie)
 		probe_wrong(target);
 		return 0;
 	}
-	return record_write(ctx, tgid, key.ssl, a[0], n);
+	/* a C function returning 0 on failure: a held seal can be made to
+	 * fail as SSL_write_ex is */
+	return record_write(ctx, tgid, key.ssl, a[0], n, 1);
 }
 
 static __always_inline int aead_open(struct pt_regs *ctx, __u64 cookie)
@@ -1228,7 +1230,8 @@ static __always_inline int ring_seal(struct pt_regs *ctx, __u64 cookie)
 		probe_wrong(target);
 		return 0;
 	}
-	return record_write(ctx, tgid, PT_REGS_PARM2(ctx), buf, n);
+	/* its result is a Rust value: never made to fail from outside */
+	return record_write(ctx, tgid, PT_REGS_PARM2(ctx), buf, n, TG_HOLD_EX_GO);
 }
 
 static __always_inline int ring_open(struct pt_regs *ctx, __u64 cookie)
@@ -1334,24 +1337,22 @@ static __always_inline int aead_sock_close(__u64 fd)
 	return ssl_free((void *)key.ssl);
 }
 
-SEC("tracepoint/syscalls/sys_enter_write")
-int tp_sys_write(struct trace_event_raw_sys_enter *ctx) { return aead_sock_write(ctx->args[0]); }
-SEC("tracepoint/syscalls/sys_enter_writev")
-int tp_sys_writev(struct trace_event_raw_sys_enter *ctx) { return aead_sock_write(ctx->args[0]); }
-SEC("tracepoint/syscalls/sys_enter_sendto")
-int tp_sys_sendto(struct trace_event_raw_sys_enter *ctx) { return aead_sock_write(ctx->args[0]); }
-SEC("tracepoint/syscalls/sys_enter_sendmsg")
-int tp_sys_sendmsg(struct trace_event_raw_sys_enter *ctx) { return aead_sock_write(ctx->args[0]); }
-SEC("tracepoint/syscalls/sys_enter_read")
-int tp_sys_read(struct trace_event_raw_sys_enter *ctx) { return aead_sock_read(ctx->args[0]); }
-SEC("tracepoint/syscalls/sys_enter_readv")
-int tp_sys_readv(struct trace_event_raw_sys_enter *ctx) { return aead_sock_read(ctx->args[0]); }
-SEC("tracepoint/syscalls/sys_enter_recvfrom")
-int tp_sys_recvfrom(struct trace_event_raw_sys_enter *ctx) { return aead_sock_read(ctx->args[0]); }
-SEC("tracepoint/syscalls/sys_enter_recvmsg")
-int tp_sys_recvmsg(struct trace_event_raw_sys_enter *ctx) { return aead_sock_read(ctx->args[0]); }
-SEC("tracepoint/syscalls/sys_enter_close")
-int tp_sys_close(struct trace_event_raw_sys_enter *ctx) { return aead_sock_close(ctx->args[0]); }
+#define SOCK_TP(call, fn)						\
+	SEC("tracepoint/syscalls/sys_enter_" #call)				\
+	int tp_sys_##call(struct trace_event_raw_sys_enter *ctx)		\
+	{									\
+		return fn(ctx->args[0]);					\
+	}
+
+SOCK_TP(write, aead_sock_write)
+SOCK_TP(writev, aead_sock_write)
+SOCK_TP(sendto, aead_sock_write)
+SOCK_TP(sendmsg, aead_sock_write)
+SOCK_TP(read, aead_sock_read)
+SOCK_TP(readv, aead_sock_read)
+SOCK_TP(recvfrom, aead_sock_read)
+SOCK_TP(recvmsg, aead_sock_read)
+SOCK_TP(close, aead_sock_close)
 
 static __always_inline struct tg_ev_proc *proc_reserve(__u16 type)
 {

@@ -156,9 +156,10 @@ struct tg_ev_hold {
 	__u64 sp;			/* the stack pointer at its entry */
 	__u64 size;			/* bytes the write was asked to send */
 	__u8 kind;			/* enum tg_hold_kind */
-	__u8 ex;			/* SSL_write_ex (fails with 0, not -1);
-					   TG_HOLD_EX_GO: Go's (*Conn).Write, which
-					   cannot be made to fail from outside */
+	__u8 ex;			/* SSL_write_ex, EVP_AEAD_CTX_seal (fail with
+					   0, not -1); TG_HOLD_EX_GO: Go's
+					   (*Conn).Write or ring's seal, which cannot
+					   be made to fail from outside */
 	__u8 stopped;			/* 0: the signal could not be sent */
 	__u8 pad[5];
 	__u8 data[TG_HOLD_COPY];

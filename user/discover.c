@@ -826,6 +826,20 @@ static int classify_aead(struct scan *sc, struct discover_result *r)
 	return 0;
 }
 
+/* The code is scanned for the Locations' own addresses only. */
+static void locs_range(struct scan *sc)
+{
+	size_t i;
+
+	sc->lo = sc->hi = sc->locs[0].va;
+	for (i = 1; i < sc->nlocs; i++) {
+		if (sc->locs[i].va < sc->lo)
+			sc->lo = sc->locs[i].va;
+		if (sc->locs[i].va > sc->hi)
+			sc->hi = sc->locs[i].va;
+	}
+}
+
 /*
  * ring: core::panic::Location { file: &str, line: u32, col: u32 } values
  * in data that name the file at [lo, hi] (its pointer, then its length).
@@ -854,14 +868,7 @@ static int find_locs(struct scan *sc, uint64_t name_end)
 	}
 	if (!sc->nlocs)
 		return -ENOENT;
-	/* the code is scanned for these addresses only */
-	sc->lo = sc->hi = sc->locs[0].va;
-	for (i = 1; i < sc->nlocs; i++) {
-		if (sc->locs[i].va < sc->lo)
-			sc->lo = sc->locs[i].va;
-		if (sc->locs[i].va > sc->hi)
-			sc->hi = sc->locs[i].va;
-	}
+	locs_range(sc);
 	return 0;
 }
 
@@ -943,13 +950,7 @@ static int ossl_locs(struct scan *sc)
 		for (k = 0; k < n; k++)
 			sc->locs[sc->nlocs++] = (struct loc){ va[k], (uint32_t)i + 1 };
 	}
-	sc->lo = sc->hi = sc->locs[0].va;
-	for (i = 1; i < sc->nlocs; i++) {
-		if (sc->locs[i].va < sc->lo)
-			sc->lo = sc->locs[i].va;
-		if (sc->locs[i].va > sc->hi)
-			sc->hi = sc->locs[i].va;
-	}
+	locs_range(sc);
 	return 0;
 }
 

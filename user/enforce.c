@@ -645,10 +645,10 @@ static void block(struct enforcer *e, struct hold *h, const char *why,
 
 	c.rwstate_off = rwstate_off(e, h);
 	if (h->ex == TG_HOLD_EX_GO) {
-		/* its results are Go values (an error interface): no return
-		 * made up from outside is safe */
+		/* its results are Go or Rust values (an error interface, a
+		 * Result): no return made up from outside is safe */
 		rc = -ENOTSUP;
-		snprintf(err, sizeof(err), "Go's crypto/tls write cannot be made to fail");
+		snprintf(err, sizeof(err), "a write of Go's crypto/tls or ring cannot be made to fail");
 	} else if (!wait_stopped(h->tgid, h->tid)) {
 		rc = -ESRCH;
 		snprintf(err, sizeof(err), "thread %d did not stop", (int)h->tid);

@@ -244,4 +244,59 @@ for f in /usr/bin/node "$TG_BUILD/integ/go_llm_stripped" /usr/bin/gdb /usr/bin/p
 done
 [ -z "$bad" ] && pass no_false_discovery || fail no_false_discovery "discovered in:$bad"
 
+# --- budgets stop the agents too ----------------------------------------------------
+# A team over its $1/day budget (calls cost $0.45: an unknown model at the
+# default price, 1,000 input tokens): the 4th request of Bun's fetch and of
+# codex never reaches the provider -- the held SSL_write, or aws-lc's
+# EVP_AEAD_CTX_seal, is made to fail -- and the client sees an error.
+EPOL=$TG_TMP/enforce.yaml
+cat > "$EPOL" <<EOF
+version: 1
+teams:
+  - name: canary
+    match: { cgroup: ["/tollgate-test/canary"] }
+  - name: bunblock
+    match: { cgroup: ["/tollgate-test/bunblock"] }
+    budgets:
+      - { window: day, limit_usd: 1, action: block }
+  - name: codexblock
+    match: { cgroup: ["/tollgate-test/codexblock"] }
+    budgets:
+      - { window: day, limit_usd: 1, action: block }
+default_price: { input_per_mtok: 450, output_per_mtok: 450 }
+EOF
+llm_count() { tg_json "$(tg_curl "$TG_URL/__test/stats")" llm_requests; }
+EV=$TG_TMP/enforce.jsonl
+"$TG_BIN" run --policy "$EPOL" --db "$TG_TMP/state/ledger.db" --metrics off --events "$EV" \
+	> /dev/null 2> "$EV.err" &
+TG_TRACE_PID=$! TG_TRACE_OUT=$EV
+if tg_trace_wait_ready canary; then
+	l0=$(llm_count)
+	o=$(TG_AGENT_CGROUP=bunblock TG_AGENT_DELAY_MS=300 tg_bun 1.4 "$TG_URL" --model tg-enf-bun \
+		--repeat 6 --timeout 5 --header 'x-test-usage: prompt=1000')
+	l1=$(llm_count)
+	if [ "$(tg_json "$o" statuses)" = "[200, 200, 200]" ] && [ -n "$(tg_json "$o" error)" ] &&
+		[ $((l1 - l0)) = 3 ]; then
+		pass enforce_bun_block
+	else
+		fail enforce_bun_block "provider got $((l1 - l0)): $o"
+	fi
+	l0=$(llm_count) rcs=
+	for i in 1 2 3 4; do
+		TG_AGENT_CGROUP=codexblock TG_AGENT_DELAY_MS=300 tg_codex "$TG_URL" "say hi" \
+			-m tg-enf-codex -c 'model_providers.tollgate.http_headers={"x-test-usage"="prompt=1000"}' \
+			> /dev/null
+		rcs="$rcs $?"
+	done
+	l1=$(llm_count)
+	if [ "$rcs" = " 0 0 0 1" ] && [ $((l1 - l0)) = 3 ]; then
+		pass enforce_codex_block
+	else
+		fail enforce_codex_block "exit codes$rcs, provider got $((l1 - l0))"
+	fi
+	tg_trace_stop
+else
+	fail enforce_agents "agent not ready"
+fi
+
 tg_finish
