@@ -20,7 +20,7 @@ async function main() {
 			headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bench' },
 		});
 		const text = await res.text();
-		process.stdout.write(`${i} ${res.status} ${text.length}\n`);
+		process.stdout.write(`{"i":${i},"status":${res.status},"bytes":${text.length}}\n`);
 	}
 }
 main().catch((e) => { console.error(e.message); process.exit(1); });
