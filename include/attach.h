@@ -84,6 +84,8 @@ struct attach_stats {
 	uint64_t discover_failed;	/* ... marked but not located */
 	uint64_t discover_ns;		/* time spent locating them */
 	uint64_t disabled;		/* discovered targets disabled since */
+	uint64_t exec_holds;		/* processes held at exec while their file
+					   was analysed */
 };
 
 /* Where discovery results are kept (by build id); the environment's

@@ -657,9 +657,12 @@ static int peek_write(void *ctx, const struct tg_ev_hold *ev,
 				  ev->data, ev->hdr.len, cb, cbctx);
 }
 
+static void feed_held(void *ctx, const struct tg_ev_hold *e);
+
 static const struct enforce_ops enforce_ops = {
 	.team_of = team_of_pid, .estimate = estimate, .on_action = on_action,
 	.peek_write = peek_write,
+	.feed_held = feed_held,
 };
 
 static int enforce_start(struct agent *ag)
@@ -782,6 +785,21 @@ static void on_data(void *ctx, const struct tg_ev_data *e)
 	/* Learn the executable while the process is surely alive. */
 	exe_of(ag, m.tgid);
 	stream__data(ag->streams, &m, e->ssl, e->gen, e->dir, e->offset, e->data, e->hdr.len);
+}
+
+/* A held record that goes (enforce): its bytes, as the probe would have
+ * reported them. */
+static void feed_held(void *ctx, const struct tg_ev_hold *e)
+{
+	struct agent *ag = ctx;
+	struct tg_meta m;
+
+	meta_from(&m, &e->hdr);
+	if (proc_read_comm((pid_t)e->hdr.tgid, m.comm, sizeof(m.comm)))
+		m.comm[0] = '\0';
+	exe_of(ag, m.tgid);
+	stream__data(ag->streams, &m, e->ssl, e->gen, TG_DIR_WRITE, e->offset, e->data,
+		     e->hdr.len);
 }
 
 static void on_gap(void *ctx, const struct tg_ev_gap *e)
@@ -943,11 +961,12 @@ static void print_counters(struct agent *ag)
 			a.targets, a.links, a.failures, a.gone, a.pids, a.targets_full,
 			a.negatives, a.negative_evictions, a.epoch_errors, ag->ignore_errors,
 			a.discovered, a.discover_failed, a.discover_ns / 1000000, a.disabled,
+			a.exec_holds,
 		};
 		COUNTERS("probes", "targets", "links", "failures", "gone", "scoped_pids",
 			 "targets_full", "negative_cache", "negative_evictions",
 			 "epoch_errors", "ignore_errors", "discovered", "discover_failed",
-			 "discover_ms", "disabled");
+			 "discover_ms", "disabled", "exec_holds");
 	}
 	{
 		uint64_t v_[] = {

@@ -21,6 +21,7 @@
 #include "discover.h"
 #include "elfsym.h"
 #include "escape.h"
+#include "freeze.h"
 #include "gotls.h"
 #include "log.h"
 #include "procinfo.h"
@@ -135,6 +136,7 @@ struct attacher {
 	uint16_t next_id;		/* discovered targets so far */
 	struct bpf_link *aead_tps[AEAD_TPS];	/* attached with the first aws-lc */
 	int aead_on;
+	pid_t exec_pid;			/* the process whose exec is being handled */
 };
 
 static const char *const unseen_why[ATTACH_UNSEEN__MAX] = {
@@ -943,15 +945,59 @@ static struct target *exe_target(struct lib_ctx *lc, pid_t pid)
 
 /* Everything a process carries: its libssl mappings, its dynamic linker
  * and its executable. */
+/*
+ * A process that has just exec'd an executable whose probes are not in
+ * place for it yet is held still (a ptrace-stop it does not see, nor does
+ * its parent) until they are, so that its first call is not missed: an
+ * executable not seen before (looked at, and if it names built-in TLS
+ * analysed: 0.2-0.8 s, once per file), and, with a scope, one that
+ * carries TLS tollgate probes per process (attached in a millisecond or
+ * two).  Best effort: the hold begins when the agent handles the exec, a
+ * few milliseconds after it, and a program that calls sooner is not held
+ * in time.  1 when held.
+ */
+static int hold_at_exec(struct attacher *a, pid_t pid, struct freeze *fz)
+{
+	char path[64];
+	struct stat sb;
+	struct negative *n;
+	struct target *t;
+
+	if (pid != a->exec_pid || never_touch(a, pid))
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	if (stat(path, &sb) || !S_ISREG(sb.st_mode))
+		return 0;
+	for (t = a->targets; t; t = t->next)
+		if (t->dev == sb.st_dev && t->ino == sb.st_ino)
+			break;
+	if (t && !(a->scoped && t->has_ssl && !t->disabled))
+		return 0;
+	/* a file not seen before is held for before it is looked at: the
+	 * look itself (the marker in its read-only data) takes milliseconds,
+	 * as long as some programs take to make their first call */
+	n = neg_slot(a, sb.st_dev, sb.st_ino);
+	if (!t && n->ino == sb.st_ino && n->dev == sb.st_dev)
+		return 0;
+	if (freeze__begin(fz, pid) < 0)
+		return 0;
+	a->st.exec_holds++;
+	return 1;
+}
+
 static void probe_process(struct attacher *a, pid_t pid, struct tracked *tr)
 {
 	struct lib_ctx lc = { .a = a, .tr = tr };
+	struct freeze fz;
+	int held = hold_at_exec(a, pid, &fz);
 	struct target *t;
 
 	proc_for_each_lib(pid, on_lib, &lc);
 	t = exe_target(&lc, pid);
 	if (t && tr)
 		tracked_add_target(a, tr, t);
+	if (held)
+		freeze__end(&fz);
 	note_process(&lc, pid);
 }
 
@@ -1070,6 +1116,8 @@ int attacher__on_proc(struct attacher *a, const struct tg_ev_proc *e)
 
 	if (never_touch(a, pid))
 		return 0;
+	/* only an exec may hold its process (hold_at_exec) */
+	a->exec_pid = e->hdr.type == TG_EV_EXEC ? pid : 0;
 	switch (e->hdr.type) {
 	case TG_EV_EXEC:
 		/* The kernel has mapped the executable and its dynamic linker. */
