@@ -338,20 +338,27 @@ static __always_inline int h2_request_in(__u64 buf, __u64 size)
  * the ring to say so, the write is not held (counted): a process stopped
  * without userspace knowing would stay stopped.
  */
-static __always_inline void gate_write(struct pt_regs *ctx, __u32 tgid,
-				       struct tg_conn_key *key, __u64 buf, __u64 size, __u8 ex)
+/*
+ * defer: the probe copies its bytes before the call runs (a record seal):
+ * when the whole write is in the hold record, its bytes are not reported
+ * as data now but by userspace, if it lets the write go (a write made to
+ * fail never left, and is not metered).  Returns 1 then.
+ */
+static __always_inline int gate_write(struct pt_regs *ctx, __u32 tgid,
+				      struct tg_conn_key *key, __u64 buf, __u64 size, __u8 ex,
+				      __u8 defer)
 {
 	__u64 n, *next;
 	struct conn_state *cs;
 	struct tg_ev_hold *h;
-	__u8 kind = 0;
+	__u8 kind = 0, deferred;
 	char m[5];
 
 	if (!bpf_map_lookup_elem(&gate, &tgid))
-		return;
+		return 0;
 	cs = conn_get(key);
 	if (!cs)
-		return;
+		return 0;
 	next = bpf_map_lookup_elem(&gate_next, key);
 	if (next && *next == cs->gen) {
 		kind = TG_HOLD_NEXT;
@@ -363,11 +370,11 @@ static __always_inline void gate_write(struct pt_regs *ctx, __u32 tgid,
 		kind = TG_HOLD_START;
 	}
 	if (!kind)
-		return;
+		return 0;
 	h = bpf_ringbuf_reserve(&events, sizeof(*h), 0);
 	if (!h) {
 		count(TG_CNT_HOLD_DROPS, 1);
-		return;
+		return 0;
 	}
 	n = size < TG_HOLD_COPY ? size : TG_HOLD_COPY;
 	asm volatile("" : "+r"(n));
@@ -384,8 +391,16 @@ static __always_inline void gate_write(struct pt_regs *ctx, __u32 tgid,
 	h->ex = ex;
 	__builtin_memset(h->pad, 0, sizeof(h->pad));
 	h->stopped = !bpf_send_signal_thread(TG_SIGSTOP);
+	deferred = defer && h->stopped && n == size;
+	h->deferred = deferred;
+	if (deferred) {
+		cs->off[TG_DIR_WRITE] += size;
+		count(TG_CNT_CALLS, 1);
+		count(TG_CNT_BYTES, size);
+	}
 	count(TG_CNT_HOLDS, 1);
 	bpf_ringbuf_submit(h, 0);
+	return deferred;
 }
 
 /* Userspace has judged this generation of the connection not LLM traffic. */
@@ -477,7 +492,7 @@ static __always_inline int ssl_enter(struct pt_regs *ctx, __u8 dir, __u8 ex, __u
 	else if (dir == TG_DIR_WRITE)
 		/* SSL_write's num is an int */
 		gate_write(ctx, tgid, &key, buf,
-			   ex ? PT_REGS_PARM3(ctx) : (__u32)PT_REGS_PARM3(ctx), ex);
+			   ex ? PT_REGS_PARM3(ctx) : (__u32)PT_REGS_PARM3(ctx), ex, 0);
 	return 0;
 }
 
@@ -811,7 +826,7 @@ static __always_inline int go_enter(struct pt_regs *ctx, __u8 dir)
 	if (call.ignored)
 		count(TG_CNT_IGNORED_CALLS, 1);
 	else if (dir == TG_DIR_WRITE && (!old || old->buf != call.buf))
-		gate_write(ctx, tgid, &key, call.buf, call.size, TG_HOLD_EX_GO);
+		gate_write(ctx, tgid, &key, call.buf, call.size, TG_HOLD_EX_GO, 0);
 	return 0;
 }
 
@@ -1032,7 +1047,10 @@ static __always_inline int record_write(struct pt_regs *ctx, __u32 tgid, __u64 w
 		count(TG_CNT_IGNORED_CALLS, 1);
 		return 0;
 	}
-	gate_write(ctx, tgid, &key, buf, n, ex);
+	/* a held record is reported by userspace if it lets it go: one made
+	 * to fail never left */
+	if (gate_write(ctx, tgid, &key, buf, n, ex, 1))
+		return 0;
 	emit_call(tgid, key.ssl, buf, TG_DIR_WRITE, n);
 	return 0;
 }

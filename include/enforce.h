@@ -60,6 +60,9 @@ struct enforce_ops {
 	 * (stream__peek_write); may be NULL. */
 	int (*peek_write)(void *ctx, const struct tg_ev_hold *ev,
 			  const struct h2_peek_callbacks *cb, void *cbctx);
+	/* A held write that goes, whose bytes the probe left to userspace
+	 * (ev->deferred: a TLS record sealed): report them as its data. */
+	void (*feed_held)(void *ctx, const struct tg_ev_hold *ev);
 };
 
 struct enforce_cfg {

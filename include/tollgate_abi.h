@@ -161,7 +161,10 @@ struct tg_ev_hold {
 					   (*Conn).Write or ring's seal, which cannot
 					   be made to fail from outside */
 	__u8 stopped;			/* 0: the signal could not be sent */
-	__u8 pad[5];
+	__u8 deferred;			/* data is the whole write, and the probe
+					   did not report it: userspace does, if it
+					   lets the write go (a record seal) */
+	__u8 pad[4];
 	__u8 data[TG_HOLD_COPY];
 };
 

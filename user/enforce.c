@@ -97,6 +97,8 @@ struct hold {
 	const char *action;		/* done to it before it goes: "throttle", "alert" */
 	struct llm_call call;
 	struct budget_amount est, strict;
+	struct tg_ev_hold *deferred;	/* a held record's bytes, reported only
+					   if it goes */
 };
 
 struct team_rate {
@@ -404,6 +406,21 @@ void enforce_exec(struct enforcer *e, pid_t tgid)
 
 static void unlink_hold(struct enforcer *e, struct hold *h);
 
+static void hold_free(struct hold *h)
+{
+	if (h)
+		free(h->deferred);
+	free(h);
+}
+
+/* A write that goes: bytes the probe left to us are reported now, before
+ * the process resumes and writes more. */
+static void feed_deferred(struct enforcer *e, const struct tg_ev_hold *ev)
+{
+	if (ev && ev->deferred && e->ops.feed_held)
+		e->ops.feed_held(e->ctx, ev);
+}
+
 void enforce_exit(struct enforcer *e, pid_t tgid)
 {
 	struct proc *p = proc_get(e, tgid, 0);
@@ -416,7 +433,7 @@ void enforce_exit(struct enforcer *e, pid_t tgid)
 		nx = h->next;
 		if (h->tgid == tgid) {
 			unlink_hold(e, h);
-			free(h);
+			hold_free(h);
 			dropped = 1;
 		}
 	}
@@ -489,7 +506,7 @@ static void resume(struct enforcer *e, struct hold *h)
 	pid_t tgid = h->tgid;
 
 	unlink_hold(e, h);
-	free(h);
+	hold_free(h);
 	if (!still_held(e, tgid) && kill(tgid, SIGCONT) && errno != ESRCH)
 		log_warn("enforce: cannot resume process %d: %s", (int)tgid, strerror(errno));
 	held_write(e);
@@ -529,6 +546,7 @@ static int team_strict(const struct policy *p, int team)
 
 static void release(struct enforcer *e, struct hold *h)
 {
+	feed_deferred(e, h->deferred);
 	if (h->team >= 0)
 		conn_reserve(e, h, team_strict(e->cfg.policy, h->team) ? &h->strict : &h->est);
 	e->st.released++;
@@ -718,7 +736,7 @@ static void kill_proc(struct enforcer *e, struct hold *h, const char *why,
 	e->st.killed += !rc;
 	report(e, h, "kill", why, d, !rc, rc ? err : NULL);
 	unlink_hold(e, h);
-	free(h);
+	hold_free(h);
 	held_write(e);
 }
 
@@ -1036,6 +1054,16 @@ static struct hold *hold_new(struct enforcer *e, const struct tg_ev_hold *ev)
 	h->entry = ev->entry;
 	h->sp = ev->sp;
 	h->ex = ev->ex;
+	if (ev->deferred) {
+		size_t n = offsetof(struct tg_ev_hold, data) + ev->hdr.len;
+
+		h->deferred = malloc(n);
+		if (!h->deferred) {
+			free(h);
+			return NULL;
+		}
+		memcpy(h->deferred, ev, n);
+	}
 	h->since = mono_now();
 	h->next = e->holds;
 	e->holds = h;
@@ -1046,6 +1074,7 @@ static struct hold *hold_new(struct enforcer *e, const struct tg_ev_hold *ev)
 /* A held write the gate has no business with: resume it as it was. */
 static void pass(struct enforcer *e, const struct tg_ev_hold *ev)
 {
+	feed_deferred(e, ev);
 	if (!still_held(e, (pid_t)ev->hdr.tgid))
 		kill((pid_t)ev->hdr.tgid, SIGCONT);
 }
@@ -1103,7 +1132,7 @@ static void decide_head(struct enforcer *e, const struct tg_ev_hold *ev,
 	pending_put(e, ev, hp);
 	capture__gate_next(e->cfg.cap, ev->hdr.tgid, ev->ssl, ev->gen);
 	unlink_hold(e, h);
-	free(h);
+	hold_free(h);
 	pass(e, ev);
 	held_write(e);
 }
@@ -1450,7 +1479,7 @@ void enforce_free(struct enforcer *e)
 		e->holds = h->next;
 		if (!still_held(e, h->tgid))
 			kill(h->tgid, SIGCONT);
-		free(h);
+		hold_free(h);
 	}
 	if (e->held_fd >= 0)
 		close(e->held_fd);
