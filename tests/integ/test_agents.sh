@@ -4,7 +4,7 @@
 # built in, stripped), Claude Code (a Bun binary) and Codex (OpenSSL 3,
 # rustls over aws-lc and over ring, all linked into one stripped musl
 # binary).  Each is located by discovery when it execs -- cold: the cache
-# is empty -- and its calls are metered like node's: Bun's fetch as the
+# is empty, and the process is held meanwhile -- and its calls are metered like node's: Bun's fetch as the
 # twin of node's fetch field by field, claude -p and codex exec (over
 # HTTP/1.1 and HTTP/2) with the usage the provider gave them.  Also: the
 # discovery cache, `tollgate probes`, no false discovery on other large
@@ -119,12 +119,15 @@ for v in 1.3 1.4; do
 done
 
 # --- Claude Code: claude -p --------------------------------------------------------
-o=$(TG_AGENT_DELAY_MS=1500 tg_claude "say hi" --model claude-haiku-4-5 --output-format json)
+# No delay: claude makes its call ~0.45 s after its exec, codex ~0.2 s, and
+# analysing them cold takes ~0.5 and ~0.7 s: their first exec is held
+# (ptrace-stop) until the probes are in place, or the call would be missed.
+o=$(TG_AGENT_DELAY_MS=0 tg_claude "say hi" --model claude-haiku-4-5 --output-format json)
 sleep 0.5
 agent_call claude_p "$o" claude-haiku-4-5 /v1/messages /claude-code-linux-x64/claude
 
 # --- Codex: codex exec over HTTP/1.1 and HTTP/2 -------------------------------------
-o=$(TG_AGENT_DELAY_MS=1500 tg_codex "$TG_URL" "say hi" -m gpt-5)
+o=$(TG_AGENT_DELAY_MS=0 tg_codex "$TG_URL" "say hi" -m gpt-5)
 sleep 0.5
 agent_call codex_http1 "$o" gpt-5 /v1/responses /bin/codex
 o=$(TG_AGENT_DELAY_MS=500 tg_codex "$TG_H2_URL" "say hi" -m gpt-5)
@@ -184,7 +187,7 @@ tg_trace_stop
 # Codex's calls went through its rustls records (aws-lc), each key tied
 # to its socket, none left untied.
 why=$(tg_counters_hold "$OUT.err" counters.tls_records'>'0 counters.tls_keys_tied'>'1 \
-	counters.tls_records_untied=0 counters.probe_bad_results'>'0) &&
+	counters.tls_records_untied=0 counters.probe_bad_results'>'0 probes.exec_holds'>'3) &&
 	pass codex_records || fail codex_records "$why"
 tg_no_secrets agents_no_secrets "$OUT" "$OUT.err"
 
@@ -295,6 +298,24 @@ if tg_trace_wait_ready canary; then
 		fail enforce_codex_block "exit codes$rcs, provider got $((l1 - l0))"
 	fi
 	tg_trace_stop
+	# What was stopped never left: it is not metered (the record a held
+	# seal copied is reported only if it goes).
+	calls=$("$TG_PY" - "$EV" <<'PY'
+import json, sys
+n = {}
+for l in open(sys.argv[1]):
+    try:
+        r = json.loads(l)
+    except ValueError:
+        continue
+    if r.get("event") is None and r.get("team") in ("bunblock", "codexblock"):
+        k = (r["team"], r.get("capture"))
+        n[k] = n.get(k, 0) + 1
+print(" ".join("%s/%s=%d" % (t, c, v) for (t, c), v in sorted(n.items())))
+PY
+)
+	[ "$calls" = "bunblock/complete=3 codexblock/complete=3" ] && pass enforce_blocked_unmetered ||
+		fail enforce_blocked_unmetered "$calls"
 else
 	fail enforce_agents "agent not ready"
 fi
