@@ -681,10 +681,15 @@ static void block(struct enforcer *e, struct hold *h, const char *why,
 		e->st.blocked++;
 	}
 	report(e, h, "block", why, d, !rc, rc ? err : NULL);
-	if (rc && may_kill(e->cfg.policy, h->team))
+	if (rc && may_kill(e->cfg.policy, h->team)) {
 		kill_proc(e, h, why, d);
-	else
+	} else {
+		/* A record that could not be stopped is not reported either:
+		 * mostly its process was on its way out and it never left; if
+		 * it did, its call is still metered from the response, with a
+		 * gap where it was. */
 		resume(e, h);
+	}
 }
 
 /* cgroup.kill, for a policy that kills the whole cgroup: never the root,

@@ -292,10 +292,14 @@ if tg_trace_wait_ready canary; then
 		rcs="$rcs $?"
 	done
 	l1=$(llm_count)
-	if [ "$rcs" = " 0 0 0 1" ] && [ $((l1 - l0)) = 3 ]; then
+	# Near the limit a request waits for the team's calls in flight and
+	# may be refused one early (a codex request spans several held
+	# records): 2 or 3 reach the provider, never the 4th.
+	n=$((l1 - l0))
+	if { [ "$rcs" = " 0 0 0 1" ] && [ "$n" = 3 ]; } || { [ "$rcs" = " 0 0 1 1" ] && [ "$n" = 2 ]; }; then
 		pass enforce_codex_block
 	else
-		fail enforce_codex_block "exit codes$rcs, provider got $((l1 - l0))"
+		fail enforce_codex_block "exit codes$rcs, provider got $n"
 	fi
 	tg_trace_stop
 	# What was stopped never left: it is not metered (the record a held
@@ -309,12 +313,14 @@ for l in open(sys.argv[1]):
     except ValueError:
         continue
     if r.get("event") is None and r.get("team") in ("bunblock", "codexblock"):
-        k = (r["team"], r.get("capture"))
+        # the three that went, each with the provider's usage
+        ok = r.get("usage_source") == "provider" and r.get("status") == 200
+        k = (r["team"], "sent" if ok else "%s/%s" % (r.get("capture"), r.get("usage_source")))
         n[k] = n.get(k, 0) + 1
 print(" ".join("%s/%s=%d" % (t, c, v) for (t, c), v in sorted(n.items())))
 PY
 )
-	[ "$calls" = "bunblock/complete=3 codexblock/complete=3" ] && pass enforce_blocked_unmetered ||
+	[ "$calls" = "bunblock/sent=3 codexblock/sent=$n" ] && pass enforce_blocked_unmetered ||
 		fail enforce_blocked_unmetered "$calls"
 else
 	fail enforce_agents "agent not ready"
