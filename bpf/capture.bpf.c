@@ -1082,21 +1082,30 @@ static __always_inline int aead_seal(struct pt_regs *ctx, __u64 cookie)
 	return record_write(ctx, tgid, key.ssl, a[0], n, 1);
 }
 
-static __always_inline int aead_open(struct pt_regs *ctx, __u64 cookie)
+/* An open begins: the thread's state, with no open in progress. */
+static __always_inline struct aead_task *open_begin(void)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct aead_task *st;
-	__u64 a[4];
-	int kind;
 
 	if (tgid == self_tgid)
-		return 0;
+		return NULL;
 	aead_mark(tgid);
 	st = bpf_task_storage_get(&aead_task, bpf_get_current_task_btf(), 0,
 				  BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (st)
+		st->open_busy = 0;
+	return st;
+}
+
+static __always_inline int aead_open(struct pt_regs *ctx, __u64 cookie)
+{
+	struct aead_task *st = open_begin();
+	__u64 a[4];
+	int kind;
+
 	if (!st)
 		return 0;
-	st->open_busy = 0;
 	if (bpf_probe_read_user(a, sizeof(a), (void *)(PT_REGS_SP(ctx) + 8)))
 		return 0;
 	kind = aead_ad(a[2], a[3]);
@@ -1254,19 +1263,12 @@ static __always_inline int ring_seal(struct pt_regs *ctx, __u64 cookie)
 
 static __always_inline int ring_open(struct pt_regs *ctx, __u64 cookie)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct aead_task *st;
+	struct aead_task *st = open_begin();
 	__u64 buf = 0, len = 0;
 	int kind;
 
-	if (tgid == self_tgid)
-		return 0;
-	aead_mark(tgid);
-	st = bpf_task_storage_get(&aead_task, bpf_get_current_task_btf(), 0,
-				  BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!st)
 		return 0;
-	st->open_busy = 0;
 	kind = ring_record(ctx, &buf, &len);
 	if (kind < 0) {
 		probe_wrong((__u16)(cookie >> TG_COOKIE_TARGET_SHIFT));
