@@ -134,6 +134,11 @@ int discover_mem(const uint8_t *img, size_t len, int want, struct discover_resul
 int discover_file(const char *path, int want, const char *cache_dir,
 		  struct discover_result *out);
 
+/* A found result that proved wrong (its probes saw what the functions
+ * cannot produce): kept in the cache as refused, with why, so the file is
+ * not probed again. */
+int discover_cache_refuse(const char *cache_dir, const char *id, int want, const char *why);
+
 /* The cache key of a file image (what out->id holds). */
 int discover_id(const uint8_t *img, size_t len, char *id, size_t cap);
 

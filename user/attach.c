@@ -1221,7 +1221,7 @@ void attacher__check(struct attacher *a)
 	uint64_t bad;
 	uint32_t key;
 	size_t i;
-	char esc[512];
+	char esc[512], why[DISCOVER_EVIDENCE];
 	int fd = bpf_map__fd(a->skel->maps.probe_bad);
 
 	for (t = a->targets; t; t = t->next) {
@@ -1236,6 +1236,11 @@ void attacher__check(struct attacher *a)
 		log_warn("%s in %s disabled: %llu results that cannot be TLS plaintext "
 			 "(%s)", flavor_name[t->flavor], escape_str(esc, sizeof(esc), t->name),
 			 (unsigned long long)bad, t->disc->evidence);
+		/* and not probed again, by this agent or the next */
+		snprintf(why, sizeof(why), "disabled after %llu results that cannot be TLS "
+			 "plaintext; it had found: %.600s", (unsigned long long)bad,
+			 t->disc->evidence);
+		discover_cache_refuse(a->cache_dir, t->disc->id, DISCOVER_NONE, why);
 		links_destroy(a, t->glinks, &t->nglinks);
 		for (i = 0; i < PID_BUCKETS; i++) {
 			struct tracked *tr;

@@ -1351,6 +1351,18 @@ static void cache_write(const char *dir, int want, const struct discover_result 
 		unlink(tmp);
 }
 
+int discover_cache_refuse(const char *cache_dir, const char *id, int want, const char *why)
+{
+	struct discover_result r = { 0 };
+
+	if (!cache_dir || !id[0])
+		return -EINVAL;
+	snprintf(r.id, sizeof(r.id), "%s", id);
+	snprintf(r.evidence, sizeof(r.evidence), "%s", why);
+	cache_write(cache_dir, want, &r, -EBADMSG);
+	return 0;
+}
+
 int discover_file(const char *path, int want, const char *cache_dir,
 		  struct discover_result *out)
 {

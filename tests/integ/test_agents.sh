@@ -167,6 +167,13 @@ if why=$(tg_counters_hold "$OUT.err" probes.disabled=1 counters.probe_bad_result
 else
 	fail probe_disabled "${why:-no disabled line, or a record}"
 fi
+# ... and it stays so: the cache now refuses the file, with why.
+p=$("$TG_BIN" probes --file "$TG_BUILD/integ/fake_tls")
+case $p in
+*"(not probed)"*"disabled after "*" results that cannot be TLS plaintext; it had found: "*)
+	pass disabled_remembered ;;
+*)	fail disabled_remembered "$p" ;;
+esac
 
 # Discovery found what each agent carries, and nothing else.
 found=$("$TG_PY" - "$OUT.err" <<'PY'

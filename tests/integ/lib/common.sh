@@ -177,6 +177,8 @@ tg_setup() {
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
 	unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy
+	# discovery's cache in the test's own dir, not the host's /var/lib
+	export TOLLGATE_CACHE_DIR=$TG_TMP/state/discover
 	export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
 	local certdir=$TG_TMP/certs
 	local pf=$TG_TMP/provider.port
