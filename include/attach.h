@@ -63,6 +63,9 @@ struct attach_ident {
 int attach_identify(const char *path, int kind, const char *cache_dir, struct attach_ident *id);
 void attach_ident_free(struct attach_ident *id);
 const char *attach_tls_name(int tls);
+/* Discovery's cache: $TOLLGATE_CACHE_DIR, else ATTACH_CACHE_DIR; NULL
+ * for none ("off" or empty). */
+const char *attach_cache_dir(void);
 /* "uses GnuTLS", "carries its own BoringSSL", ... */
 const char *attach_unseen_why(int kind);
 

@@ -147,6 +147,15 @@ static const char *const unseen_why[ATTACH_UNSEEN__MAX] = {
 	[ATTACH_UNSEEN_RUSTLS]	= "uses rustls",
 };
 
+const char *attach_cache_dir(void)
+{
+	const char *d = getenv("TOLLGATE_CACHE_DIR");
+
+	if (!d)
+		return ATTACH_CACHE_DIR;
+	return !*d || !strcmp(d, "off") ? NULL : d;
+}
+
 const char *attach_unseen_why(int kind)
 {
 	return kind >= 0 && kind < ATTACH_UNSEEN__MAX ? unseen_why[kind] : "";
@@ -348,43 +357,23 @@ static int aead_tracepoints(struct attacher *a)
 }
 
 /*
- * TLS records (aws-lc's EVP_AEAD_CTX_seal/open, ring's seal/open): one
- * link for the opens' returns first, then one for every entry.
+ * Two links for the functions at offs: ret (the returns of the first nret,
+ * which come first: an entry without its return would leave a frame
+ * behind), then ent (the entries of all n).  Returns the links made.
  */
-static size_t attach_aead(struct attacher *a, struct target *t, pid_t pid, int *out)
+static size_t attach_pair(struct attacher *a, struct target *t, pid_t pid,
+			  struct bpf_program *ret, struct bpf_program *ent,
+			  const uint64_t *roffs, const uint64_t *rcookies, uint32_t nret,
+			  const uint64_t *offs, const uint64_t *cookies, uint32_t n, int *out)
 {
-	uint64_t offs[DISCOVER_MAX_FNS], cookies[DISCOVER_MAX_FNS];
-	uint64_t roffs[DISCOVER_MAX_FNS], rcookies[DISCOVER_MAX_FNS];
-	uint32_t n = 0, nr = 0, i;
 	char path[64];
 	int r, e;
 
-	for (i = 0; i < t->disc->nfn; i++) {
-		const struct discover_fn *f = &t->disc->fn[i];
-		uint64_t c = TG_FN_AEAD | disc_cookie(t);
-
-		if (f->kind == DISCOVER_RING_SEAL || f->kind == DISCOVER_RING_OPEN)
-			c |= TG_FN_RING;
-		if (f->kind == DISCOVER_AEAD_OPEN || f->kind == DISCOVER_RING_OPEN) {
-			c |= TG_FN_READ;
-			roffs[nr] = f->off;
-			rcookies[nr++] = c;
-		} else if (f->kind != DISCOVER_AEAD_SEAL && f->kind != DISCOVER_RING_SEAL) {
-			continue;
-		}
-		offs[n] = f->off;
-		cookies[n++] = c;
-	}
-	r = aead_tracepoints(a);
-	if (r)
-		return attach_failed(a, t, pid, r);
 	path_of(t, path, sizeof(path));
-	r = multi_link(bpf_program__fd(a->skel->progs.uretprobe_aead), path, roffs, rcookies, nr,
-		       pid, 1);
+	r = multi_link(bpf_program__fd(ret), path, roffs, rcookies, nret, pid, 1);
 	if (r < 0)
 		return attach_failed(a, t, pid, r);
-	e = multi_link(bpf_program__fd(a->skel->progs.uprobe_aead), path, offs, cookies, n,
-		       pid, 0);
+	e = multi_link(bpf_program__fd(ent), path, offs, cookies, n, pid, 0);
 	if (e < 0) {
 		close(r);
 		return attach_failed(a, t, pid, e);
@@ -396,68 +385,66 @@ static size_t attach_aead(struct attacher *a, struct target *t, pid_t pid, int *
 }
 
 /*
- * SSL-level functions (n, of which the last nfree are SSL_free): a link
- * for the returns first (an entry without its return would leave a frame
- * behind), then one for the entries.  Returns the links made.
- */
-static size_t attach_ssl(struct attacher *a, struct target *t, pid_t pid, const uint64_t *offs,
-			 const uint64_t *cookies, uint32_t n, uint32_t nfree, int *out)
-{
-	char path[64];
-	int r, e;
-
-	path_of(t, path, sizeof(path));
-	r = multi_link(bpf_program__fd(a->skel->progs.uretprobe_ssl), path, offs, cookies,
-		       n - nfree, pid, 1);
-	if (r >= 0) {
-		e = multi_link(bpf_program__fd(a->skel->progs.uprobe_ssl), path, offs, cookies,
-			       n, pid, 0);
-		if (e >= 0) {
-			out[0] = r;
-			out[1] = e;
-			a->st.links += 2;
-			return 2;
-		}
-		close(r);
-		r = e;
-	}
-	return attach_failed(a, t, pid, r);
-}
-
-/*
- * TLS built into an executable: its SSL-level functions (BoringSSL's
- * SSL_write/SSL_read, OpenSSL's ssl_write/read_internal) and its records
- * (aws-lc's, ring's), whichever discovery found.
+ * TLS built into an executable, whichever discovery found: its SSL-level
+ * functions (BoringSSL's SSL_write/SSL_read, OpenSSL's ssl_write/read_internal,
+ * on the SSL programs) and its records (aws-lc's EVP_AEAD_CTX_seal/open,
+ * ring's seal/open: returns of the opens, entries of all, with the socket
+ * tracepoints that tie their keys).
  */
 static size_t attach_builtin(struct attacher *a, struct target *t, pid_t pid, int *out)
 {
-	uint64_t offs[DISCOVER_MAX_FNS], cookies[DISCOVER_MAX_FNS], c;
-	uint32_t i, n = 0;
+	uint64_t offs[DISCOVER_MAX_FNS], cookies[DISCOVER_MAX_FNS];
+	uint64_t roffs[DISCOVER_MAX_FNS], rcookies[DISCOVER_MAX_FNS];
+	uint64_t soffs[DISCOVER_MAX_FNS], scookies[DISCOVER_MAX_FNS], c;
+	uint32_t i, n = 0, nr = 0, ns = 0;
 	size_t links = 0;
-	int records = 0;
+	int err;
 
 	for (i = 0; i < t->disc->nfn; i++) {
 		const struct discover_fn *f = &t->disc->fn[i];
 
+		c = disc_cookie(t);
 		switch (f->kind) {
-		case DISCOVER_SSL_WRITE: c = TG_FN_WRITE; break;
-		case DISCOVER_SSL_READ: c = TG_FN_READ; break;
+		case DISCOVER_SSL_WRITE: c |= TG_FN_WRITE; break;
+		case DISCOVER_SSL_READ: c |= TG_FN_READ; break;
 		case DISCOVER_OSSL_WRITE:
-			c = TG_FN_WRITE | TG_FN_EX | (t->disc->ossl_flags ? TG_FN_OUT5 : 0);
+			c |= TG_FN_WRITE | TG_FN_EX | (t->disc->ossl_flags ? TG_FN_OUT5 : 0);
 			break;
-		case DISCOVER_OSSL_READ: c = TG_FN_READ | TG_FN_EX; break;
+		case DISCOVER_OSSL_READ: c |= TG_FN_READ | TG_FN_EX; break;
+		case DISCOVER_RING_OPEN:
+			c |= TG_FN_RING;
+			/* fall through */
+		case DISCOVER_AEAD_OPEN:
+			c |= TG_FN_AEAD | TG_FN_READ;
+			roffs[nr] = f->off;
+			rcookies[nr++] = c;
+			offs[n] = f->off;
+			cookies[n++] = c;
+			continue;
+		case DISCOVER_RING_SEAL:
+			c |= TG_FN_RING;
+			/* fall through */
+		case DISCOVER_AEAD_SEAL:
+			offs[n] = f->off;
+			cookies[n++] = c | TG_FN_AEAD;
+			continue;
 		default:
-			records = 1;
 			continue;
 		}
-		offs[n] = f->off;
-		cookies[n++] = c | disc_cookie(t);
+		soffs[ns] = f->off;
+		scookies[ns++] = c;
 	}
-	if (n)
-		links = attach_ssl(a, t, pid, offs, cookies, n, 0, out);
-	if (records)
-		links += attach_aead(a, t, pid, out + links);
-	return links;
+	if (ns)
+		links = attach_pair(a, t, pid, a->skel->progs.uretprobe_ssl, a->skel->progs.uprobe_ssl,
+				    soffs, scookies, ns, soffs, scookies, ns, out);
+	if (!n)
+		return links;
+	err = aead_tracepoints(a);
+	if (err)
+		return links + attach_failed(a, t, pid, err);
+	return links + attach_pair(a, t, pid, a->skel->progs.uretprobe_aead,
+				   a->skel->progs.uprobe_aead, roffs, rcookies, nr, offs, cookies, n,
+				   out + links);
 }
 
 /*
@@ -490,7 +477,10 @@ static size_t attach_target(struct attacher *a, struct target *t, pid_t pid, int
 		offs[n] = t->syms.off[fns[i]];
 		cookies[n++] = cookie_of[fns[i]];
 	}
-	return attach_ssl(a, t, pid, offs, cookies, n, t->syms.off[SSL_FN_FREE] ? 1 : 0, out);
+	/* SSL_free, last, has no return to probe */
+	return attach_pair(a, t, pid, a->skel->progs.uretprobe_ssl, a->skel->progs.uprobe_ssl,
+			   offs, cookies, n - (t->syms.off[SSL_FN_FREE] ? 1 : 0), offs, cookies, n,
+			   out);
 }
 
 /* The dynamic linker's _dl_debug_state: probed for every process. */
@@ -521,6 +511,25 @@ static struct negative *neg_slot(struct attacher *a, dev_t dev, ino_t ino)
 	uint64_t h = ((uint64_t)dev * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)ino * 0xc2b2ae3d27d4eb4full);
 
 	return &a->neg[(h >> 32) % NEG_CACHE];
+}
+
+/* The cached entry of a file known not to carry TLS we probe, or NULL. */
+static struct negative *neg_find(struct attacher *a, dev_t dev, ino_t ino)
+{
+	struct negative *n = neg_slot(a, dev, ino);
+
+	return n->ino == ino && n->dev == dev ? n : NULL;
+}
+
+/* The target of a file, or NULL. */
+static struct target *target_find(struct attacher *a, dev_t dev, ino_t ino)
+{
+	struct target *t;
+
+	for (t = a->targets; t; t = t->next)
+		if (t->dev == dev && t->ino == ino)
+			return t;
+	return NULL;
 }
 
 /* Remembers a file without OpenSSL; the entry it replaces is counted. */
@@ -625,14 +634,13 @@ static struct target *target_get(struct attacher *a, const char *path, const cha
 		close(fd);
 		return NULL;
 	}
-	for (t = a->targets; t; t = t->next) {
-		if (t->dev == sb.st_dev && t->ino == sb.st_ino) {
-			close(fd);
-			return t;
-		}
+	t = target_find(a, sb.st_dev, sb.st_ino);
+	if (t) {
+		close(fd);
+		return t;
 	}
-	n = neg_slot(a, sb.st_dev, sb.st_ino);
-	if (n->ino == sb.st_ino && n->dev == sb.st_dev) {
+	n = neg_find(a, sb.st_dev, sb.st_ino);
+	if (n) {
 		*unseen = n->unseen;
 		close(fd);
 		return NULL;
@@ -960,7 +968,6 @@ static int hold_at_exec(struct attacher *a, pid_t pid, struct freeze *fz)
 {
 	char path[64];
 	struct stat sb;
-	struct negative *n;
 	struct target *t;
 
 	if (pid != a->exec_pid || never_touch(a, pid))
@@ -968,16 +975,13 @@ static int hold_at_exec(struct attacher *a, pid_t pid, struct freeze *fz)
 	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
 	if (stat(path, &sb) || !S_ISREG(sb.st_mode))
 		return 0;
-	for (t = a->targets; t; t = t->next)
-		if (t->dev == sb.st_dev && t->ino == sb.st_ino)
-			break;
+	t = target_find(a, sb.st_dev, sb.st_ino);
 	if (t && !(a->scoped && t->has_ssl && !t->disabled))
 		return 0;
 	/* a file not seen before is held for before it is looked at: the
 	 * look itself (the marker in its read-only data) takes milliseconds,
 	 * as long as some programs take to make their first call */
-	n = neg_slot(a, sb.st_dev, sb.st_ino);
-	if (!t && n->ino == sb.st_ino && n->dev == sb.st_dev)
+	if (!t && neg_find(a, sb.st_dev, sb.st_ino))
 		return 0;
 	if (freeze__begin(fz, pid) < 0)
 		return 0;
@@ -1199,11 +1203,7 @@ struct attacher *attacher__new(struct capture_bpf *skel, char *const *globs, siz
 	a->nglobs = nglobs;
 	a->scoped = nglobs > 0;
 	a->self = getpid();
-	a->cache_dir = getenv("TOLLGATE_CACHE_DIR");
-	if (!a->cache_dir)
-		a->cache_dir = ATTACH_CACHE_DIR;
-	else if (!*a->cache_dir || !strcmp(a->cache_dir, "off"))
-		a->cache_dir = NULL;
+	a->cache_dir = attach_cache_dir();
 	if (reaper_start(&a->reaper))
 		log_warn("no detach threads: detaching will stall the event loop");
 	return a;

@@ -197,11 +197,7 @@ int cmd_probes(int argc, char **argv)
 	const char *file = NULL;
 	int o, i;
 
-	c.cache_dir = getenv("TOLLGATE_CACHE_DIR");
-	if (!c.cache_dir)
-		c.cache_dir = ATTACH_CACHE_DIR;
-	else if (!*c.cache_dir || !strcmp(c.cache_dir, "off"))
-		c.cache_dir = NULL;
+	c.cache_dir = attach_cache_dir();
 	while ((o = getopt_long(argc, argv, "f:ajh", opts, NULL)) != -1) {
 		switch (o) {
 		case 'f': file = optarg; break;
