@@ -53,9 +53,11 @@ struct price_table;
 
 /*
  * The prices file to use when none is given: the first that exists of
- * $TOLLGATE_PRICES, /etc/tollgate/prices.yaml and, for a binary run from
- * the source tree (build/tollgate), <dir of the executable>/../policies/
- * prices.yaml.  NULL when there is none.  Not thread-safe (static buffer).
+ * $TOLLGATE_PRICES, /etc/tollgate/prices.yaml (a local table), the
+ * installed one (<dir of the executable>/../share/tollgate/prices.yaml,
+ * whatever the PREFIX) and, for a binary run from the source tree
+ * (build/tollgate), <dir of the executable>/../policies/prices.yaml.
+ * NULL when there is none.  Not thread-safe (static buffer).
  */
 const char *prices_default_path(void);
 

@@ -847,27 +847,35 @@ const char *prices_source(const struct price_table *t)
 
 const char *prices_default_path(void)
 {
+	/* beside the installed binary ($PREFIX/sbin), then the source tree's
+	 * (build/tollgate): found wherever PREFIX was */
+	static const char *const rel[] = { "/../share/tollgate/prices.yaml",
+					   "/../policies/prices.yaml" };
 	static char buf[4096];
 	const char *env = getenv("TOLLGATE_PRICES");
+	char exe[4096];
 	ssize_t n;
 	char *slash;
+	size_t i;
 
 	if (env && *env && !access(env, R_OK))
 		return env;
 	if (!access("/etc/tollgate/prices.yaml", R_OK))
 		return "/etc/tollgate/prices.yaml";
-	n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n <= 0)
 		return NULL;
-	buf[n] = '\0';
-	slash = strrchr(buf, '/');
+	exe[n] = '\0';
+	slash = strrchr(exe, '/');
 	if (!slash)
 		return NULL;
 	*slash = '\0';
-	if (strlen(buf) + sizeof("/../policies/prices.yaml") > sizeof(buf))
-		return NULL;
-	strcat(buf, "/../policies/prices.yaml");
-	return access(buf, R_OK) ? NULL : buf;
+	for (i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+		if ((size_t)snprintf(buf, sizeof(buf), "%s%s", exe, rel[i]) < sizeof(buf) &&
+		    !access(buf, R_OK))
+			return buf;
+	}
+	return NULL;
 }
 
 /* --- lookup ---------------------------------------------------------------- */
