@@ -39,7 +39,8 @@ LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbrotlidec -lzs
 # pure core, also built with sanitizers for the unit tests.
 EDGE_SRCS := user/main.c user/capture.c user/attach.c user/trace.c user/run.c user/agent.c \
 	$(wildcard user/cmd_*.c) \
-	user/procinfo.c user/cgroup.c user/elfsym.c user/enforce.c user/forcefail.c
+	user/procinfo.c user/cgroup.c user/elfsym.c user/enforce.c user/forcefail.c \
+	user/control.c user/kfeatures.c
 USER_SRCS := $(sort $(wildcard user/*.c user/providers/*.c))
 -include user/tokenizer/tokenizer.mk
 USER_SRCS += $(TOKENIZER_SRCS)

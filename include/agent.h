@@ -33,6 +33,8 @@ struct agent_opts {
 	const char *policy_path;	/* reloaded on SIGHUP */
 	const char *ledger_path;	/* spend is restored from it */
 	const char *held_path;		/* whom the agent holds (for a crash) */
+	const char *socket_path;	/* run: the control socket; NULL: none */
+	const char *metrics_addr;	/* what the endpoint listens on (status) */
 };
 
 /* One metered call as sinks see it (DESIGN §9); valid during the call. */
@@ -77,6 +79,7 @@ struct agent_cli {
 	const char *prices_path;	/* --prices, else the policy's, else shipped */
 	const char *db_path;		/* run --db: the ledger ("off": none) */
 	const char *metrics_addr;	/* run --metrics ("off": none) */
+	const char *socket_path;	/* run --socket ("off": none) */
 	struct policy *policy;		/* loaded by agent_cli_load */
 	struct price_table *prices;
 };

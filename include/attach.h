@@ -68,6 +68,10 @@ const char *attach_tls_name(int tls);
 const char *attach_cache_dir(void);
 /* "uses GnuTLS", "carries its own BoringSSL", ... */
 const char *attach_unseen_why(int kind);
+/* One uprobe_multi link of prog_fd on `cnt` offsets of path (returns with
+ * ret), for pid (0: every process).  The link's fd, or -errno. */
+int attach_multi_link(int prog_fd, const char *path, const uint64_t *offs,
+		      const uint64_t *cookies, uint32_t cnt, pid_t pid, int ret);
 
 /* `tollgate probes`: which TLS each process carries and how it was found. */
 int cmd_probes(int argc, char **argv);

@@ -65,6 +65,8 @@ struct enforce_ops {
 	void (*feed_held)(void *ctx, const struct tg_ev_hold *ev);
 };
 
+struct features;
+
 struct enforce_cfg {
 	const struct policy *policy;
 	struct budget_set *budgets;
@@ -73,12 +75,25 @@ struct enforce_cfg {
 	const char *held_path;		/* whom the agent holds, for a crash */
 	const char *cgroup_root;	/* the cgroup2 mount (cgroup.kill) */
 	int64_t mono_to_real;		/* CLOCK_MONOTONIC ns + this = wall clock */
+	const struct features *features; /* what the kernel offers (said at start) */
 };
 
 struct enforcer *enforce_new(const struct enforce_cfg *cfg, const struct enforce_ops *ops,
 			     void *ctx);
 /* Release every process held, ungate everyone, remove the held file. */
 void enforce_free(struct enforcer *e);
+
+/* A request held now, for `tollgate status`. */
+struct enforce_held {
+	pid_t tgid;
+	int team;			/* the policy's index, -1: none */
+	int64_t held_ns;		/* so far */
+	const char *state;		/* "deciding", "waiting" (for the team's
+					   calls in flight), "throttled" */
+	char model[256];
+};
+/* Up to cap of them; returns how many are held in all. */
+size_t enforce_held_list(const struct enforcer *e, struct enforce_held *out, size_t cap);
 
 /* A new policy (SIGHUP) and its budgets: holds are decided again. */
 void enforce_set_policy(struct enforcer *e, const struct policy *p, struct budget_set *b);

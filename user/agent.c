@@ -19,16 +19,19 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <json-c/json.h>
 #include <sqlite3.h>
 #include "agent.h"
 #include "attach.h"
 #include "attribution.h"
 #include "capture.h"
 #include "cgroup.h"
+#include "control.h"
 #include "escape.h"
 #include "budget.h"
 #include "callfmt.h"
 #include "enforce.h"
+#include "kfeatures.h"
 #include "ledger.h"
 #include "log.h"
 #include "metrics.h"
@@ -36,6 +39,7 @@
 #include "policy.h"
 #include "procinfo.h"
 #include "stream.h"
+#include "version.h"
 
 #define EXE_CACHE	1024
 #define PENDING_EXITS	4096
@@ -88,6 +92,9 @@ struct agent {
 	struct enforcer *enf;		/* run: the gate and the actions */
 	uint64_t hook_runs, hook_errors;
 	struct { char team[64]; char what[32]; int64_t at; } hooked[32];
+	struct features feat;		/* what the kernel offers */
+	struct control *ctl;		/* run: `tollgate status` asks here */
+	int64_t started;		/* wall clock ns */
 };
 
 static volatile sig_atomic_t stop, want_counters, want_reload;
@@ -672,6 +679,7 @@ static int enforce_start(struct agent *ag)
 		.dry_run = ag->opts->dry_run || ag->policy->mode == PM_MONITOR,
 		.held_path = ag->opts->held_path, .mono_to_real = ag->mono_to_real,
 		.cgroup_root = cgroup_resolver__mount(ag->cg),
+		.features = &ag->feat,
 	};
 	int n;
 
@@ -863,12 +871,21 @@ static void on_proc(void *ctx, const struct tg_ev_proc *e)
 	ag->nexits++;
 }
 
-/* One "tollgate: NAME: k=v ..." line. */
-static void counter_line(const char *name, const char *const *keys, const uint64_t *vals,
-			 size_t n)
+/* One "tollgate: NAME: k=v ..." line on stderr, or a group of the
+ * status document when out is set. */
+static void counter_line(struct json_object *out, const char *name, const char *const *keys,
+			 const uint64_t *vals, size_t n)
 {
+	struct json_object *g;
 	size_t i;
 
+	if (out) {
+		g = json_object_new_object();
+		for (i = 0; i < n; i++)
+			json_object_object_add(g, keys[i], json_object_new_int64((int64_t)vals[i]));
+		json_object_object_add(out, name, g);
+		return;
+	}
 	fprintf(stderr, "tollgate: %s:", name);
 	for (i = 0; i < n; i++)
 		fprintf(stderr, " %s=%" PRIu64, keys[i], vals[i]);
@@ -877,11 +894,12 @@ static void counter_line(const char *name, const char *const *keys, const uint64
 
 #define COUNTERS(name, ...) do {						\
 	static const char *const k_[] = { __VA_ARGS__ };			\
-	counter_line(name, k_, v_, sizeof(k_) / sizeof(k_[0]));			\
+	counter_line(out, name, k_, v_, sizeof(k_) / sizeof(k_[0]));		\
 } while (0)
 
-/* Every counter: on exit, and on SIGUSR1. */
-static void print_counters(struct agent *ag)
+/* Every counter: on exit and on SIGUSR1 (out NULL: on stderr), and in
+ * the status document. */
+static void print_counters(struct agent *ag, struct json_object *out)
 {
 	uint64_t c[TG_CNT__MAX], live, evicted;
 	struct stream_stats s;
@@ -889,7 +907,7 @@ static void print_counters(struct agent *ag)
 	struct http1_stats *h = &s.ex.http;
 
 	if (!capture__counters(ag->cap, c))
-		counter_line("counters", capture_counter_names, c, TG_CNT__MAX);
+		counter_line(out, "counters", capture_counter_names, c, TG_CNT__MAX);
 	else
 		memset(c, 0, sizeof(c));
 	stream__stats(ag->streams, &s);
@@ -1002,6 +1020,158 @@ static void print_counters(struct agent *ag)
 	}
 }
 
+/* --- `tollgate status` ---------------------------------------------------- */
+
+/* Each team's calls and spend since local midnight (the policy's zone),
+ * from the ledger: what its writer has committed. */
+static void status_today(struct agent *ag, struct json_object **teams, size_t nteams)
+{
+	static const char q[] = "SELECT team, COUNT(*), COALESCE(SUM(cost_nano), 0)"
+				" FROM calls WHERE ts_ns >= ? AND team IS NOT NULL GROUP BY team";
+	int64_t start, end;
+	sqlite3_stmt *st = NULL;
+	char err[256];
+	sqlite3 *db;
+	const char *t;
+	size_t i;
+
+	if (!ag->opts->ledger_path)
+		return;
+	db = ledger_open_readonly(ag->opts->ledger_path, err, sizeof(err));
+	if (!db)
+		return;
+	budget_window(PW_DAY, 0, wall_ns(), &start, &end);
+	if (sqlite3_prepare_v2(db, q, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_bind_int64(st, 1, start) == SQLITE_OK) {
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			t = (const char *)sqlite3_column_text(st, 0);
+			for (i = 0; t && i < nteams; i++) {
+				if (strcmp(t, ag->policy->teams[i].name))
+					continue;
+				json_object_object_add(teams[i], "requests_today",
+						       json_object_new_int64(sqlite3_column_int64(st, 1)));
+				json_object_object_add(teams[i], "spend_today_nano",
+						       json_object_new_int64(sqlite3_column_int64(st, 2)));
+			}
+		}
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+static struct json_object *status_teams(struct agent *ag)
+{
+	struct json_object *arr = json_object_new_array(), **teams, *t, *bs, *b;
+	size_t i, j, n = ag->policy ? ag->policy->nteams : 0;
+	struct budget_view v;
+	char win[32];
+
+	teams = calloc(n ? n : 1, sizeof(*teams));
+	if (!teams)
+		return arr;
+	for (i = 0; i < n; i++) {
+		t = teams[i] = json_object_new_object();
+		json_object_object_add(t, "name", json_object_new_string(ag->policy->teams[i].name));
+		json_object_object_add(t, "requests_today", json_object_new_int64(0));
+		json_object_object_add(t, "spend_today_nano", json_object_new_int64(0));
+		bs = json_object_new_array();
+		for (j = 0; ag->budgets && j < ag->policy->teams[i].nbudgets; j++) {
+			if (budget_view(ag->budgets, (int)i, (int)j, wall_ns(), &v))
+				continue;
+			b = json_object_new_object();
+			json_object_object_add(b, "window", json_object_new_string(
+				policy_window_name(v.pb, win, sizeof(win))));
+			json_object_object_add(b, "unit", json_object_new_string(
+				v.tokens ? "tokens" : "nano_usd"));
+			json_object_object_add(b, "spent", json_object_new_int64(v.spent));
+			json_object_object_add(b, "reserved", json_object_new_int64(v.reserved));
+			json_object_object_add(b, "limit", json_object_new_int64(v.limit));
+			json_object_object_add(b, "action", json_object_new_string(
+				policy_action_name(v.pb->action)));
+			json_object_object_add(b, "state", json_object_new_string(
+				v.spent >= v.limit ? "exhausted" :
+				budget_near(ag->budgets, (int)i) ? "near" : "ok"));
+			json_object_object_add(b, "window_end_ns", json_object_new_int64(v.window_end));
+			json_object_object_add(b, "exhaust_at_ns", json_object_new_int64(v.exhaust_at));
+			json_object_array_add(bs, b);
+		}
+		json_object_object_add(t, "budgets", bs);
+		json_object_array_add(arr, t);
+	}
+	status_today(ag, teams, n);
+	free(teams);
+	return arr;
+}
+
+static struct json_object *status_held(struct agent *ag)
+{
+	struct json_object *arr = json_object_new_array(), *o;
+	struct enforce_held h[64];
+	char comm[64];
+	size_t i, n;
+
+	n = ag->enf ? enforce_held_list(ag->enf, h, 64) : 0;
+	for (i = 0; i < n && i < 64; i++) {
+		o = json_object_new_object();
+		json_object_object_add(o, "pid", json_object_new_int(h[i].tgid));
+		if (proc_read_comm(h[i].tgid, comm, sizeof(comm)))
+			comm[0] = '\0';
+		json_object_object_add(o, "comm", json_object_new_string(comm));
+		json_object_object_add(o, "team", h[i].team >= 0 && ag->policy &&
+				       (size_t)h[i].team < ag->policy->nteams ?
+				       json_object_new_string(ag->policy->teams[h[i].team].name) : NULL);
+		json_object_object_add(o, "model", h[i].model[0] ?
+				       json_object_new_string(h[i].model) : NULL);
+		json_object_object_add(o, "state", json_object_new_string(h[i].state));
+		json_object_object_add(o, "held_ns", json_object_new_int64(h[i].held_ns));
+		json_object_array_add(arr, o);
+	}
+	return arr;
+}
+
+/* The answer to "status": the agent's health as one JSON document. */
+static char *status_reply(void *ctx, const char *req)
+{
+	struct agent *ag = ctx;
+	struct json_object *o, *cnt;
+	struct control_stats cs;
+	char *doc;
+
+	if (strcmp(req, "status"))
+		return NULL;
+	o = json_object_new_object();
+	json_object_object_add(o, "version", json_object_new_string(TOLLGATE_VERSION));
+	json_object_object_add(o, "pid", json_object_new_int(getpid()));
+	json_object_object_add(o, "started_ns", json_object_new_int64(ag->started));
+	json_object_object_add(o, "uptime_ns", json_object_new_int64(wall_ns() - ag->started));
+	json_object_object_add(o, "policy", ag->opts->policy_path ?
+			       json_object_new_string(ag->opts->policy_path) : NULL);
+	json_object_object_add(o, "mode", json_object_new_string(
+		!ag->enf ? "meter" : ag->opts->dry_run || ag->policy->mode == PM_MONITOR ?
+		"monitor" : "enforce"));
+	json_object_object_add(o, "ledger", ag->opts->ledger_path ?
+			       json_object_new_string(ag->opts->ledger_path) : NULL);
+	json_object_object_add(o, "metrics", ag->opts->metrics_addr ?
+			       json_object_new_string(ag->opts->metrics_addr) : NULL);
+	json_object_object_add(o, "kernel", features_json(&ag->feat));
+	cnt = json_object_new_object();
+	print_counters(ag, cnt);
+	control_stats(ag->ctl, &cs);
+	{
+		uint64_t v_[] = { cs.served, cs.refused, cs.errors };
+		struct json_object *out = cnt;
+
+		COUNTERS("control", "served", "refused", "errors");
+	}
+	json_object_object_add(o, "counters", cnt);
+	json_object_object_add(o, "teams", status_teams(ag));
+	json_object_object_add(o, "held", status_held(ag));
+	doc = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+						    JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	return doc;
+}
+
 int agent_run(const struct agent_opts *opts, const struct agent_sink *sink)
 {
 	static const struct capture_handlers handlers = {
@@ -1056,6 +1226,19 @@ int agent_run(const struct agent_opts *opts, const struct agent_sink *sink)
 	if (!ag->att)
 		goto free_agent;
 	ag->mono_to_real = (int64_t)(now_ns(CLOCK_REALTIME) - now_ns(CLOCK_MONOTONIC));
+	ag->started = wall_ns();
+	features_probe(&ag->feat, cgroup_resolver__mount(ag->cg));
+	features_log(&ag->feat);
+	if (opts->socket_path) {
+		char cerr[512];
+
+		ag->ctl = control_listen(opts->socket_path, cerr, sizeof(cerr));
+		if (!ag->ctl) {
+			log_error("status socket: %s", cerr);
+			goto free_agent;
+		}
+		log_info("status on %s ('tollgate status')", opts->socket_path);
+	}
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGUSR1, &sa, NULL);
@@ -1106,8 +1289,9 @@ int agent_run(const struct agent_opts *opts, const struct agent_sink *sink)
 		}
 		if (want_counters) {
 			want_counters = 0;
-			print_counters(ag);
+			print_counters(ag, NULL);
 		}
+		control_serve(ag->ctl, status_reply, ag);
 		if (want_reload) {
 			want_reload = 0;
 			reload(ag);
@@ -1120,8 +1304,9 @@ free_agent:
 	if (ag->cap && ag->streams && ag->att) {
 		/* Calls still in flight are emitted as cut off, then counted. */
 		stream__end_all(ag->streams, now_ns(CLOCK_MONOTONIC));
-		print_counters(ag);
+		print_counters(ag, NULL);
 	}
+	control_close(ag->ctl);
 	stream__free(ag->streams, now_ns(CLOCK_MONOTONIC));
 	enforce_free(ag->enf);
 	budget_free(ag->budgets);
@@ -1189,6 +1374,7 @@ int agent_cli_parse(int argc, char **argv, struct agent_cli *cli, unsigned flags
 		{ "events",	required_argument, NULL, 'e' },
 		{ "db",		required_argument, NULL, 'D' },
 		{ "metrics",	required_argument, NULL, 'M' },
+		{ "socket",	required_argument, NULL, 'S' },
 		{ "dry-run",	no_argument,	   NULL, 'N' },
 		{ "verbose",	no_argument,	   NULL, 'v' },
 		{ "help",	no_argument,	   NULL, 'h' },
@@ -1276,6 +1462,12 @@ int agent_cli_parse(int argc, char **argv, struct agent_cli *cli, unsigned flags
 				cli->db_path = optarg;
 			else
 				cli->metrics_addr = optarg;
+			break;
+		case 'S':
+			if (!(flags & AGENT_CLI_RUN))
+				return opt_error(prog, "--socket: %s", "only 'tollgate run' answers "
+						 "'tollgate status'");
+			cli->socket_path = optarg;
 			break;
 		case 'N':
 			if (!(flags & AGENT_CLI_RUN))

@@ -242,7 +242,7 @@ static void links_destroy(struct attacher *a, int *links, size_t *n)
 }
 
 /* One uprobe_multi link: the program on `cnt` offsets of the file. */
-static int multi_link(int prog_fd, const char *path, const uint64_t *offs,
+int attach_multi_link(int prog_fd, const char *path, const uint64_t *offs,
 		      const uint64_t *cookies, uint32_t cnt, pid_t pid, int ret)
 {
 	union {
@@ -307,8 +307,8 @@ static size_t attach_go(struct attacher *a, struct target *t, pid_t pid, int *ou
 		offs[n] = t->go->close;
 		cookies[n++] = TG_FN_FREE;
 	}
-	r = multi_link(bpf_program__fd(a->skel->progs.uprobe_go), path_of(t, path, sizeof(path)),
-		       offs, cookies, n, pid, 0);
+	r = attach_multi_link(bpf_program__fd(a->skel->progs.uprobe_go),
+			      path_of(t, path, sizeof(path)), offs, cookies, n, pid, 0);
 	if (r < 0)
 		return attach_failed(a, t, pid, r);
 	out[0] = r;
@@ -370,10 +370,10 @@ static size_t attach_pair(struct attacher *a, struct target *t, pid_t pid,
 	int r, e;
 
 	path_of(t, path, sizeof(path));
-	r = multi_link(bpf_program__fd(ret), path, roffs, rcookies, nret, pid, 1);
+	r = attach_multi_link(bpf_program__fd(ret), path, roffs, rcookies, nret, pid, 1);
 	if (r < 0)
 		return attach_failed(a, t, pid, r);
-	e = multi_link(bpf_program__fd(ent), path, offs, cookies, n, pid, 0);
+	e = attach_multi_link(bpf_program__fd(ent), path, offs, cookies, n, pid, 0);
 	if (e < 0) {
 		close(r);
 		return attach_failed(a, t, pid, e);

@@ -32,6 +32,7 @@
 #include "exchange.h"
 #include "forcefail.h"
 #include "http1.h"
+#include "kfeatures.h"
 #include "log.h"
 #include "procinfo.h"
 
@@ -450,6 +451,24 @@ void enforce_exit(struct enforcer *e, pid_t tgid)
 			e->st.gated_procs--;
 	}
 	proc_del(e, p);
+}
+
+size_t enforce_held_list(const struct enforcer *e, struct enforce_held *out, size_t cap)
+{
+	const struct hold *h;
+	int64_t now = mono_now();
+	size_t n = 0;
+
+	for (h = e->holds; h; h = h->next, n++) {
+		if (n >= cap)
+			continue;
+		out[n] = (struct enforce_held){
+			.tgid = h->tgid, .team = h->team, .held_ns = now - h->since,
+			.state = h->until ? "throttled" : h->waiting ? "waiting" : "deciding",
+		};
+		snprintf(out[n].model, sizeof(out[n].model), "%s", h->call.model);
+	}
+	return n;
 }
 
 /* --- reports ------------------------------------------------------------- */
@@ -1381,30 +1400,15 @@ static int alloc_teams(struct enforcer *e, const struct policy *p)
 /* What this kernel and host let the enforcer use, said once at start. */
 static void log_mechanisms(const struct enforcer *e)
 {
-	char cg[4096], path[8400], scope[8] = "0";
-	int ff, ck = 0;
-	FILE *f;
+	const struct features *f = e->cfg.features;
 
-	f = fopen("/proc/sys/kernel/yama/ptrace_scope", "re");
-	if (f) {
-		if (!fgets(scope, sizeof(scope), f))
-			scope[0] = '0';
-		fclose(f);
-	}
-#if defined(__x86_64__)
-	ff = scope[0] != '3';
-#else
-	ff = 0;
-#endif
-	if (e->cfg.cgroup_root && !proc_read_cgroup(getpid(), cg, sizeof(cg))) {
-		snprintf(path, sizeof(path), "%s%s/cgroup.kill", e->cfg.cgroup_root,
-			 strcmp(cg, "/") ? cg : "/init.scope");
-		ck = !access(path, F_OK);
-	}
+	if (!f)
+		return;
 	log_info("enforce: gate: SIGSTOP from the SSL_write probe; block: %s; kill: SIGKILL%s",
-		 ff ? "the held call made to fail (ptrace)" :
+		 f->have[FEAT_PTRACE] ? "the held call made to fail (ptrace)" :
 		 "not available here (held calls are released, or killed where the policy kills)",
-		 ck ? ", cgroup.kill" : " (no cgroup.kill: kill_scope cgroup kills the process)");
+		 f->have[FEAT_CGROUP_KILL] ? ", cgroup.kill" :
+		 " (no cgroup.kill: kill_scope cgroup kills the process)");
 }
 
 struct enforcer *enforce_new(const struct enforce_cfg *cfg, const struct enforce_ops *ops,

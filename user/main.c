@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "attach.h"
+#include "control.h"
 #include "log.h"
 #include "policy.h"
 #include "pricing.h"
@@ -11,8 +12,7 @@
 #include "tokenizer.h"
 #include "top.h"
 #include "trace.h"
-
-#define TOLLGATE_VERSION "0.1.0"
+#include "version.h"
 
 struct cmd {
 	const char *name;
@@ -37,6 +37,7 @@ static const struct cmd cmds[] = {
 	{ "top",	cmd_top,	"live spend by team and model, from the ledger" },
 	{ "tokenize",	cmd_tokenize,	"token ids (or count) of standard input" },
 	{ "probes",	cmd_probes,	"which TLS each process carries and how it is probed" },
+	{ "status",	cmd_status,	"the running agent's health, budgets and held requests" },
 	{ "version",	cmd_version,	"print the version" },
 	{ "help",	cmd_help,	"this text" },
 };

@@ -15,12 +15,13 @@
 #include <unistd.h>
 #include "agent.h"
 #include "callfmt.h"
+#include "control.h"
 #include "ledger.h"
 #include "log.h"
 #include "metrics.h"
 #include "trace.h"
 
-#define DEFAULT_POLICY "/etc/tollgate/default.yaml"
+#define DEFAULT_POLICY "/etc/tollgate/policy.yaml"
 /* Whom the agent holds, when there is no ledger to keep it beside. */
 #define HELD_DIR "/run/tollgate"
 #define HELD_PATH HELD_DIR "/held"
@@ -29,7 +30,7 @@ static void run_usage(FILE *f)
 {
 	fprintf(f,
 "usage: tollgate run [--policy FILE] [--db FILE|off] [--metrics ADDR|off]\n"
-"                    [--events FILE] [--prices FILE] [--dry-run]\n"
+"                    [--socket PATH|off] [--events FILE] [--prices FILE] [--dry-run]\n"
 "                    [--cgroup GLOB]... [--call-cap BYTES] [--ringbuf BYTES]\n"
 "                    [--max-buffer BYTES] [--conn-idle SECONDS] [--verbose]\n"
 "\n"
@@ -43,6 +44,8 @@ static void run_usage(FILE *f)
 "                        127.0.0.1:9464; off: none)\n"
 "      --db FILE         the ledger: one row per call, SQLite (default\n"
 "                        " LEDGER_DEFAULT_PATH ", mode 0600; off: none)\n"
+"      --socket PATH     answer 'tollgate status' on this Unix socket, root\n"
+"                        only (default " CONTROL_DEFAULT_PATH "; off: none)\n"
 "  -e, --events FILE     append one JSON object per call, alert and action\n"
 "                        to FILE (mode 0600)\n"
 "      --dry-run         take no action: report what the policy would do\n"
@@ -125,7 +128,8 @@ int cmd_run(int argc, char **argv)
 	struct run_sink rs = { .out = { .f = stdout, .name = "standard output" } };
 	struct agent_sink sink = { .on_call = run_call, .on_tick = run_tick,
 				   .on_event = run_event, .ctx = &rs };
-	char held[4200];
+	char held[4200], maddr[300];
+	const char *addr, *colon;
 	char err[512];
 	int rc = agent_cli_parse(argc, argv, &cli, AGENT_CLI_RUN, run_usage);
 
@@ -146,10 +150,17 @@ int cmd_run(int argc, char **argv)
 			agent_cli_free(&cli);
 			return 1;
 		}
-		log_info("metrics on %s, port %d, path /metrics",
-			 cli.metrics_addr ? cli.metrics_addr : "127.0.0.1:9464",
+		addr = cli.metrics_addr ? cli.metrics_addr : "127.0.0.1:9464";
+		colon = strrchr(addr, ':');
+		snprintf(maddr, sizeof(maddr), "%.*s:%d", colon ? (int)(colon - addr) : 0, addr,
 			 metrics_port(cli.o.metrics));
+		log_info("metrics on http://%s/metrics", maddr);
+		cli.o.metrics_addr = maddr;
 	}
+	if (!cli.socket_path)
+		cli.socket_path = CONTROL_DEFAULT_PATH;
+	if (strcmp(cli.socket_path, "off"))
+		cli.o.socket_path = cli.socket_path;
 	if (!cli.db_path)
 		cli.db_path = LEDGER_DEFAULT_PATH;
 	if (strcmp(cli.db_path, "off")) {

@@ -66,7 +66,7 @@ field() { sed -n "s/^RESULT .* $1=\([0-9.]*\).*/\1/p" "$2"; }
 # start POLICY: the agent, ready when it has metered a call of team warm.
 start() {
 	rm -f "$tmp/ledger.db"*
-	"$TG" run --policy "$1" --db "$tmp/ledger.db" --metrics off --events "$tmp/ev.jsonl" \
+	"$TG" run --policy "$1" --db "$tmp/ledger.db" --metrics off --socket off --events "$tmp/ev.jsonl" \
 		> /dev/null 2> "$tmp/agent.err" &
 	agent_pid=$!
 	local i

@@ -277,7 +277,7 @@ default_price: { input_per_mtok: 450, output_per_mtok: 450 }
 EOF
 llm_count() { tg_json "$(tg_curl "$TG_URL/__test/stats")" llm_requests; }
 EV=$TG_TMP/enforce.jsonl
-"$TG_BIN" run --policy "$EPOL" --db "$TG_TMP/state/ledger.db" --metrics off --events "$EV" \
+"$TG_BIN" run --policy "$EPOL" --db "$TG_TMP/state/ledger.db" --metrics off --socket "$TG_TMP/tollgate.sock" --events "$EV" \
 	> /dev/null 2> "$EV.err" &
 TG_TRACE_PID=$! TG_TRACE_OUT=$EV
 if tg_trace_wait_ready canary; then

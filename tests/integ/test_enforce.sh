@@ -45,7 +45,7 @@ agent() {
 	local pol=$1; shift
 	N=$((N + 1))
 	EV=$TG_TMP/ev.$N.jsonl
-	"$TG_BIN" run --policy "$pol" --db "$DB" --metrics off --events "$EV" "$@" \
+	"$TG_BIN" run --policy "$pol" --db "$DB" --metrics off --socket "$TG_TMP/tollgate.sock" --events "$EV" "$@" \
 		> /dev/null 2> "$EV.err" &
 	TG_TRACE_PID=$! TG_TRACE_OUT=$EV
 	tg_trace_wait_ready canary && return 0

@@ -23,7 +23,7 @@ STOPF=$TG_TMP/stop
 : > "$TG_TMP/runs"
 
 start_agent() {		# N
-	"$TG_BIN" run --policy "$TG_TOP/policies/default.yaml" --db "$DB" --metrics off \
+	"$TG_BIN" run --policy "$TG_TOP/policies/default.yaml" --db "$DB" --metrics off --socket "$TG_TMP/tollgate.sock" \
 		--events "$TG_TMP/ev.$1.jsonl" > /dev/null 2> "$TG_TMP/run.$1.err" &
 	TG_TRACE_PID=$! TG_TRACE_OUT=$TG_TMP/ev.$1.jsonl
 	tg_trace_wait_ready || return 1

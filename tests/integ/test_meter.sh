@@ -98,7 +98,7 @@ teams:
 default_price: { input_per_mtok: 20, output_per_mtok: 80 }
 YAML
 EV=$TG_TMP/events.jsonl
-"$TG_BIN" run --policy "$POL" --events "$EV" --db "$TG_TMP/ledger.db" --metrics 127.0.0.1:0 \
+"$TG_BIN" run --policy "$POL" --events "$EV" --db "$TG_TMP/ledger.db" --metrics 127.0.0.1:0 --socket "$TG_TMP/tollgate.sock" \
 	> "$TG_TMP/run.out" 2> "$TG_TMP/run.err" &
 TG_TRACE_PID=$! TG_TRACE_OUT=$EV
 tg_trace_wait_ready || { fail meter_run_ready "run produced no record"; tg_finish; }
@@ -132,7 +132,7 @@ tg_check "$EV" --quiet --match model=team-keyed --match key_fp="$KEY_FP" --expec
 	pass meter_key_fp || fail meter_key_fp "$(tg_check "$EV" --match model=team-keyed 2>&1 | tail -n 2)"
 
 # --- metrics: a real scrape of the run's endpoint -------------------------------------
-mport=$(sed -n 's/.*metrics on .*, port \([0-9]*\),.*/\1/p' "$TG_TMP/run.err" | head -1)
+mport=$(sed -n 's|.*metrics on http://.*:\([0-9]*\)/metrics.*|\1|p' "$TG_TMP/run.err" | head -1)
 if curl -sS "http://127.0.0.1:$mport/metrics" > "$TG_TMP/metrics.txt" 2>&1 &&
 	grep -q '^tollgate_cost_usd_total{.*team="search"' "$TG_TMP/metrics.txt" &&
 	grep -q '^tollgate_requests_total{' "$TG_TMP/metrics.txt"; then
