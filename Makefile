@@ -6,6 +6,8 @@
 #   make test     deps + build + every test (ends with "N passed, N failed")
 #   make fuzz     longer libFuzzer runs of every harness
 #   make bench    capture-overhead, agent (CPU per metered call, RSS) and tokenizer benchmarks
+#   make install  install under PREFIX (/usr/local), DESTDIR honoured; make uninstall
+#   make deb      the Debian package, in build/deb/
 #   V=1           show the commands
 
 SHELL        := /bin/bash
@@ -62,7 +64,7 @@ FUZZ_OBJS  := $(patsubst %.c,$(BUILD)/fuzz/%.o,$(CORE_SRCS))
 
 # Keep intermediates (BPF objects, sanitizer and fuzz objects): no rm after the test summary.
 .SECONDARY:
-.PHONY: all deps run test unit fuzz bench clean install check-root
+.PHONY: all deps run test unit fuzz bench clean install uninstall deb check-root
 all: $(BUILD)/tollgate
 
 $(BUILD)/tollgate: $(OBJS)
@@ -119,7 +121,8 @@ DEB_PKGS := build-essential clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev 
 	libssl-dev libyaml-dev libbrotli-dev libzstd-dev libjson-c-dev \
 	libnghttp2-dev libsqlite3-dev libcapstone-dev pkg-config libclang-rt-14-dev \
 	prometheus curl wget gnutls-bin openssl python3 python3-httpx python3-h2 \
-	golang-go nodejs npm iproute2 procps util-linux time manpages manpages-dev
+	golang-go nodejs npm iproute2 procps util-linux time manpages manpages-dev \
+	debhelper lintian mandoc bash-completion python3-yaml
 
 deps:
 	$(Q)./scripts/deps.sh $(DEB_PKGS)
@@ -203,10 +206,116 @@ fuzz: $(FUZZ_BINS)
 bench: check-root deps all
 	$(Q)./bench/run.sh
 
+# --- install ----------------------------------------------------------------
+# make install | uninstall  [DESTDIR=] [PREFIX=/usr/local] [SYSCONFDIR=/etc]
+#   [LOCALSTATEDIR=/var] [SYSTEMDUNITDIR=$(PREFIX)/lib/systemd/system]
+#   [MANDIR=$(PREFIX)/share/man] [BASHCOMPDIR=$(PREFIX)/share/bash-completion/completions]
+# The binary goes to $(PREFIX)/sbin and its data to $(PREFIX)/share/tollgate:
+# it finds its price table at <its directory>/../share/tollgate/prices.yaml.
+# install builds nothing beyond `all` and never runs deps.
+PREFIX         ?= /usr/local
+SYSCONFDIR     ?= /etc
+LOCALSTATEDIR  ?= /var
+MANDIR         ?= $(PREFIX)/share/man
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+BASHCOMPDIR    ?= $(PREFIX)/share/bash-completion/completions
+
+I_SBIN  = $(DESTDIR)$(PREFIX)/sbin
+I_SHARE = $(DESTDIR)$(PREFIX)/share/tollgate
+I_ETC   = $(DESTDIR)$(SYSCONFDIR)/tollgate
+I_STATE = $(DESTDIR)$(LOCALSTATEDIR)/lib/tollgate
+I_MAN8  = $(DESTDIR)$(MANDIR)/man8
+I_UNIT  = $(DESTDIR)$(SYSTEMDUNITDIR)
+I_COMP  = $(DESTDIR)$(BASHCOMPDIR)
+# Shipped as they are, each into $(PREFIX)/share/tollgate/<its directory>/;
+# promtool's rule tests (*.test.yml) are not installed.
+I_DATA_DIRS := grafana prometheus kubernetes
+I_DATA = $(filter-out %.test.yml,$(wildcard deploy/grafana/*.json deploy/prometheus/*.yml deploy/kubernetes/*))
+I_EXAMPLES = $(notdir $(wildcard policies/examples/*.yaml))
+# The unit template's @VARIABLES@.
+UNIT_SED = -e 's|@SBINDIR@|$(PREFIX)/sbin|g' -e 's|@PREFIX@|$(PREFIX)|g' \
+	-e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@LOCALSTATEDIR@|$(LOCALSTATEDIR)|g'
+# On the live system (no DESTDIR) under a running systemd, install and
+# uninstall tell systemd that the unit changed.
+SYSTEMD_LIVE = [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null
+
+# The policy is the admin's: an existing policy.yaml is never overwritten.
+# When it differs from the shipped default, the default is installed beside
+# it as policy.yaml.dist (and removed again once they agree).  The state
+# directory (ledger, discovery cache) is created 0700 if missing, never
+# emptied.  The service is neither enabled nor started.
 install: all
-	install -D -m 0755 $(BUILD)/tollgate $(DESTDIR)/usr/local/sbin/tollgate
-	install -D -m 0644 policies/default.yaml $(DESTDIR)/etc/tollgate/default.yaml
-	install -D -m 0644 policies/prices.yaml $(DESTDIR)/etc/tollgate/prices.yaml
+	$(Q)set -e; umask 022; \
+	for f in doc/tollgate.8 deploy/systemd/tollgate.service.in deploy/bash-completion/tollgate; do \
+		[ -f "$$f" ] || { echo "install: $$f is missing" >&2; exit 1; }; done; \
+	sed $(UNIT_SED) deploy/systemd/tollgate.service.in > $(BUILD)/tollgate.service; \
+	if grep -n '@[A-Z_]*@' $(BUILD)/tollgate.service >&2; then \
+		echo "install: deploy/systemd/tollgate.service.in: unknown @VARIABLE@ above" >&2; exit 1; fi; \
+	inst() { echo "  INSTALL  $$3"; install -D -m "$$1" "$$2" "$$3"; }; \
+	inst 0755 $(BUILD)/tollgate $(I_SBIN)/tollgate; \
+	inst 0644 $(BUILD)/tollgate.service $(I_UNIT)/tollgate.service; \
+	inst 0644 doc/tollgate.8 $(I_MAN8)/tollgate.8; \
+	inst 0644 deploy/bash-completion/tollgate $(I_COMP)/tollgate; \
+	inst 0644 policies/prices.yaml $(I_SHARE)/prices.yaml; \
+	for f in $(I_DATA); do [ -f "$$f" ] || continue; \
+		inst 0644 "$$f" $(I_SHARE)/$$(basename "$$(dirname "$$f")")/$$(basename "$$f"); done; \
+	install -d -m 0755 $(I_ETC) $(I_ETC)/examples; \
+	for f in $(I_EXAMPLES); do inst 0644 policies/examples/$$f $(I_ETC)/examples/$$f; done; \
+	p=$(I_ETC)/policy.yaml; \
+	if [ ! -e "$$p" ]; then inst 0644 policies/default.yaml "$$p"; rm -f "$$p.dist"; \
+	elif cmp -s policies/default.yaml "$$p"; then rm -f "$$p.dist"; \
+	else inst 0644 policies/default.yaml "$$p.dist"; \
+		echo "install: kept the edited $$p; the shipped default is $$p.dist"; fi; \
+	if [ ! -d $(I_STATE) ]; then echo "  INSTALL  $(I_STATE)/"; install -d -m 0700 $(I_STATE); fi
+	$(Q)if $(SYSTEMD_LIVE); then systemctl daemon-reload || true; \
+		echo "install: start it with: systemctl enable --now tollgate"; fi
+
+# Removes what install placed and the directories of its own that are left
+# empty; shared ones (sbin, man8, the unit and completion directories) stay.
+# policy.yaml goes only if it is still the shipped default; the state
+# directory ($(LOCALSTATEDIR)/lib/tollgate: the ledger) always stays.  On the
+# live system under a running systemd the service is stopped and disabled
+# first (its unit is about to go); with DESTDIR, systemd is not touched.
+uninstall:
+	$(Q)if $(SYSTEMD_LIVE) && [ -e $(I_UNIT)/tollgate.service ]; then \
+		echo "uninstall: systemctl disable --now tollgate"; \
+		systemctl disable --now tollgate.service || true; fi
+	$(Q)del() { for f; do [ -e "$$f" ] || continue; echo "  RM       $$f"; rm -f "$$f"; done; }; \
+	del $(I_SBIN)/tollgate $(I_UNIT)/tollgate.service $(I_MAN8)/tollgate.8 \
+		$(I_COMP)/tollgate $(I_SHARE)/prices.yaml; \
+	for f in $(I_DATA); do del $(I_SHARE)/$$(basename "$$(dirname "$$f")")/$$(basename "$$f"); done; \
+	for f in $(I_EXAMPLES); do del $(I_ETC)/examples/$$f; done; \
+	del $(I_ETC)/policy.yaml.dist; \
+	if cmp -s policies/default.yaml $(I_ETC)/policy.yaml; then del $(I_ETC)/policy.yaml; \
+	elif [ -e $(I_ETC)/policy.yaml ]; then \
+		echo "uninstall: kept $(I_ETC)/policy.yaml (it differs from policies/default.yaml)"; fi; \
+	for d in $(addprefix $(I_SHARE)/,$(I_DATA_DIRS)) $(I_SHARE) $(I_ETC)/examples $(I_ETC); do \
+		[ ! -d "$$d" ] || rmdir --ignore-fail-on-non-empty "$$d"; done; \
+	[ ! -d $(I_STATE) ] || echo "uninstall: kept $(I_STATE) (the ledger)"
+	$(Q)if $(SYSTEMD_LIVE); then systemctl daemon-reload || true; fi
+
+# --- Debian package -----------------------------------------------------------
+# make deb: the binary package (and its -dbgsym) in $(BUILD)/deb/, built by
+# dpkg-buildpackage (debian/) from a copy of the tree in $(BUILD)/deb/src:
+# dpkg-buildpackage writes beside the tree it builds, so nothing lands in
+# the tree or its parent.  No tests run (debian/rules); lintian's verdict is
+# printed.  Needs DEB_PKGS' debhelper (and lintian for the check).
+DEB_OUT = $(BUILD)/deb
+deb:
+	$(Q)for t in dpkg-buildpackage dh; do command -v $$t >/dev/null || \
+		{ echo "deb: $$t is missing (make deps: dpkg-dev, debhelper)" >&2; exit 1; }; done
+	$(Q)rm -rf $(DEB_OUT) && mkdir -p $(DEB_OUT)/src/tollgate
+	$(Q)tar -c --exclude=./.git --exclude=./build --exclude=./$(BUILD) \
+		--exclude=./tests/node/node_modules --exclude=__pycache__ \
+		--exclude=./debian/build --exclude=./debian/tollgate --exclude=./debian/.debhelper \
+		--exclude=./debian/files --exclude='./debian/*.substvars' \
+		--exclude=./debian/debhelper-build-stamp -f - . | tar -x -C $(DEB_OUT)/src/tollgate
+	$(Q)cd $(DEB_OUT)/src/tollgate && dpkg-buildpackage -b -us -uc -Jauto
+	$(Q)mv $(DEB_OUT)/src/*.deb $(DEB_OUT)/src/*.buildinfo $(DEB_OUT)/src/*.changes $(DEB_OUT)/
+	$(Q)rm -rf $(DEB_OUT)/src
+	$(Q)ls -l $(DEB_OUT)/*.deb
+	$(Q)if command -v lintian >/dev/null; then echo "lintian:"; \
+		lintian $(DEB_OUT)/tollgate_*.deb | sed 's/^/  /'; fi
 
 clean:
 	rm -rf $(BUILD)
