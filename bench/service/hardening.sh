@@ -1,0 +1,174 @@
+#!/bin/bash
+# Each sandboxing option of tollgate.service, measured: the installed unit
+# is started by systemd (tests/integ/lib/service.sh) once as shipped, once
+# with no sandbox at all, and once per option changed (a drop-in adds one
+# the unit leaves out, or takes out one it has), and each time the agent
+# must start, meter a call, block a team at its budget (the hold, ptrace
+# and process_vm_readv) and answer `tollgate status`.  Prints, per variant,
+# what worked (and whether Prometheus on the host reaches the metrics,
+# and the cgroup2 mount stays writable for cgroup.kill), and
+# `systemd-analyze security --offline`'s exposure score.
+# Run as root: bash bench/service/hardening.sh   (about a minute)
+set -u
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${BUILD:-build}
+export BUILD
+. "$TOP/tests/integ/lib/common.sh"
+. "$TOP/tests/integ/lib/service.sh"
+pass() { :; }; fail() { echo "FAIL $*"; }; skip() { echo "SKIP $*"; }
+if why=$(tg_svc_why_not); then echo "hardening: cannot run: $why"; exit 1; fi
+tg_setup || { echo "hardening: provider did not start"; exit 1; }
+R=$TOP/$BUILD/service-bench
+trap 'tg_svc_stop; rm -rf "$R"; tg_teardown' EXIT
+rm -rf "$R"
+make -s -C "$TOP" BUILD="$BUILD" install DESTDIR="$R" > "$TG_TMP/install.log" 2>&1 || {
+	cat "$TG_TMP/install.log"; exit 1; }
+UNITS=$TG_TMP/units
+mkdir -p "$UNITS"
+sed -e "s|/usr/local/sbin/tollgate|$R/usr/local/sbin/tollgate|g" \
+    -e "s|/etc/tollgate/policy.yaml|$R/etc/tollgate/policy.yaml|g" \
+	"$R/usr/local/lib/systemd/system/tollgate.service" > "$UNITS/tollgate.service"
+cat > "$R/etc/tollgate/policy.yaml" <<EOF
+version: 1
+teams:
+  - name: canary
+    match: { cgroup: ["/tollgate-test/canary"] }
+  - name: capped
+    match: { cgroup: ["/tollgate-test/capped"] }
+    budgets:
+      - { window: day, limit_usd: 1, action: block }
+default_price: { input_per_mtok: 450, output_per_mtok: 450 }
+EOF
+tg_svc_start "$UNITS" || exit 1
+sctl() { tg_svc systemctl --user "$@"; }
+status() { tg_svc "$R/usr/local/sbin/tollgate" status "$@"; }
+field() { "$TG_PY" -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
+calls() { status --json 2>/dev/null | field "[t['requests_today'] for t in d['teams'] if t['name'] == '$1'][0]" 2>/dev/null; }
+
+# The whole sandbox of the shipped unit, as a drop-in that clears it.
+NONE="CapabilityBoundingSet=~
+NoNewPrivileges=no
+ProtectSystem=no
+ProtectHome=no
+PrivateTmp=no
+PrivateDevices=no
+ProtectClock=no
+ProtectHostname=no
+ProtectKernelLogs=no
+ProtectKernelModules=no
+RestrictAddressFamilies=
+RestrictNamespaces=no
+RestrictRealtime=no
+RestrictSUIDSGID=no
+LockPersonality=no
+SystemCallArchitectures=
+KeyringMode=inherit
+ProtectKernelTunables=no
+ProtectProc=default
+PrivateIPC=no
+MemoryDenyWriteExecute=no
+SystemCallFilter=
+SystemCallErrorNumber=
+UMask=0022"
+CAPS="CAP_BPF CAP_PERFMON CAP_SYS_PTRACE CAP_KILL CAP_DAC_READ_SEARCH"
+without_cap() { echo "CapabilityBoundingSet="; echo "CapabilityBoundingSet=$(tr ' ' '\n' <<<"$CAPS" | grep -vx "$1" | tr '\n' ' ')"; }
+
+variants=(
+	"as shipped|"
+	"no sandbox at all|$NONE"
+	"without SystemCallFilter|SystemCallFilter=
+SystemCallErrorNumber="
+	"SystemCallFilter=@system-service alone|SystemCallFilter=
+SystemCallErrorNumber=
+SystemCallFilter=@system-service"
+	"+ ProtectControlGroups=yes|ProtectControlGroups=yes"
+	"+ ProcSubset=pid|ProcSubset=pid"
+	"+ PrivateUsers=yes|PrivateUsers=yes"
+	"+ PrivateNetwork=yes|PrivateNetwork=yes"
+	"+ RestrictAddressFamilies=AF_UNIX only|RestrictAddressFamilies=
+RestrictAddressFamilies=AF_UNIX"
+	"+ IPAddressDeny=any, IPAddressAllow=localhost|IPAddressDeny=any
+IPAddressAllow=localhost"
+	"+ User=nobody, AmbientCapabilities= the set|User=nobody
+AmbientCapabilities=$CAPS"
+	"+ CAP_SYS_ADMIN|CapabilityBoundingSet=
+CapabilityBoundingSet=$CAPS CAP_SYS_ADMIN"
+	"- CAP_SYS_PTRACE|$(without_cap CAP_SYS_PTRACE)"
+	"- CAP_PERFMON|$(without_cap CAP_PERFMON)"
+	"- CAP_BPF|$(without_cap CAP_BPF)"
+	"- CAP_KILL|$(without_cap CAP_KILL)"
+	"- CAP_DAC_READ_SEARCH|$(without_cap CAP_DAC_READ_SEARCH)"
+)
+
+CG=$(tg_cgroup_root)
+printf '%-58s %-7s %-7s %-7s %-7s %-8s %-10s %s\n' VARIANT STARTS METERS BLOCKS STATUS METRICS CGROUP-RW EXPOSURE
+for v in "${variants[@]}"; do
+	name=${v%%|*} drop=${v#*|}
+	sctl stop tollgate.service > /dev/null 2>&1
+	sctl reset-failed tollgate.service > /dev/null 2>&1
+	rm -rf "$UNITS/tollgate.service.d" "$(tg_svc_path /var/lib/tollgate)"
+	if [ -n "$drop" ]; then
+		mkdir -p "$UNITS/tollgate.service.d"
+		printf '[Service]\n%s\n' "$drop" > "$UNITS/tollgate.service.d/bench.conf"
+	fi
+	sctl daemon-reload
+	# the score of the unit with this drop-in
+	mkdir -p "$TG_TMP/score"
+	rm -rf "$TG_TMP/score/"*
+	cp -r "$UNITS/"* "$TG_TMP/score/"
+	score=$(systemd-analyze security --offline=true --root=/ "$TG_TMP/score/tollgate.service" 2>/dev/null |
+		sed -n 's/.*Overall exposure level for tollgate.service: \([0-9.]* [A-Z]*\).*/\1/p')
+	if [ -d "$TG_TMP/score/tollgate.service.d" ]; then
+		# --offline reads drop-ins only from the unit path: merge by hand
+		cat "$UNITS/tollgate.service" > "$TG_TMP/score/merged.service"
+		sed -n '2,$p' "$UNITS/tollgate.service.d/bench.conf" | while IFS= read -r l; do
+			k=${l%%=*}
+			if [ "${l#*=}" = "" ] || [ "$l" = "CapabilityBoundingSet=~" ]; then
+				sed -i "/^$k=/d" "$TG_TMP/score/merged.service"
+			else
+				sed -i "/^$k=/d" "$TG_TMP/score/merged.service"
+				sed -i "/^\[Service\]/a $l" "$TG_TMP/score/merged.service"
+			fi
+		done
+		cp "$TG_TMP/score/merged.service" "$TG_TMP/score/tollgate.service"
+		rm -rf "$TG_TMP/score/tollgate.service.d" "$TG_TMP/score/merged.service"
+		score=$(systemd-analyze security --offline=true "$TG_TMP/score/tollgate.service" 2>/dev/null |
+			sed -n 's/.*Overall exposure level for tollgate.service: \([0-9.]* [A-Z]*\).*/\1/p')
+	fi
+	starts=no meters=- blocks=- st=- cgrw=- mx=-
+	sctl start tollgate.service > /dev/null 2>&1
+	for i in $(seq 1 50); do
+		status --json > /dev/null 2>&1 && { starts=yes; break; }
+		[ "$(sctl is-active tollgate.service)" = failed ] && break
+		sleep 0.2
+	done
+	if [ $starts = yes ]; then
+		st=yes
+		meters=no
+		for n in 1 2 3 4 5 6 7 8 9 10; do
+			tg_in_cgroup canary "$TG_PY" "$TG_CLIENTS/py_http.py" "$TG_URL" --model "tg-canary-$n" >/dev/null 2>&1
+			[ "$(calls canary)" = "" ] && continue
+			[ "$(calls canary)" -ge 1 ] && { meters=yes; break; }
+			sleep 0.3
+		done
+		l0=$(tg_json "$(tg_curl "$TG_URL/__test/stats")" llm_requests)
+		tg_in_cgroup capped "$TG_PY" "$TG_CLIENTS/py_keepalive.py" "$TG_URL" "$TG_CA" \
+			--model tg-svc-model --calls 5 > "$TG_TMP/capped.out" 2>&1
+		l1=$(tg_json "$(tg_curl "$TG_URL/__test/stats")" llm_requests)
+		blocks=no
+		[ $((l1 - l0)) = 3 ] && [ "$(grep -c '"error": "' "$TG_TMP/capped.out")" = 2 ] && blocks=yes
+		status > /dev/null 2>&1 || st=no
+		# Prometheus, from the host: the endpoint on 127.0.0.1:9464
+		mx=no
+		curl -sf -m 2 http://127.0.0.1:9464/metrics | grep -q '^tollgate_' && mx=yes
+		# kill_scope: cgroup writes cgroup.kill: the cgroup2 mount must stay writable
+		pid=$(sctl show -p MainPID --value tollgate.service)
+		cgrw=$(awk -v m="$CG" '$5 == m { split($6, o, ","); f = o[1] } END { print f }' "/proc/$pid/mountinfo")
+	else
+		tg_svc journalctl -D /run/log/journal --no-pager -o cat -n 3 -u tollgate.service 2>/dev/null |
+			sed 's/^/    | /' > "$TG_TMP/why"
+	fi
+	printf '%-58s %-7s %-7s %-7s %-7s %-8s %-10s %s\n' "$name" $starts $meters $blocks $st $mx "$cgrw" "${score:-?}"
+	[ $starts = no ] && tg_svc journalctl -D /run/log/journal --no-pager -o cat -n 12 2>/dev/null |
+		grep -E "^tollgate: error|audit" | tail -2 | cut -c1-160 | sed 's/^/    | /'
+done

@@ -1,0 +1,85 @@
+# A systemd service manager for the tests that start tollgate.service for
+# real.  PID 1 here is not systemd, so the tests boot root's own service
+# manager (`systemd --user` as uid 0: the same engine that runs system
+# services and applies their sandboxing: capability bounding set,
+# NoNewPrivileges, ProtectSystem, PrivateTmp, seccomp, ...) in a mount
+# namespace of its own, with private /run, /var/lib and /var/log, and
+# systemd-journald beside it for StandardError=journal (read it with
+# `tg_svc journalctl -D /run/log/journal`).  It stays in the
+# host's PID and network namespaces, as the agent must (it signals and
+# traces the host's processes by their pids, and the provider is on the
+# host's loopback).  Its cgroup is a test cgroup, so what it makes there
+# goes with the test.
+#
+#   tg_svc_start UNITDIR   boot it, with UNITDIR first in its unit path
+#   tg_svc CMD...          run CMD in its namespace (systemctl --user, ...)
+#   tg_svc_path PATH       the host's path to PATH as the manager sees it
+#   tg_svc_stop            end it and everything it started
+# Needs root, unshare, nsenter and /lib/systemd/systemd (Debian: systemd).
+
+TG_SVC_MGR=
+
+tg_svc_why_not() {
+	[ "$(id -u)" = 0 ] || { echo "needs root"; return 0; }
+	[ -x /lib/systemd/systemd ] || { echo "no /lib/systemd/systemd (Debian package systemd)"; return 0; }
+	[ -x /lib/systemd/systemd-journald ] || { echo "no systemd-journald"; return 0; }
+	local t
+	for t in systemctl journalctl unshare nsenter; do
+		command -v $t >/dev/null || { echo "no $t"; return 0; }
+	done
+	[ -n "$(tg_cgroup_root)" ] || { echo "no cgroup2 mount"; return 0; }
+	return 1
+}
+
+tg_svc_start() {
+	local units=$1 dir=$TG_TMP/svc i
+	mkdir -p "$dir"
+	cat > "$dir/boot.sh" <<'BOOT'
+#!/bin/sh
+set -e
+mount --make-rprivate /
+mount -t tmpfs -o mode=0755 tmpfs /run
+mount -t tmpfs -o mode=0755 tmpfs /var/lib
+mount -t tmpfs -o mode=0755 tmpfs /var/log
+mkdir -p /run/systemd/system /run/systemd/journal
+/lib/systemd/systemd-journald > /run/journald.log 2>&1 &
+for i in $(seq 1 100); do [ -S /run/systemd/journal/stdout ] && break; sleep 0.05; done
+# A user manager puts RuntimeDirectory= in $XDG_RUNTIME_DIR and
+# StateDirectory= in $XDG_CONFIG_HOME (systemd 252): here /run and
+# /var/lib, where the system manager puts them.
+export XDG_RUNTIME_DIR=/run XDG_CONFIG_HOME=/var/lib SYSTEMD_UNIT_PATH="$1:"
+exec /lib/systemd/systemd --user --log-target=journal-or-kmsg
+BOOT
+	tg_in_cgroup "svcmgr-$$" unshare -m sh "$dir/boot.sh" "$units" > "$dir/boot.log" 2>&1 &
+	TG_SVC_MGR=
+	for i in $(seq 1 100); do
+		# the manager (it moves itself into init.scope below our cgroup)
+		for p in $(pgrep -x systemd); do
+			grep -q "/svcmgr-$$/" "/proc/$p/cgroup" 2>/dev/null && TG_SVC_MGR=$p
+		done
+		case $(tg_svc systemctl --user is-system-running 2>/dev/null) in
+		running|degraded) return 0 ;;
+		esac
+		sleep 0.1
+	done
+	echo "tg_svc_start: the service manager did not come up:" >&2
+	sed 's/^/    | /' "$dir/boot.log" >&2
+	return 1
+}
+
+tg_svc() {
+	[ -n "$TG_SVC_MGR" ] || return 1
+	nsenter -t "$TG_SVC_MGR" -m env XDG_RUNTIME_DIR=/run "$@"
+}
+
+tg_svc_path() { echo "/proc/$TG_SVC_MGR/root$1"; }
+
+tg_svc_stop() {
+	[ -n "$TG_SVC_MGR" ] || return 0
+	tg_svc systemctl --user stop tollgate.service > /dev/null 2>&1
+	kill -TERM "$TG_SVC_MGR" 2>/dev/null
+	local i
+	for i in $(seq 1 50); do kill -0 "$TG_SVC_MGR" 2>/dev/null || break; sleep 0.1; done
+	tg_cgroup_remove "svcmgr-$$"
+	TG_SVC_MGR=
+}
