@@ -83,7 +83,8 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 const char *capture_unsupported(void)
 {
 	if (geteuid() != 0)
-		return "needs root (CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN to load BPF and attach uprobes)";
+		return "needs root (uid 0, with CAP_BPF and CAP_PERFMON to load BPF and attach "
+		       "uprobes, CAP_SYS_PTRACE to hold and block)";
 	if (access("/sys/kernel/btf/vmlinux", R_OK))
 		return "needs a kernel with BTF (/sys/kernel/btf/vmlinux is missing: CONFIG_DEBUG_INFO_BTF=y)";
 	return NULL;
