@@ -327,8 +327,24 @@ for l in open(sys.argv[1]):
 print(" ".join("%s/%s=%d" % (t, c, v) for (t, c), v in sorted(n.items())))
 PY
 )
-	[ "$calls" = "bunblock/sent=3 codexblock/sent=$n" ] && pass enforce_blocked_unmetered ||
-		fail enforce_blocked_unmetered "$calls"
+	if [ "$calls" = "bunblock/sent=3 codexblock/sent=$n" ]; then
+		pass enforce_blocked_unmetered
+	else
+		# what to look at: the odd record, the actions, the agent's words
+		fail enforce_blocked_unmetered "$calls; $("$TG_PY" - "$EV" <<'PY'
+import json, sys
+keep = ("ts", "pid", "team", "path", "stream", "status", "request_bytes", "response_bytes",
+        "capture", "usage_source", "action", "event", "why", "ok", "error", "held_ms")
+for l in open(sys.argv[1]):
+    try:
+        r = json.loads(l)
+    except ValueError:
+        continue
+    if r.get("team") == "codexblock":
+        print(json.dumps({k: r[k] for k in keep if k in r}), end=" | ")
+PY
+) $(grep -E "enforce|cannot|block" "$EV.err" | tail -8 | tr '\n' '|')"
+	fi
 else
 	fail enforce_agents "agent not ready"
 fi
