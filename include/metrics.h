@@ -47,11 +47,18 @@ struct metrics_call {
 	int64_t duration_ns;		/* -1: unknown */
 };
 
-/* Agent health, set from the agent's own cumulative counters. */
+/* Agent health, set from the agent's own cumulative counters (exported
+ * from the start, at 0 until set). */
 enum metrics_counter {
 	METRICS_CAPTURE_GAPS,		/* bytes not captured: gap events */
 	METRICS_CAPTURE_GAP_BYTES,
 	METRICS_RINGBUF_DROPS,		/* events the ring buffer lost */
+	/* the attacher's (struct attach_stats) */
+	METRICS_PROBE_DISCOVERED,	/* built-in TLS located */
+	METRICS_PROBE_DISCOVER_FAILURES,/* ... named but not located */
+	METRICS_PROBE_DISABLED,		/* discovered probes disabled: not TLS */
+	METRICS_PROBE_ATTACH_FAILURES,	/* uprobe attach attempts that failed */
+	METRICS_PROBE_EXEC_HOLDS,	/* processes held at exec for analysis */
 	__METRICS_COUNTER_MAX,
 };
 
@@ -59,6 +66,8 @@ enum metrics_gauge {
 	METRICS_CONNECTIONS_OPEN,	/* TLS connections being followed */
 	METRICS_REQUESTS_HELD,		/* requests held at the gate now */
 	METRICS_PROCESSES_GATED,	/* processes whose requests are gated */
+	METRICS_PROBE_TARGETS,		/* files probed (libraries, executables) */
+	METRICS_PROBE_LINKS,		/* uprobes attached now */
 	__METRICS_GAUGE_MAX,
 };
 
@@ -86,9 +95,17 @@ void metrics_set_unmetered(struct metrics *m, const char *reason, uint64_t value
  */
 /* An enforcement action: taken, or in monitor mode (dry_run) only reported.
  * action: "block", "kill", "throttle", "alert", "release"; reason: "budget",
- * "model", "max_tokens", "rate_limit", "loop_guard", "hold_timeout". */
+ * "model", "max_tokens", "rate_limit", "loop_guard", "hold_timeout".
+ * ok 0 outside dry_run: the agent could not carry it out (a block or kill
+ * that failed), also counted in tollgate_enforcement_failures_total. */
 void metrics_action(struct metrics *m, const char *team, const char *action,
-		    const char *reason, int dry_run);
+		    const char *reason, int dry_run, int ok);
+/* A team the policy names: its enforcement failure series for the actions
+ * that can fail (block, kill) are exported from now on, at 0 until one
+ * fails, so a first failure is an increase a rate() sees.  Idempotent and
+ * cheap (once a second is fine); a team past METRICS_MAX_TEAMS declares
+ * team "other", and is not counted as folded. */
+void metrics_declare_team(struct metrics *m, const char *team);
 /* A budget alert: kind "threshold" or "forecast". */
 void metrics_alert(struct metrics *m, const char *team, const char *kind);
 /* One budget's state now (set about once a second): window as the policy

@@ -238,6 +238,7 @@ static void metrics_health(struct agent *ag)
 	uint64_t c[TG_CNT__MAX];
 	struct stream_stats s;
 	struct attach_stats a;
+	size_t i;
 
 	if (!m)
 		return;
@@ -254,6 +255,17 @@ static void metrics_health(struct agent *ag)
 	metrics_set_unmetered(m, "go", a.unseen[ATTACH_UNSEEN_GO]);
 	metrics_set_unmetered(m, "boringssl", a.unseen[ATTACH_UNSEEN_BORINGSSL]);
 	metrics_set_unmetered(m, "rustls", a.unseen[ATTACH_UNSEEN_RUSTLS]);
+	metrics_set_gauge(m, METRICS_PROBE_TARGETS, (int64_t)a.targets);
+	metrics_set_gauge(m, METRICS_PROBE_LINKS, (int64_t)a.links);
+	metrics_set_counter(m, METRICS_PROBE_DISCOVERED, a.discovered);
+	metrics_set_counter(m, METRICS_PROBE_DISCOVER_FAILURES, a.discover_failed);
+	metrics_set_counter(m, METRICS_PROBE_DISABLED, a.disabled);
+	metrics_set_counter(m, METRICS_PROBE_ATTACH_FAILURES, a.failures);
+	metrics_set_counter(m, METRICS_PROBE_EXEC_HOLDS, a.exec_holds);
+	/* the policy's teams (a reload may add some): their enforcement
+	 * failure series start at 0 */
+	for (i = 0; ag->policy && i < ag->policy->nteams; i++)
+		metrics_declare_team(m, ag->policy->teams[i].name);
 }
 
 /* Who made a call, its team and its cost: what every sink is told.
@@ -591,7 +603,8 @@ static void on_action(void *ctx, const struct enforce_action *a)
 	else
 		log_error("%s", text);
 	if (ag->opts->metrics)
-		metrics_action(ag->opts->metrics, a->team, a->action, a->why, a->dry_run);
+		metrics_action(ag->opts->metrics, a->team, a->action, a->why, a->dry_run,
+			       a->ok);
 	js = action_json(a);
 	if (!js)
 		return;

@@ -24,6 +24,7 @@
 #include <netinet/in.h>
 #include "metrics.h"
 #include "utf8.h"
+#include "version.h"
 
 #define MAX_GROUPS	1024	/* (team, provider, model) series */
 #define MAX_HSERIES	256	/* (provider, model) histogram series */
@@ -63,10 +64,15 @@ static const char *const areason_name[] = {
 	"budget", "model", "max_tokens", "rate_limit", "loop_guard", "hold_timeout", "other",
 };
 static const char *const kind_name[] = { "threshold", "forecast", "other" };
+/* The actions done to a process, which can fail (block, kill): their
+ * failure series are exported at 0 for every team declared. */
+static const bool action_can_fail[] = { true, true, false, false, false, false };
 #define NACTION		(sizeof(action_name) / sizeof(action_name[0]))
 #define NAREASON	(sizeof(areason_name) / sizeof(areason_name[0]))
 #define NKIND		(sizeof(kind_name) / sizeof(kind_name[0]))
 #define NMODE		2	/* enforce, monitor */
+_Static_assert(sizeof(action_can_fail) / sizeof(action_can_fail[0]) == NACTION,
+	       "action_can_fail follows action_name");
 
 /*
  * Bucket bounds from the OpenTelemetry GenAI semantic conventions
@@ -166,6 +172,10 @@ struct registry {
 	unsigned nreasons;
 	struct reason reasons[METRICS_MAX_REASONS + 1];
 	uint64_t alerts[METRICS_MAX_TEAMS + 1][NKIND];
+	/* enforcement failures, and the teams whose failure series are shown */
+	uint64_t efail[METRICS_MAX_TEAMS + 1][NACTION];
+	bool efail_team[METRICS_MAX_TEAMS + 1];
+	int64_t start_us;		/* the process's start, Unix microseconds */
 	/* (team, window) -> budgets[] slot + 1; 0: none */
 	uint16_t budget_idx[METRICS_MAX_TEAMS + 1][METRICS_MAX_WINDOWS + 1];
 	unsigned ngroups, nhseries, naseries, nbudgets;
@@ -232,11 +242,13 @@ static void label_clean(char *dst, const char *s)
 	dst[o] = '\0';
 }
 
-static unsigned labels_get(struct registry *r, struct labels *l, const char *s, enum fold f)
+/* s's index, interned if new and there is room; *folded: it had none. */
+static unsigned labels_intern(struct labels *l, const char *s, bool *folded)
 {
 	char v[METRICS_LABEL_MAX];
 	unsigned i;
 
+	*folded = false;
 	label_clean(v, s);
 	for (i = 0; i < l->n; i++)
 		if (!strcmp(l->v[i], v))
@@ -244,11 +256,22 @@ static unsigned labels_get(struct registry *r, struct labels *l, const char *s, 
 	if (!strcmp(v, "other"))
 		return l->cap;
 	if (l->n == l->cap) {
-		r->folded[f]++;
+		*folded = true;
 		return l->cap;
 	}
 	strcpy(l->v[l->n], v);
 	return l->n++;
+}
+
+static unsigned labels_get(struct registry *r, struct labels *l, const char *s, enum fold f)
+{
+	bool folded;
+	unsigned i;
+
+	i = labels_intern(l, s, &folded);
+	if (folded)
+		r->folded[f]++;
+	return i;
 }
 
 /* The last slot of each series table is kept for the all-"other" key. */
@@ -487,7 +510,7 @@ static struct aseries *aseries_get(struct registry *r, unsigned t, unsigned a, u
 _Static_assert(MAX_ASERIES > 2 * NACTION * NAREASON * NMODE, "room for teams");
 
 void metrics_action(struct metrics *m, const char *team, const char *action,
-		    const char *reason, int dry_run)
+		    const char *reason, int dry_run, int ok)
 {
 	struct registry *r;
 	unsigned t, a, re;
@@ -500,6 +523,23 @@ void metrics_action(struct metrics *m, const char *team, const char *action,
 	a = vocab_get(r, action_name, NACTION, action, FOLD_ACTION);
 	re = vocab_get(r, areason_name, NAREASON, reason, FOLD_REASON);
 	aseries_get(r, t, a, re, !!dry_run)->n++;
+	r->efail_team[t] = true;
+	if (!dry_run && !ok)
+		r->efail[t][a]++;
+	pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_declare_team(struct metrics *m, const char *team)
+{
+	struct registry *r;
+	bool folded;
+
+	if (!m)
+		return;
+	r = &m->reg;
+	pthread_mutex_lock(&m->lock);
+	/* a fold is counted when the team is used, not each time it is declared */
+	r->efail_team[labels_intern(&r->teams, team, &folded)] = true;
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -913,6 +953,21 @@ static void render_enforcement(struct buf *b, const struct registry *r)
 		puts_(b, "}");
 		put_u64(b, as->n);
 	}
+	family(b, "tollgate_enforcement_failures_total", "counter",
+	       "Enforcement actions the agent could not carry out (a block or kill that failed).");
+	for (i = 0; i <= METRICS_MAX_TEAMS; i++) {
+		if (!r->efail_team[i])
+			continue;
+		for (k = 0; k < NACTION; k++) {
+			if (!action_can_fail[k] && !r->efail[i][k])
+				continue;
+			puts_(b, "tollgate_enforcement_failures_total{");
+			put_label(b, "team", r->teams.v[i], true);
+			put_label(b, "action", action_name[k], false);
+			puts_(b, "}");
+			put_u64(b, r->efail[i][k]);
+		}
+	}
 	family(b, "tollgate_budget_alerts_total", "counter",
 	       "Budget alerts: a threshold crossed, or a forecast to run out.");
 	for (i = 0; i <= METRICS_MAX_TEAMS; i++) {
@@ -996,14 +1051,29 @@ static void render_health(struct buf *b, const struct registry *r)
 		{ "tollgate_capture_gaps_total", "Stretches of TLS plaintext not captured." },
 		{ "tollgate_capture_gap_bytes_total", "Bytes of TLS plaintext not captured." },
 		{ "tollgate_ringbuf_drops_total", "Capture events lost to a full ring buffer." },
+		{ "tollgate_probe_discovered_total",
+		  "Executables whose built-in TLS (BoringSSL, aws-lc, rustls) was located." },
+		{ "tollgate_probe_discover_failures_total",
+		  "Executables that carry built-in TLS which could not be located: not metered." },
+		{ "tollgate_probe_disabled_total",
+		  "Located TLS probes disabled since: what they saw was not TLS plaintext." },
+		{ "tollgate_probe_attach_failures_total", "Uprobe attach attempts that failed." },
+		{ "tollgate_probe_exec_holds_total",
+		  "Processes held at exec while their executable was analysed." },
 	};
 	static const char *const gname[__METRICS_GAUGE_MAX][2] = {
 		{ "tollgate_connections_open", "TLS connections being followed." },
 		{ "tollgate_requests_held", "LLM requests held at the gate now." },
 		{ "tollgate_processes_gated", "Processes whose LLM requests are gated now." },
+		{ "tollgate_probe_targets", "Files probed for TLS (libraries and executables)." },
+		{ "tollgate_probe_links", "Uprobes attached now." },
 	};
 	unsigned i;
 
+	family(b, "tollgate_build_info", "gauge", "The agent's version (the value is 1).");
+	puts_(b, "tollgate_build_info{");
+	put_label(b, "version", TOLLGATE_VERSION, true);
+	puts_(b, "} 1\n");
 	for (i = 0; i < __METRICS_COUNTER_MAX; i++) {
 		family(b, cname[i][0], "counter", cname[i][1]);
 		putf(b, "%s %llu\n", cname[i][0], (unsigned long long)r->counters[i]);
@@ -1033,7 +1103,7 @@ static void render_health(struct buf *b, const struct registry *r)
 }
 
 /* Read at scrape time, on the server thread: the agent pays nothing. */
-static void render_process(struct buf *b)
+static void render_process(struct buf *b, const struct registry *r)
 {
 	unsigned long size, resident;
 	struct rusage ru;
@@ -1059,6 +1129,11 @@ static void render_process(struct buf *b)
 		put_fixed(b, us, 6, 1000000);
 		puts_(b, "\n");
 	}
+	family(b, "process_start_time_seconds", "gauge",
+	       "Start time of the process since unix epoch in seconds.");
+	puts_(b, "process_start_time_seconds ");
+	put_fixed(b, r->start_us, 6, 1000000);
+	puts_(b, "\n");
 }
 
 static char *render(const struct registry *r, size_t *len)
@@ -1073,7 +1148,7 @@ static char *render(const struct registry *r, size_t *len)
 	render_enforcement(&b, r);
 	render_budgets(&b, r);
 	render_health(&b, r);
-	render_process(&b);
+	render_process(&b, r);
 	if (b.err) {
 		free(b.p);
 		errno = -b.err;
@@ -1099,6 +1174,50 @@ char *metrics_render(struct metrics *m, size_t *len)
 
 /* --- lifecycle ----------------------------------------------------------- */
 
+/*
+ * When this process started, in Unix microseconds, as Prometheus client
+ * libraries compute process_start_time_seconds: the boot time (btime of
+ * /proc/stat) plus the process's start in clock ticks after boot (field 22
+ * of /proc/self/stat).  Read once: btime moves by a second now and then
+ * with clock adjustments, and a start time must not.  Now, if /proc
+ * cannot say.
+ */
+static int64_t start_time_us(void)
+{
+	unsigned long long ticks = 0, btime = 0;
+	char line[256], self[1024], *p;
+	long hz = sysconf(_SC_CLK_TCK);
+	struct timespec ts;
+	bool have = false;
+	size_t n;
+	FILE *f;
+	int i;
+
+	f = fopen("/proc/self/stat", "re");
+	if (f) {
+		n = fread(self, 1, sizeof(self) - 1, f);
+		self[n] = '\0';
+		fclose(f);
+		/* after the comm, which may hold anything: state is field 3 */
+		p = strrchr(self, ')');
+		for (i = 3; p && i <= 22; i++)
+			p = strchr(p + 1, ' ');
+		have = p && sscanf(p, "%llu", &ticks) == 1;
+	}
+	f = have ? fopen("/proc/stat", "re") : NULL;
+	have = false;
+	if (f) {
+		/* lines longer than line[] come in pieces, none of them "btime" */
+		while (!have && fgets(line, sizeof(line), f))
+			have = sscanf(line, "btime %llu", &btime) == 1;
+		fclose(f);
+	}
+	if (have && hz > 0)
+		return (int64_t)btime * 1000000 + (int64_t)(ticks * 1000000 / (unsigned long)hz);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 struct metrics *metrics_new(void)
 {
 	struct metrics *m;
@@ -1112,6 +1231,7 @@ struct metrics *metrics_new(void)
 	labels_init(&m->reg.providers, METRICS_MAX_PROVIDERS);
 	labels_init(&m->reg.models, METRICS_MAX_MODELS);
 	labels_init(&m->reg.windows, METRICS_MAX_WINDOWS);
+	m->reg.start_us = start_time_us();
 	m->lfd = -1;
 	m->wakefd = -1;
 	for (i = 0; i < HTTP_MAX_CONN; i++)

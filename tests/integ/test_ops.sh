@@ -9,6 +9,9 @@
 #     every query parses (promtool) and names only metrics and labels the
 #     agent exports; each query, run by that Prometheus after real LLM calls
 #     through the agent, returns data;
+#   - the agent's own series on that scrape: version, start time, probe
+#     health, and enforcement failures at 0 for each policy team from the
+#     start (none counted for monitor mode's reported blocks);
 #   - deploy/kubernetes/tollgate.yaml: the Kubernetes OpenAPI schema (npm
 #     kubernetes-models: its validate(), and its TypeScript declarations,
 #     compiled by typescript, which reject unknown fields); its parts agree
@@ -886,7 +889,7 @@ m and open(sys.argv[2], "w").write(m.group(1))' "$(dirname "$K8S")/README.md" "$
 fi
 
 # --- against a real agent and a real Prometheus ------------------------------------------------------
-LIVE=(alerts_metrics_exported dashboard_metrics_exported dashboard_queries_data
+LIVE=(agent_health_series alerts_metrics_exported dashboard_metrics_exported dashboard_queries_data
 	dashboard_variables_data alerts_rules_evaluate alerts_fire_on_agent_data k8s_pod_attribution)
 skip_live() { local n; for n in "${LIVE[@]}"; do skip "$n" "$1"; done; tg_finish; }
 [ "$(id -u)" = 0 ] || skip_live "needs root (BPF uprobes)"
@@ -938,6 +941,7 @@ YAML
 run=("$TG_BIN" run --policy "$OPS/policy.yaml" --events "$OPS/events.jsonl"
 	--db "$OPS/ledger.db" --metrics 127.0.0.1:0)
 "$TG_BIN" run --help 2>&1 | grep -q -- '--socket' && run+=(--socket "$OPS/tollgate.sock")
+AGENT_T0=$(date +%s)
 "${run[@]}" > "$OPS/run.out" 2> "$OPS/run.err" &
 TG_TRACE_PID=$! TG_TRACE_OUT=$OPS/events.jsonl
 if ! tg_trace_wait_ready; then
@@ -1003,6 +1007,48 @@ if ! wait_for 'count_over_time(tollgate_requests_total{team="ops",status="429"}[
 	tg_finish
 fi
 curl -sf "http://127.0.0.1:$MPORT/metrics" > "$OPS/metrics.txt"
+
+# --- the agent's own series: version, start time, probes, enforcement failures -------------------------
+# The probe counters and each policy team's enforcement failures (block,
+# kill) are there at 0 before anything happens, so the first one is an
+# increase; the monitor-mode blocks of team ops were only reported, never
+# failed.  The calls above went through the probed libssl.
+out=$("$TG_PY" - "$OPS/metrics.txt" "$("$TG_BIN" version | awk '{ print $2 }')" "$AGENT_T0" "$(date +%s)" \
+	ops pod-a pod-b ctr-c default <<'PY' 2>&1
+import re, sys
+path, version, t0, t1, teams = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5:]
+v = {}
+for line in open(path):
+    m = re.match(r'([a-z_]+(?:\{.*\})?) (\S+)$', line.rstrip("\n"))
+    if m and not line.startswith("#"):
+        v[m.group(1)] = float(m.group(2))
+bad = []
+if v.get('tollgate_build_info{version="%s"}' % version) != 1:
+    bad.append("no tollgate_build_info{version=\"%s\"} 1" % version)
+start = v.get("process_start_time_seconds")
+if start is None or not t0 - 2 <= start <= t1:
+    bad.append("process_start_time_seconds %r not in [%d, %d]" % (start, t0 - 2, t1))
+for n in ("discovered_total", "discover_failures_total", "disabled_total", "attach_failures_total",
+          "exec_holds_total"):
+    if "tollgate_probe_" + n not in v:
+        bad.append("no tollgate_probe_" + n)
+for n in ("targets", "links"):
+    if not v.get("tollgate_probe_" + n, 0) > 0:
+        bad.append("tollgate_probe_%s %r, want > 0" % (n, v.get("tollgate_probe_" + n)))
+for t in teams:
+    for a in ("block", "kill"):
+        k = 'tollgate_enforcement_failures_total{team="%s",action="%s"}' % (t, a)
+        if v.get(k) != 0:
+            bad.append("%s %r, want 0" % (k, v.get(k)))
+print("; ".join(bad))
+sys.exit(1 if bad else 0)
+PY
+)
+if [ $? = 0 ]; then
+	pass agent_health_series
+else
+	fail agent_health_series "$(oneline <<<"$out")"
+fi
 
 # --- every name and label used is one the agent exports -----------------------------------------------
 # the variables as a user picks the team and model of the calls

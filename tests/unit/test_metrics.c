@@ -12,9 +12,11 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include "metrics.h"
 #include "tap.h"
+#include "version.h"
 
 static char *text;
 
@@ -30,18 +32,24 @@ static void render(struct metrics *m)
 		text[0] = '\0';
 }
 
-/* A whole line of the exposition, not a prefix of one. */
-static int has_line(const char *line)
+/* How many whole lines of the exposition are line, not a prefix of one. */
+static int count_line(const char *line)
 {
 	size_t n = strlen(line);
 	const char *p = text;
+	int k = 0;
 
 	while ((p = strstr(p, line))) {
 		if ((p == text || p[-1] == '\n') && p[n] == '\n')
-			return 1;
+			k++;
 		p += 1;
 	}
-	return 0;
+	return k;
+}
+
+static int has_line(const char *line)
+{
+	return count_line(line) > 0;
 }
 
 #define CHECK_LINE(l) CHECK(has_line(l), "no line: %s", l)
@@ -238,14 +246,14 @@ static void test_enforcement(void)
 {
 	struct metrics *m = metrics_new();
 
-	metrics_action(m, "web", "block", "budget", 0);
-	metrics_action(m, "web", "block", "budget", 0);
-	metrics_action(m, "web", "block", "budget", 1);
-	metrics_action(m, "batch", "kill", "loop_guard", 0);
-	metrics_action(m, "batch", "release", "hold_timeout", 0);
-	metrics_action(m, "web", "deny", "budget", 0);		/* not an action */
-	metrics_action(m, "web", "throttle", "whim", 1);	/* not a reason */
-	metrics_action(m, "web", NULL, NULL, 0);
+	metrics_action(m, "web", "block", "budget", 0, 1);
+	metrics_action(m, "web", "block", "budget", 0, 1);
+	metrics_action(m, "web", "block", "budget", 1, 1);
+	metrics_action(m, "batch", "kill", "loop_guard", 0, 1);
+	metrics_action(m, "batch", "release", "hold_timeout", 0, 1);
+	metrics_action(m, "web", "deny", "budget", 0, 1);		/* not an action */
+	metrics_action(m, "web", "throttle", "whim", 1, 1);	/* not a reason */
+	metrics_action(m, "web", NULL, NULL, 0, 1);
 	metrics_alert(m, "web", "threshold");
 	metrics_alert(m, "web", "threshold");
 	metrics_alert(m, "web", "forecast");
@@ -282,6 +290,86 @@ static void test_enforcement(void)
 	metrics_free(m);
 }
 
+#define FAIL_ "tollgate_enforcement_failures_total{team="
+
+static void test_enforcement_failures(void)
+{
+	struct metrics *m = metrics_new();
+
+	/* the family is there from the start, with no team to show yet */
+	render(m);
+	CHECK_LINE("# TYPE tollgate_enforcement_failures_total counter");
+	CHECK(strstr(text, "# HELP tollgate_enforcement_failures_total ") != NULL, "no HELP");
+	CHECK(!strstr(text, "\n" FAIL_), "a failure series with no team");
+
+	/* a declared team: block and kill at 0, the actions that cannot fail not shown */
+	metrics_declare_team(m, "web");
+	metrics_declare_team(m, "web");
+	render(m);
+	CHECK_EQ_INT(count_line(FAIL_ "\"web\",action=\"block\"} 0"), 1);
+	CHECK_EQ_INT(count_line(FAIL_ "\"web\",action=\"kill\"} 0"), 1);
+	CHECK(!strstr(text, FAIL_ "\"web\",action=\"throttle\""), "throttle shown");
+	CHECK(!strstr(text, FAIL_ "\"web\",action=\"alert\""), "alert shown");
+	CHECK(!strstr(text, "tollgate_enforcement_actions_total{"), "declaring is no action");
+
+	/* failed outside monitor mode: counted; done, or only reported: not */
+	metrics_action(m, "web", "block", "budget", 0, 0);
+	metrics_action(m, "web", "block", "budget", 0, 0);
+	metrics_action(m, "web", "block", "budget", 0, 1);
+	metrics_action(m, "web", "kill", "loop_guard", 1, 0);	/* monitor mode */
+	metrics_action(m, "web", "kill", "loop_guard", 0, 1);
+	/* a team no one declared shows its series once it has an action */
+	metrics_action(m, "batch", "alert", "budget", 0, 1);
+	metrics_action(m, "batch", "throttle", "rate_limit", 0, 0);
+	metrics_action(m, "batch", "deny", "budget", 0, 0);	/* not an action */
+	render(m);
+	CHECK_LINE(FAIL_ "\"web\",action=\"block\"} 2");
+	CHECK_LINE(FAIL_ "\"web\",action=\"kill\"} 0");
+	CHECK_LINE(ACT "\"web\",action=\"block\",reason=\"budget\",mode=\"enforce\"} 3");
+	CHECK_LINE(ACT "\"web\",action=\"kill\",reason=\"loop_guard\",mode=\"monitor\"} 1");
+	CHECK_LINE(FAIL_ "\"batch\",action=\"block\"} 0");
+	CHECK_LINE(FAIL_ "\"batch\",action=\"kill\"} 0");
+	CHECK_LINE(FAIL_ "\"batch\",action=\"throttle\"} 1");
+	CHECK_LINE(FAIL_ "\"batch\",action=\"other\"} 1");
+	CHECK(!strstr(text, FAIL_ "\"batch\",action=\"alert\""), "alert shown");
+	CHECK_LINE("tollgate_metrics_labels_folded_total{label=\"action\"} 1");
+
+	/* NULL team and action, as metrics_action takes them */
+	metrics_action(m, NULL, NULL, NULL, 0, 0);
+	render(m);
+	CHECK_LINE(FAIL_ "\"unknown\",action=\"other\"} 1");
+	CHECK_LINE(FAIL_ "\"unknown\",action=\"block\"} 0");
+	metrics_free(m);
+}
+
+static void test_enforcement_failures_fold(void)
+{
+	struct metrics *m = metrics_new();
+	char team[32];
+	int i;
+
+	/* teams declared past the cap share "other", and are not counted as
+	 * folded until they are used: a policy's teams are declared every second */
+	for (i = 0; i < METRICS_MAX_TEAMS + 3; i++) {
+		snprintf(team, sizeof(team), "t%d", i);
+		metrics_declare_team(m, team);
+		metrics_declare_team(m, team);
+	}
+	render(m);
+	CHECK_LINE(FAIL_ "\"t63\",action=\"kill\"} 0");
+	CHECK_LINE(FAIL_ "\"other\",action=\"block\"} 0");
+	CHECK(!strstr(text, "team=\"t64\""), "t64 not folded");
+	CHECK_LINE("tollgate_metrics_labels_folded_total{label=\"team\"} 0");
+	metrics_action(m, "t65", "kill", "budget", 0, 0);
+	metrics_action(m, "t64", "kill", "budget", 0, 0);
+	metrics_action(m, "t0", "kill", "budget", 0, 1);
+	render(m);
+	CHECK_LINE(FAIL_ "\"other\",action=\"kill\"} 2");
+	CHECK_LINE(FAIL_ "\"t0\",action=\"kill\"} 0");
+	CHECK_LINE("tollgate_metrics_labels_folded_total{label=\"team\"} 2");
+	metrics_free(m);
+}
+
 static void test_enforcement_team_fold(void)
 {
 	struct metrics *m = metrics_new();
@@ -290,7 +378,7 @@ static void test_enforcement_team_fold(void)
 
 	for (i = 0; i < METRICS_MAX_TEAMS + 3; i++) {
 		snprintf(team, sizeof(team), "t%d", i);
-		metrics_action(m, team, "throttle", "rate_limit", 0);
+		metrics_action(m, team, "throttle", "rate_limit", 0, 1);
 		metrics_alert(m, team, "forecast");
 	}
 	render(m);
@@ -306,14 +394,14 @@ static void test_enforcement_team_fold(void)
 	m = metrics_new();
 	for (i = 0; i < 100; i++) {
 		snprintf(team, sizeof(team), "t%d", i % 60);
-		metrics_action(m, team, i < 60 ? "block" : "kill", "budget", i & 1);
-		metrics_action(m, team, "alert", i < 60 ? "model" : "max_tokens", 0);
-		metrics_action(m, team, "throttle", i < 60 ? "rate_limit" : "loop_guard", 0);
-		metrics_action(m, team, "release", i < 60 ? "hold_timeout" : "budget", 1);
-		metrics_action(m, team, "kill", i < 60 ? "loop_guard" : "model", 0);
-		metrics_action(m, team, "block", i < 60 ? "model" : "rate_limit", 1);
-		metrics_action(m, team, "throttle", i < 60 ? "budget" : "model", 1);
-		metrics_action(m, team, "alert", i < 60 ? "budget" : "loop_guard", 1);
+		metrics_action(m, team, i < 60 ? "block" : "kill", "budget", i & 1, 1);
+		metrics_action(m, team, "alert", i < 60 ? "model" : "max_tokens", 0, 1);
+		metrics_action(m, team, "throttle", i < 60 ? "rate_limit" : "loop_guard", 0, 1);
+		metrics_action(m, team, "release", i < 60 ? "hold_timeout" : "budget", 1, 1);
+		metrics_action(m, team, "kill", i < 60 ? "loop_guard" : "model", 0, 1);
+		metrics_action(m, team, "block", i < 60 ? "model" : "rate_limit", 1, 1);
+		metrics_action(m, team, "throttle", i < 60 ? "budget" : "model", 1, 1);
+		metrics_action(m, team, "alert", i < 60 ? "budget" : "loop_guard", 1, 1);
 	}
 	render(m);
 	CHECK(strstr(text, "tollgate_metrics_labels_folded_total{label=\"series\"} 0\n") == NULL,
@@ -387,9 +475,13 @@ static void test_budget_escaping(void)
 	struct metrics *m = metrics_new();
 
 	metrics_set_budget(m, "a\"b\\c\nd", "da\xffy", 0, 1500000000, 0, 2000000000, 0);
-	metrics_action(m, "a\"b\\c\nd", "block", "budget", 0);
+	metrics_action(m, "a\"b\\c\nd", "block", "budget", 0, 1);
+	metrics_action(m, "a\"b\\c\nd", "kill", "budget", 0, 0);
+	metrics_declare_team(m, "x\xff\"y");
 	metrics_alert(m, "a\"b\\c\nd", "threshold");
 	render(m);
+	CHECK_LINE(FAIL_ "\"a\\\"b\\\\c\\nd\",action=\"kill\"} 1");
+	CHECK_LINE(FAIL_ "\"x\xef\xbf\xbd\\\"y\",action=\"block\"} 0");
 	CHECK_LINE(BUD("spent_usd", "\"a\\\"b\\\\c\\nd\",window=\"da\xef\xbf\xbdy\"", "1.5"));
 	CHECK_LINE(ACT "\"a\\\"b\\\\c\\nd\",action=\"block\",reason=\"budget\","
 		   "mode=\"enforce\"} 1");
@@ -448,9 +540,103 @@ static void test_budget_folding(void)
 	metrics_free(m);
 }
 
+/* Version and start time: the same for every registry of a process. */
+static void test_agent_info(void)
+{
+	struct metrics *m = metrics_new();
+	char want[64], *p, *end;
+	long long start;
+	time_t now = time(NULL);
+
+	render(m);
+	snprintf(want, sizeof(want), "tollgate_build_info{version=\"%s\"} 1", TOLLGATE_VERSION);
+	CHECK_LINE(want);
+	CHECK_LINE("tollgate_build_info{version=\"0.1.0\"} 1");
+	CHECK_LINE("# TYPE tollgate_build_info gauge");
+	CHECK(strstr(text, "# HELP tollgate_build_info ") != NULL, "no HELP");
+	CHECK_LINE("# TYPE process_start_time_seconds gauge");
+	CHECK(strstr(text, "# HELP process_start_time_seconds ") != NULL, "no HELP");
+	p = strstr(text, "\nprocess_start_time_seconds ");
+	CHECK(p != NULL, "no start time");
+	if (!p)
+		goto out;
+	p += strlen("\nprocess_start_time_seconds ");
+	start = strtoll(p, &end, 10);
+	/* this test began less than a minute ago (clock ticks: 2 decimals at most) */
+	CHECK(start <= now && start > now - 60, "start %lld, now %lld", start, (long long)now);
+	CHECK(*end == '\n' || (*end == '.' && strspn(end + 1, "0123456789") >= 1 &&
+				end[1 + strspn(end + 1, "0123456789")] == '\n'),
+	      "not a number: %.30s", p);
+	/* a start time does not move between scrapes */
+	snprintf(want, sizeof(want), "process_start_time_seconds %.*s", (int)strcspn(p, "\n"), p);
+	render(m);
+	CHECK_LINE(want);
+out:
+	metrics_free(m);
+}
+
+static void test_probes(void)
+{
+	static const char *const counters[] = {
+		"tollgate_probe_discovered_total", "tollgate_probe_discover_failures_total",
+		"tollgate_probe_disabled_total", "tollgate_probe_attach_failures_total",
+		"tollgate_probe_exec_holds_total",
+	};
+	static const char *const gauges[] = { "tollgate_probe_targets", "tollgate_probe_links" };
+	struct metrics *m = metrics_new();
+	char line[128];
+	unsigned i;
+
+	/* every one there from the start, at 0: a panel or rate() has a series */
+	render(m);
+	for (i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
+		snprintf(line, sizeof(line), "%s 0", counters[i]);
+		CHECK_LINE(line);
+		snprintf(line, sizeof(line), "# TYPE %s counter", counters[i]);
+		CHECK_LINE(line);
+		snprintf(line, sizeof(line), "# HELP %s ", counters[i]);
+		CHECK(strstr(text, line) != NULL, "no HELP for %s", counters[i]);
+	}
+	for (i = 0; i < sizeof(gauges) / sizeof(gauges[0]); i++) {
+		snprintf(line, sizeof(line), "%s 0", gauges[i]);
+		CHECK_LINE(line);
+		snprintf(line, sizeof(line), "# TYPE %s gauge", gauges[i]);
+		CHECK_LINE(line);
+	}
+	metrics_set_gauge(m, METRICS_PROBE_TARGETS, 12);
+	metrics_set_gauge(m, METRICS_PROBE_LINKS, 57);
+	metrics_set_counter(m, METRICS_PROBE_DISCOVERED, 3);
+	metrics_set_counter(m, METRICS_PROBE_DISCOVER_FAILURES, 2);
+	metrics_set_counter(m, METRICS_PROBE_DISABLED, 1);
+	metrics_set_counter(m, METRICS_PROBE_ATTACH_FAILURES, 4);
+	metrics_set_counter(m, METRICS_PROBE_EXEC_HOLDS, 18446744073709551615ull);
+	render(m);
+	CHECK_LINE("tollgate_probe_targets 12");
+	CHECK_LINE("tollgate_probe_links 57");
+	CHECK_LINE("tollgate_probe_discovered_total 3");
+	CHECK_LINE("tollgate_probe_discover_failures_total 2");
+	CHECK_LINE("tollgate_probe_disabled_total 1");
+	CHECK_LINE("tollgate_probe_attach_failures_total 4");
+	CHECK_LINE("tollgate_probe_exec_holds_total 18446744073709551615");
+	/* set, not added: the agent's own totals */
+	metrics_set_gauge(m, METRICS_PROBE_LINKS, 41);
+	metrics_set_counter(m, METRICS_PROBE_DISCOVERED, 5);
+	render(m);
+	CHECK_LINE("tollgate_probe_links 41");
+	CHECK_LINE("tollgate_probe_discovered_total 5");
+	CHECK_EQ_INT(count_line("tollgate_probe_discovered_total 3"), 0);
+	/* the others stay as they were */
+	CHECK_LINE("tollgate_capture_gaps_total 0");
+	CHECK_LINE("tollgate_connections_open 0");
+	metrics_free(m);
+}
+
 static void test_null(void)
 {
-	metrics_action(NULL, "t", "block", "budget", 0);
+	metrics_action(NULL, "t", "block", "budget", 0, 1);
+	metrics_declare_team(NULL, "t");
+	metrics_set_counter(NULL, METRICS_PROBE_DISCOVERED, 1);
+	metrics_set_gauge(NULL, METRICS_PROBE_LINKS, 1);
 	metrics_alert(NULL, "t", "threshold");
 	metrics_set_budget(NULL, "t", "day", 0, 1, 2, 3, 4);
 	metrics_clear_budgets(NULL);
@@ -603,12 +789,17 @@ static void write_sample(const char *path)
 		metrics_call(m, &c);
 	}
 	metrics_set_counter(m, METRICS_RINGBUF_DROPS, 1);
+	metrics_set_counter(m, METRICS_PROBE_DISCOVER_FAILURES, 2);
+	metrics_set_gauge(m, METRICS_PROBE_TARGETS, 9);
+	metrics_set_gauge(m, METRICS_PROBE_LINKS, 40);
 	metrics_set_unmetered(m, "http2_procs", 2);
 	metrics_set_gauge(m, METRICS_REQUESTS_HELD, 4);
 	metrics_set_gauge(m, METRICS_PROCESSES_GATED, 2);
-	metrics_action(m, "web \"team\"\\\n", "block", "budget", 0);
-	metrics_action(m, "batch", "throttle", "rate_limit", 1);
-	metrics_action(m, "batch", "deny", "whim", 0);
+	metrics_action(m, "web \"team\"\\\n", "block", "budget", 0, 1);
+	metrics_action(m, "batch", "throttle", "rate_limit", 1, 1);
+	metrics_action(m, "batch", "deny", "whim", 0, 1);
+	metrics_action(m, "web \"team\"\\\n", "kill", "loop_guard", 0, 0);
+	metrics_declare_team(m, "ops");
 	metrics_alert(m, "web \"team\"\\\n", "threshold");
 	metrics_alert(m, "batch", "forecast");
 	metrics_set_budget(m, "web \"team\"\\\n", "day", 0, 450000000, 50000000,
@@ -647,10 +838,14 @@ int main(void)
 	RUN(test_histograms);
 	RUN(test_health);
 	RUN(test_enforcement);
+	RUN(test_enforcement_failures);
+	RUN(test_enforcement_failures_fold);
 	RUN(test_enforcement_team_fold);
 	RUN(test_budgets);
 	RUN(test_budget_escaping);
 	RUN(test_budget_folding);
+	RUN(test_agent_info);
+	RUN(test_probes);
 	RUN(test_null);
 	RUN(test_server);
 	RUN(test_listen_args);
