@@ -6,10 +6,13 @@
  * agent acts on, with discovery read from the same cache.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
 #include <json-c/json.h>
 #include "attach.h"
 #include "escape.h"
@@ -183,6 +186,23 @@ static void one_pid(void *ctx, pid_t pid)
 		printf("%d %s %s\n  no TLS library tollgate knows\n", pid, c->comm, c->exe);
 }
 
+/* 0 if path is a file that can be read, else -errno. */
+static int file_readable(const char *path)
+{
+	struct stat sb;
+	int fd, err = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &sb))
+		err = -errno;
+	else if (S_ISDIR(sb.st_mode))
+		err = -EISDIR;
+	close(fd);
+	return err;
+}
+
 int cmd_probes(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -195,7 +215,8 @@ int cmd_probes(int argc, char **argv)
 	};
 	struct probes_ctx c = { 0 };
 	const char *file = NULL;
-	int o, i;
+	char esc[1024];
+	int o, i, err;
 
 	c.cache_dir = attach_cache_dir();
 	while ((o = getopt_long(argc, argv, "f:ajh", opts, NULL)) != -1) {
@@ -212,6 +233,13 @@ int cmd_probes(int argc, char **argv)
 		if (optind < argc) {
 			usage(stderr, argv[0]);
 			return 2;
+		}
+		/* what cannot be read says so, not that it carries no TLS */
+		err = file_readable(file);
+		if (err) {
+			fprintf(stderr, "tollgate probes: %s: %s\n",
+				escape_str(esc, sizeof(esc), file), strerror(-err));
+			return 1;
 		}
 		print_file(&c, file, file, strstr(file, "libgnutls") ? ATTACH_FILE_GNUTLS :
 					  strstr(file, ".so") ? ATTACH_FILE_LIB : ATTACH_FILE_EXE);

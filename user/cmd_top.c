@@ -103,20 +103,30 @@ static int64_t clock_ns(clockid_t id)
 
 /* --- formatting ------------------------------------------------------------ */
 
-/* nano-USD with dec (0..9) decimals, rounded half away from zero. */
+/*
+ * nano-USD with dec (0..9) decimals, rounded half away from zero.  The
+ * longest, "-9223372036.854775808", fits MONEY_LEN; "?" in a buffer too
+ * small for the figure (never one of MONEY_LEN).
+ */
+#define MONEY_LEN	32
 static const char *money(char *buf, size_t cap, int64_t nano, int dec)
 {
 	uint64_t a = nano < 0 ? -(uint64_t)nano : (uint64_t)nano;
 	uint64_t unit = 1, p = 1, q;
-	int i;
+	int i, n;
 
 	for (i = dec; i < 9; i++)
 		unit *= 10;
 	for (i = 0; i < dec; i++)
 		p *= 10;
 	q = a / unit + (a % unit >= unit / 2 && unit > 1);
-	snprintf(buf, cap, "%s%" PRIu64 ".%0*" PRIu64, nano < 0 && q ? "-" : "",
-		 q / p, dec, q % p);
+	if (dec)
+		n = snprintf(buf, cap, "%s%" PRIu64 ".%0*" PRIu64, nano < 0 && q ? "-" : "",
+			     q / p, dec, q % p);
+	else
+		n = snprintf(buf, cap, "%s%" PRIu64, nano < 0 && q ? "-" : "", q);
+	if (n < 0 || (size_t)n >= cap)
+		snprintf(buf, cap, "?");
 	return buf;
 }
 
@@ -762,7 +772,7 @@ static void emit(struct screen *s, const char *text)
 static void draw_header(struct screen *s, const struct top_frame *f, const char *err)
 {
 	struct line l = { .n = 0 };
-	char t[32], a[32], b[40];
+	char t[32], a[MONEY_LEN], b[40];
 	int64_t q = (f->calls_min * 100 + 30) / 60;	/* calls/s, 2 decimals */
 
 	snprintf(l.b, sizeof(l.b), "%s  %s", report_time(t, sizeof(t), f->now),
@@ -795,7 +805,7 @@ static void section_title(struct screen *s, const char *first, uint64_t hidden,
 static void draw_teams(struct screen *s, const struct top_frame *f, size_t n)
 {
 	struct line l;
-	char c[32], h[32], d[32], e[32];
+	char c[32], h[MONEY_LEN], d[MONEY_LEN], e[32];
 	size_t i;
 
 	section_title(s, "TEAM", f->nteams - n + f->teams_more,
@@ -819,7 +829,7 @@ static void draw_teams(struct screen *s, const struct top_frame *f, size_t n)
 static void draw_models(struct screen *s, const struct top_frame *f, size_t n)
 {
 	struct line l;
-	char c[32], in[32], out[32], h[32];
+	char c[32], in[32], out[32], h[MONEY_LEN];
 	size_t i;
 
 	section_title(s, "MODEL", f->nmodels - n + f->models_more,
@@ -846,7 +856,7 @@ static void draw_models(struct screen *s, const struct top_frame *f, size_t n)
 static void draw_calls(struct screen *s, const struct top_frame *f)
 {
 	struct line l = { .n = 0 };
-	char t[32], st[32], in[32], out[32], cost[32];
+	char t[32], st[32], in[32], out[32], cost[MONEY_LEN];
 	size_t i;
 
 	emit(s, "");
@@ -898,7 +908,7 @@ static const char *exhaust_time(char *buf, size_t cap, int64_t s, int64_t now)
 
 static const char *budget_amount(char *buf, size_t cap, const struct top_budget *b, int64_t v)
 {
-	char m[32];
+	char m[MONEY_LEN];
 
 	if (b->tokens)
 		snprintf(buf, cap, "%" PRId64 " tok", v);
