@@ -145,7 +145,11 @@ int cmd_run(int argc, char **argv)
 		cli.o.metrics = metrics_new();
 		if (!cli.o.metrics ||
 		    metrics_listen(cli.o.metrics, cli.metrics_addr, err, sizeof(err))) {
-			log_error("metrics: %s", cli.o.metrics ? err : strerror(errno));
+			/* metrics_listen says "metrics: ..." itself */
+			if (cli.o.metrics)
+				log_error("%s", err);
+			else
+				log_error("metrics: %s", strerror(errno));
 			metrics_free(cli.o.metrics);
 			agent_cli_free(&cli);
 			return 1;
