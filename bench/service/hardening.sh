@@ -18,31 +18,13 @@ export BUILD
 pass() { :; }; fail() { echo "FAIL $*"; }; skip() { echo "SKIP $*"; }
 if why=$(tg_svc_why_not); then echo "hardening: cannot run: $why"; exit 1; fi
 tg_setup || { echo "hardening: provider did not start"; exit 1; }
-R=$TOP/$BUILD/service-bench
-trap 'tg_svc_stop; rm -rf "$R"; tg_teardown' EXIT
-rm -rf "$R"
-make -s -C "$TOP" BUILD="$BUILD" install DESTDIR="$R" > "$TG_TMP/install.log" 2>&1 || {
-	cat "$TG_TMP/install.log"; exit 1; }
-UNITS=$TG_TMP/units
-mkdir -p "$UNITS"
-sed -e "s|/usr/local/sbin/tollgate|$R/usr/local/sbin/tollgate|g" \
-    -e "s|/etc/tollgate/policy.yaml|$R/etc/tollgate/policy.yaml|g" \
-	"$R/usr/local/lib/systemd/system/tollgate.service" > "$UNITS/tollgate.service"
-cat > "$R/etc/tollgate/policy.yaml" <<EOF
-version: 1
-teams:
-  - name: canary
-    match: { cgroup: ["/tollgate-test/canary"] }
-  - name: capped
-    match: { cgroup: ["/tollgate-test/capped"] }
-    budgets:
-      - { window: day, limit_usd: 1, action: block }
-default_price: { input_per_mtok: 450, output_per_mtok: 450 }
-EOF
+trap 'tg_svc_stop; tg_teardown' EXIT
+tg_svc_install || exit 1
+UNITS=$TG_SVC_UNITS
 tg_svc_start "$UNITS" || exit 1
 sctl() { tg_svc systemctl --user "$@"; }
-status() { tg_svc "$R/usr/local/sbin/tollgate" status "$@"; }
-field() { "$TG_PY" -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
+status() { tg_svc_status "$@"; }
+field() { tg_jeval "$1"; }
 calls() { status --json 2>/dev/null | field "[t['requests_today'] for t in d['teams'] if t['name'] == '$1'][0]" 2>/dev/null; }
 
 # The whole sandbox of the shipped unit, as a drop-in that clears it.

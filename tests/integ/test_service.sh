@@ -19,43 +19,20 @@ if why=$(tg_svc_why_not); then
 	tg_finish
 fi
 tg_setup || { fail service_setup "provider did not start"; tg_finish; }
-trap 'tg_svc_stop; rm -rf "$R"; tg_teardown' EXIT
+trap 'tg_svc_stop; tg_teardown' EXIT
 
-# Installed under the build directory: the unit's PrivateTmp hides /tmp.
-R=$TG_TOP/$BUILD/service-test
-rm -rf "$R"
-if ! make -s -C "$TG_TOP" BUILD="$BUILD" install DESTDIR="$R" > "$TG_TMP/install.log" 2>&1; then
-	fail service_install "$(tail -5 "$TG_TMP/install.log")"
+if ! tg_svc_install > "$TG_TMP/svc_install.err"; then
+	fail service_install "$(cat "$TG_TMP/svc_install.err")"
 	tg_finish
 fi
-# The unit as installed, its paths into the DESTDIR (the state and runtime
-# directories are the manager's own /var/lib and /run).
-UNITS=$TG_TMP/units
-mkdir -p "$UNITS"
-sed -e "s|/usr/local/sbin/tollgate|$R/usr/local/sbin/tollgate|g" \
-    -e "s|/etc/tollgate/policy.yaml|$R/etc/tollgate/policy.yaml|g" \
-	"$R/usr/local/lib/systemd/system/tollgate.service" > "$UNITS/tollgate.service"
-POL=$R/etc/tollgate/policy.yaml
-# Calls cost $0.45 (an unknown model at $450/Mtok, 1,000 input tokens):
-# team capped may spend $1 a day.
-cat > "$POL" <<EOF
-version: 1
-teams:
-  - name: canary
-    match: { cgroup: ["/tollgate-test/canary"] }
-  - name: capped
-    match: { cgroup: ["/tollgate-test/capped"] }
-    budgets:
-      - { window: day, limit_usd: 1, action: block }
-default_price: { input_per_mtok: 450, output_per_mtok: 450 }
-EOF
+UNITS=$TG_SVC_UNITS POL=$TG_SVC_POLICY R=$TG_SVC_ROOT
 
 tg_svc_start "$UNITS" || { fail service_manager "did not start"; tg_finish; }
 sctl() { tg_svc systemctl --user "$@"; }
 journal() { tg_svc journalctl -D /run/log/journal --no-pager -o cat -t tollgate; }
-status() { tg_svc "$R/usr/local/sbin/tollgate" status "$@"; }
+status() { tg_svc_status "$@"; }
 main_pid() { sctl show -p MainPID --value tollgate.service; }
-field() { "$TG_PY" -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
+field() { tg_jeval "$1"; }
 # Wait until status answers (for agent pid $1 if given).
 answering() {
 	local i p

@@ -40,7 +40,7 @@ hold_timeout: 30s
 EOF
 
 status() { "$TG_BIN" status --socket "$SOCK" "$@"; }
-field() { "$TG_PY" -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
+field() { tg_jeval "$1"; }
 
 "$TG_BIN" run --policy "$POL" --db "$DB" --metrics 127.0.0.1:0 --socket "$SOCK" \
 	--events "$TG_TMP/ev.jsonl" > /dev/null 2> "$TG_TMP/run.err" &

@@ -322,6 +322,9 @@ for k in sys.argv[2].split("."):
 print("" if v is None else (json.dumps(v) if isinstance(v, (dict, list, bool)) else v))' "$1" "$2"
 }
 
+# EXPR (python, the JSON document on stdin as d), printed.
+tg_jeval() { "$TG_PY" -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
+
 # --- the tracer ----------------------------------------------------------------------------
 
 # Start `tollgate trace --format jsonl [args]` in the background, stdout to

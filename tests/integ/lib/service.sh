@@ -11,13 +11,19 @@
 # host's loopback).  Its cgroup is a test cgroup, so what it makes there
 # goes with the test.
 #
+#   tg_svc_install         `make install DESTDIR=` a new root, the unit (its
+#                          paths into that root) in $TG_TMP/units; the
+#                          policy: teams canary and capped ($1 a day,
+#                          block), calls at $450/Mtok; sets TG_SVC_ROOT,
+#                          TG_SVC_UNITS, TG_SVC_POLICY (tg_svc_stop removes it)
 #   tg_svc_start UNITDIR   boot it, with UNITDIR first in its unit path
 #   tg_svc CMD...          run CMD in its namespace (systemctl --user, ...)
 #   tg_svc_path PATH       the host's path to PATH as the manager sees it
 #   tg_svc_stop            end it and everything it started
+#   tg_svc_status [ARGS]   the installed `tollgate status` in its namespace
 # Needs root, unshare, nsenter and /lib/systemd/systemd (Debian: systemd).
 
-TG_SVC_MGR=
+TG_SVC_MGR= TG_SVC_ROOT= TG_SVC_UNITS= TG_SVC_POLICY=
 
 tg_svc_why_not() {
 	[ "$(id -u)" = 0 ] || { echo "needs root"; return 0; }
@@ -75,11 +81,47 @@ tg_svc() {
 tg_svc_path() { echo "/proc/$TG_SVC_MGR/root$1"; }
 
 tg_svc_stop() {
-	[ -n "$TG_SVC_MGR" ] || return 0
-	tg_svc systemctl --user stop tollgate.service > /dev/null 2>&1
-	kill -TERM "$TG_SVC_MGR" 2>/dev/null
 	local i
-	for i in $(seq 1 50); do kill -0 "$TG_SVC_MGR" 2>/dev/null || break; sleep 0.1; done
-	tg_cgroup_remove "svcmgr-$$"
-	TG_SVC_MGR=
+	if [ -n "$TG_SVC_MGR" ]; then
+		tg_svc systemctl --user stop tollgate.service > /dev/null 2>&1
+		kill -TERM "$TG_SVC_MGR" 2>/dev/null
+		for i in $(seq 1 50); do kill -0 "$TG_SVC_MGR" 2>/dev/null || break; sleep 0.1; done
+		tg_cgroup_remove "svcmgr-$$"
+		TG_SVC_MGR=
+	fi
+	case $TG_SVC_ROOT in /var/cache/tollgate-service.*) rm -rf "$TG_SVC_ROOT" ;; esac
+	TG_SVC_ROOT=
 }
+
+# The root is in /var/cache: neither /tmp nor /var/tmp (the unit's
+# PrivateTmp hides them, and the checkout may be there), nor the manager's
+# own /var/lib, /var/log and /run.
+tg_svc_install() {
+	local r
+	r=$(mktemp -d /var/cache/tollgate-service.XXXXXX) || return 1
+	chmod 0755 "$r"
+	TG_SVC_ROOT=$r
+	make -s -C "$TG_TOP" BUILD="$BUILD" install DESTDIR="$r" > "$TG_TMP/install.log" 2>&1 ||
+		{ tail -5 "$TG_TMP/install.log"; return 1; }
+	TG_SVC_UNITS=$TG_TMP/units TG_SVC_POLICY=$r/etc/tollgate/policy.yaml
+	# the state and runtime directories are the manager's own /var/lib, /run
+	mkdir -p "$TG_SVC_UNITS"
+	sed -e "s|/usr/local/sbin/tollgate|$r/usr/local/sbin/tollgate|g" \
+	    -e "s|/etc/tollgate/policy.yaml|$TG_SVC_POLICY|g" \
+		"$r/usr/local/lib/systemd/system/tollgate.service" > "$TG_SVC_UNITS/tollgate.service"
+	# Calls cost $0.45 (an unknown model at $450/Mtok, 1,000 input
+	# tokens): team capped may spend $1 a day.
+	cat > "$TG_SVC_POLICY" <<EOF
+version: 1
+teams:
+  - name: canary
+    match: { cgroup: ["/tollgate-test/canary"] }
+  - name: capped
+    match: { cgroup: ["/tollgate-test/capped"] }
+    budgets:
+      - { window: day, limit_usd: 1, action: block }
+default_price: { input_per_mtok: 450, output_per_mtok: 450 }
+EOF
+}
+
+tg_svc_status() { tg_svc "$TG_SVC_ROOT/usr/local/sbin/tollgate" status "$@"; }
