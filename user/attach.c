@@ -74,7 +74,6 @@ struct target {
 	int is_ldso;			/* the dynamic linker: one global probe */
 	int glinks[LINKS_PER];		/* link fds, global mode */
 	size_t nglinks;
-	struct bpf_link *ldso_link;	/* the dynamic linker's probe */
 	struct target *next;
 };
 
@@ -483,26 +482,29 @@ static size_t attach_target(struct attacher *a, struct target *t, pid_t pid, int
 			   out);
 }
 
-/* The dynamic linker's _dl_debug_state: probed for every process. */
+/*
+ * The dynamic linker's _dl_debug_state: probed for every process, through
+ * a uprobe_multi link as every other probe (a perf-event uprobe would need
+ * CAP_SYS_ADMIN, which the service does without).
+ */
 static void attach_ldso(struct attacher *a, struct target *t)
 {
 	static const char *const names[] = { "_dl_debug_state" };
-	LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = false);
-	char path[64];
-	uint64_t off;
+	uint64_t off, cookie = 0;
+	char path[64], esc[512];
+	int fd;
 
 	if (elfsym_find(path_of(t, path, sizeof(path)), names, 1, &off) || !off)
 		return;
-	t->ldso_link = bpf_program__attach_uprobe_opts(a->skel->progs.uprobe_dl_debug_state,
-						       -1, path, off, &opts);
-	if (!t->ldso_link) {
-		char esc[512];
-
+	fd = attach_multi_link(bpf_program__fd(a->skel->progs.uprobe_dl_debug_state), path,
+			       &off, &cookie, 1, 0, 0);
+	if (fd < 0) {
 		a->st.failures++;
 		log_warn("cannot probe _dl_debug_state in %s: %s",
-			 escape_str(esc, sizeof(esc), t->name), strerror(errno));
+			 escape_str(esc, sizeof(esc), t->name), strerror(-fd));
 		return;
 	}
+	t->glinks[t->nglinks++] = fd;
 	a->st.links++;
 }
 
@@ -1273,10 +1275,6 @@ void attacher__free(struct attacher *a)
 	while ((t = a->targets)) {
 		a->targets = t->next;
 		links_destroy(a, t->glinks, &t->nglinks);
-		if (t->ldso_link) {
-			bpf_link__destroy(t->ldso_link);
-			a->st.links--;
-		}
 		close(t->fd);
 		free(t->go);
 		free(t->disc);

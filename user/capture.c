@@ -150,12 +150,14 @@ struct capture *capture__new(const struct capture_cfg *cfg,
 	c->skel->rodata->call_cap = cfg->call_cap;
 	c->skel->rodata->self_tgid = getpid();
 	c->skel->rodata->want_fork = cfg->scoped;
-	/* The SSL probes attach through uprobe_multi links (see attach.c). */
+	/* Every uprobe attaches through uprobe_multi links (see attach.c). */
 	bpf_program__set_expected_attach_type(c->skel->progs.uprobe_ssl, TG_BPF_TRACE_UPROBE_MULTI);
 	bpf_program__set_expected_attach_type(c->skel->progs.uretprobe_ssl, TG_BPF_TRACE_UPROBE_MULTI);
 	bpf_program__set_expected_attach_type(c->skel->progs.uprobe_go, TG_BPF_TRACE_UPROBE_MULTI);
 	bpf_program__set_expected_attach_type(c->skel->progs.uprobe_aead, TG_BPF_TRACE_UPROBE_MULTI);
 	bpf_program__set_expected_attach_type(c->skel->progs.uretprobe_aead,
+					      TG_BPF_TRACE_UPROBE_MULTI);
+	bpf_program__set_expected_attach_type(c->skel->progs.uprobe_dl_debug_state,
 					      TG_BPF_TRACE_UPROBE_MULTI);
 	err = bpf_map__set_max_entries(c->skel->maps.events, cfg->ringbuf_bytes);
 	if (err)
