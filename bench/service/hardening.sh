@@ -4,11 +4,13 @@
 # with no sandbox at all, and once per option changed (a drop-in adds one
 # the unit leaves out, or takes out one it has), and each time the agent
 # must start, meter a call, block a team at its budget (the hold, ptrace
-# and process_vm_readv) and answer `tollgate status`.  Prints, per variant,
+# and process_vm_readv), do both for another user's processes (OTHER-UID, nobody's:
+# its Go client, in a directory only it can read, metered / its python
+# client blocked and resumed) and answer `tollgate status`.  Prints, per variant,
 # what worked (and whether Prometheus on the host reaches the metrics,
 # and the cgroup2 mount stays writable for cgroup.kill), and
 # `systemd-analyze security --offline`'s exposure score.
-# Run as root: bash bench/service/hardening.sh   (about a minute)
+# Run as root: bash bench/service/hardening.sh   (about two minutes)
 set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-build}
@@ -83,7 +85,7 @@ CapabilityBoundingSet=$CAPS CAP_SYS_ADMIN"
 )
 
 CG=$(tg_cgroup_root)
-printf '%-58s %-7s %-7s %-7s %-7s %-8s %-10s %s\n' VARIANT STARTS METERS BLOCKS STATUS METRICS CGROUP-RW EXPOSURE
+printf '%-58s %-7s %-7s %-7s %-10s %-7s %-8s %-10s %s\n' VARIANT STARTS METERS BLOCKS OTHER-UID STATUS METRICS CGROUP-RW EXPOSURE
 for v in "${variants[@]}"; do
 	name=${v%%|*} drop=${v#*|}
 	sctl stop tollgate.service > /dev/null 2>&1
@@ -117,7 +119,7 @@ for v in "${variants[@]}"; do
 		score=$(systemd-analyze security --offline=true "$TG_TMP/score/tollgate.service" 2>/dev/null |
 			sed -n 's/.*Overall exposure level for tollgate.service: \([0-9.]* [A-Z]*\).*/\1/p')
 	fi
-	starts=no meters=- blocks=- st=- cgrw=- mx=-
+	starts=no meters=- blocks=- st=- cgrw=- mx=- other=-
 	sctl start tollgate.service > /dev/null 2>&1
 	for i in $(seq 1 50); do
 		status --json > /dev/null 2>&1 && { starts=yes; break; }
@@ -139,6 +141,19 @@ for v in "${variants[@]}"; do
 		l1=$(tg_json "$(tg_curl "$TG_URL/__test/stats")" llm_requests)
 		blocks=no
 		[ $((l1 - l0)) = 3 ] && [ "$(grep -c '"error": "' "$TG_TMP/capped.out")" = 2 ] && blocks=yes
+		# another user's: its Go client in a directory only it can read
+		# metered? its python client blocked (and resumed)?
+		c0=$(calls canary) om=no ob=no
+		tg_other_go canary > /dev/null 2>&1
+		for i in $(seq 1 15); do
+			[ "$(calls canary)" -gt "$c0" ] 2>/dev/null && { om=yes; break; }
+			sleep 0.2
+		done
+		l0=$(tg_json "$(tg_curl "$TG_URL/__test/stats")" llm_requests)
+		tg_other_py others "$TG_TMP/other.out" --calls 5
+		l1=$(tg_json "$(tg_curl "$TG_URL/__test/stats")" llm_requests)
+		[ $((l1 - l0)) = 3 ] && [ "$(grep -c '"error": "' "$TG_TMP/other.out")" = 2 ] && ob=yes
+		other=$om/$ob
 		status > /dev/null 2>&1 || st=no
 		# Prometheus, from the host: the endpoint on 127.0.0.1:9464
 		mx=no
@@ -150,7 +165,7 @@ for v in "${variants[@]}"; do
 		tg_svc journalctl -D /run/log/journal --no-pager -o cat -n 3 -u tollgate.service 2>/dev/null |
 			sed 's/^/    | /' > "$TG_TMP/why"
 	fi
-	printf '%-58s %-7s %-7s %-7s %-7s %-8s %-10s %s\n' "$name" $starts $meters $blocks $st $mx "$cgrw" "${score:-?}"
+	printf '%-58s %-7s %-7s %-7s %-10s %-7s %-8s %-10s %s\n' "$name" $starts $meters $blocks $other $st $mx "$cgrw" "${score:-?}"
 	[ $starts = no ] && tg_svc journalctl -D /run/log/journal --no-pager -o cat -n 12 2>/dev/null |
 		grep -E "^tollgate: error|audit" | tail -2 | cut -c1-160 | sed 's/^/    | /'
 done

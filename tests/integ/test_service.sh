@@ -4,7 +4,8 @@
 # namespace of its own, since PID 1 here is not systemd), with the unit's
 # whole sandbox applied.  Under it the agent: starts and says what it uses
 # in the journal; meters a call; blocks a team at its budget (the hold,
-# ptrace and process_vm_readv under the reduced capability set); answers
+# ptrace and process_vm_readv under the reduced capability set), also
+# another user's processes, one in a directory closed to root; answers
 # `tollgate status` on /run/tollgate/tollgate.sock; reloads on `systemctl
 # reload` (and keeps its policy when the new one is invalid); is restarted
 # by Restart=on-failure after a SIGKILL with its spend restored from the
@@ -64,7 +65,7 @@ PID=$(main_pid)
 # The journal has its start-up: kernel features, policy, ledger, metrics.
 j=$(journal)
 if grep -q "^tollgate: info: kernel .*: uses BTF, uprobe_multi" <<<"$j" &&
-   grep -q "^tollgate: info: policy $POL: 2 teams" <<<"$j" &&
+   grep -q "^tollgate: info: policy $POL: 3 teams" <<<"$j" &&
    grep -q "^tollgate: info: ledger /var/lib/tollgate/ledger.db" <<<"$j" &&
    grep -q "^tollgate: info: metrics on http://127.0.0.1:9464/metrics" <<<"$j" &&
    grep -q "^tollgate: info: status on /run/tollgate/tollgate.sock" <<<"$j"; then
@@ -117,6 +118,28 @@ else
 	fail service_blocks "client rc $rc, provider got $((l1 - l0)), client saw $ok ok / $err errors; $(journal | grep -i block | tail -3)"
 fi
 
+# Another user's processes (nobody's): its Go client, in a directory only
+# it can read, is probed and metered (CAP_DAC_READ_SEARCH); its python
+# client is held, blocked and resumed at its team's budget (CAP_KILL).
+c0=$(calls canary)
+o=$(tg_other_go canary 2>&1); grc=$?
+c1=$c0
+for i in $(seq 1 25); do
+	c1=$(calls canary)
+	[ "$c1" -gt "$c0" ] && break
+	sleep 0.2
+done
+l0=$(tg_json "$(stats)" llm_requests)
+tg_other_py others "$TG_TMP/other.out" --calls 5; prc=$?
+l1=$(tg_json "$(stats)" llm_requests)
+ok=$(grep -c '"status": 200' "$TG_TMP/other.out") err=$(grep -c '"error": "' "$TG_TMP/other.out")
+if [ "$grc" = 0 ] && [ "$c1" = $((c0 + 1)) ] && [ "$prc" = 0 ] && [ $((l1 - l0)) = 3 ] &&
+   [ "$ok" = 3 ] && [ "$err" = 2 ]; then
+	pass service_other_user
+else
+	fail service_other_user "Go client rc $grc ($(tail -1 <<<"$o")), canary calls $c0 -> $c1; python rc $prc, provider got $((l1 - l0)), $ok ok / $err errors; $(journal | grep -E "found in|cannot|other" | tail -4 | tr '\n' '|')"
+fi
+
 # --- reload -----------------------------------------------------------------------
 cp "$POL" "$TG_TMP/policy.good"
 printf 'teams:\n  - name: [oops\n' >> "$POL"
@@ -124,7 +147,7 @@ sctl reload tollgate.service
 sleep 1
 if [ "$(sctl is-active tollgate.service)" = active ] && [ "$(main_pid)" = "$PID" ] &&
    journal | grep -q "policy: $POL:[0-9]*:[0-9]*: " &&
-   [ "$(status --json | field 'len(d["teams"])')" = 2 ]; then
+   [ "$(status --json | field 'len(d["teams"])')" = 3 ]; then
 	pass service_reload_invalid
 else
 	fail service_reload_invalid "$(journal | tail -3)"
@@ -135,10 +158,10 @@ sctl reload tollgate.service
 teams=
 for i in $(seq 1 30); do
 	teams=$(status --json | field '",".join(t["name"] for t in d["teams"])')
-	[ "$teams" = "canary,capped,added" ] && break
+	[ "$teams" = "canary,capped,others,added" ] && break
 	sleep 0.2
 done
-[ "$teams" = "canary,capped,added" ] && [ "$(main_pid)" = "$PID" ] && pass service_reload ||
+[ "$teams" = "canary,capped,others,added" ] && [ "$(main_pid)" = "$PID" ] && pass service_reload ||
 	fail service_reload "teams $teams; $(journal | tail -3)"
 
 # --- Restart=on-failure, spend restored -------------------------------------------

@@ -21,6 +21,10 @@
 #   tg_svc_path PATH       the host's path to PATH as the manager sees it
 #   tg_svc_stop            end it and everything it started
 #   tg_svc_status [ARGS]   the installed `tollgate status` in its namespace
+#   tg_other_go TEAM       one call of the Go client run by another user
+#                          (nobody) from a directory only it can read
+#   tg_other_py TEAM OUT ARGS...  the keep-alive python client as nobody,
+#                          with a libssl from that closed directory
 # Needs root, unshare, nsenter and /lib/systemd/systemd (Debian: systemd).
 
 TG_SVC_MGR= TG_SVC_ROOT= TG_SVC_UNITS= TG_SVC_POLICY=
@@ -120,8 +124,44 @@ teams:
     match: { cgroup: ["/tollgate-test/capped"] }
     budgets:
       - { window: day, limit_usd: 1, action: block }
+  - name: others
+    match: { cgroup: ["/tollgate-test/others"] }
+    budgets:
+      - { window: day, limit_usd: 1, action: block }
 default_price: { input_per_mtok: 450, output_per_mtok: 450 }
 EOF
+	# Another user's clients, for what the agent needs to see and stop
+	# processes that are not root's: the Go client, and the python client
+	# with its own libssl (LD_LIBRARY_PATH), both in a directory closed to
+	# everyone else (the agent reads the executable through /proc/PID/exe,
+	# the library by its path: CAP_DAC_READ_SEARCH); resuming the python
+	# client needs CAP_KILL.
+	local so
+	mkdir -p "$r/other/priv"
+	cp "$TG_TOP/$BUILD/integ/go_llm" "$r/other/priv/go_llm" 2>/dev/null
+	for so in $(ldd "$("$TG_PY" -c 'import _ssl; print(_ssl.__file__)')" |
+		    awk '$1 ~ /^lib(ssl|crypto)\.so/ { print $3 }'); do
+		cp "$so" "$r/other/priv/"
+	done
+	cp "$TG_CLIENTS/py_keepalive.py" "$TG_CA" "$r/other/"
+	chown -R 65534:65534 "$r/other/priv"
+	chmod 0700 "$r/other/priv"
+	chmod -R a+rX "$r/other/py_keepalive.py" "$r/other/$(basename "$TG_CA")"
+}
+
+tg_other_go() {
+	[ -x "$TG_SVC_ROOT/other/priv/go_llm" ] || { echo "no Go client ($TG_TOP/$BUILD/integ/go_llm)"; return 2; }
+	tg_in_cgroup "$1" setpriv --reuid 65534 --regid 65534 --clear-groups \
+		timeout 20 "$TG_SVC_ROOT/other/priv/go_llm" -url "$TG_URL/v1/chat/completions" -h1 \
+		-ca "$TG_SVC_ROOT/other/$(basename "$TG_CA")" -delay-ms 300 -header "X-Test-Usage: prompt=1000"
+}
+
+tg_other_py() {
+	local team=$1 out=$2; shift 2
+	tg_in_cgroup "$team" setpriv --reuid 65534 --regid 65534 --clear-groups \
+		env LD_LIBRARY_PATH="$TG_SVC_ROOT/other/priv" timeout 30 \
+		"$TG_PY" "$TG_SVC_ROOT/other/py_keepalive.py" "$TG_URL" \
+		"$TG_SVC_ROOT/other/$(basename "$TG_CA")" --model tg-other-model "$@" > "$out" 2>&1
 }
 
 tg_svc_status() { tg_svc "$TG_SVC_ROOT/usr/local/sbin/tollgate" status "$@"; }
