@@ -1173,9 +1173,24 @@ void enforce_hold(struct enforcer *e, const struct tg_ev_hold *ev)
 	int team;
 
 	e->st.holds++;
+	log_debug("enforce: hold of process %d thread %d: kind %d, %u of %llu bytes at offset "
+		  "%llu of %llx/%llu, stopped %d, deferred %d", (int)ev->hdr.tgid,
+		  (int)ev->hdr.tid, ev->kind, ev->hdr.len, (unsigned long long)ev->size,
+		  (unsigned long long)ev->offset, (unsigned long long)ev->ssl,
+		  (unsigned long long)ev->gen, ev->stopped, ev->deferred);
 	if (!ev->stopped)
 		return;		/* the signal was not sent: nothing held */
 	if (untouchable(e, (pid_t)ev->hdr.tgid)) {
+		/* A uprobe never fires in a kernel thread: a process that
+		 * looks like one has lost its memory on its way out, and its
+		 * held write never completes (a client exiting after a block
+		 * re-sends its request): its bytes are not reported. */
+		if (ev->hdr.tgid > 1 && (pid_t)ev->hdr.tgid != e->self &&
+		    proc_is_kthread((pid_t)ev->hdr.tgid) == 1) {
+			log_debug("enforce: process %d is exiting: its held write is dropped",
+				  (int)ev->hdr.tgid);
+			return;
+		}
 		pass(e, ev);
 		return;
 	}
