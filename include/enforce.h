@@ -83,6 +83,9 @@ struct enforcer *enforce_new(const struct enforce_cfg *cfg, const struct enforce
 /* Release every process held, ungate everyone, remove the held file. */
 void enforce_free(struct enforcer *e);
 
+/* 1: actions are reported, not taken (cfg.dry_run, as set at start). */
+int enforce_dry_run(const struct enforcer *e);
+
 /* A request held now, for `tollgate status`. */
 struct enforce_held {
 	pid_t tgid;

@@ -238,7 +238,6 @@ static void metrics_health(struct agent *ag)
 	uint64_t c[TG_CNT__MAX];
 	struct stream_stats s;
 	struct attach_stats a;
-	size_t i;
 
 	if (!m)
 		return;
@@ -262,10 +261,16 @@ static void metrics_health(struct agent *ag)
 	metrics_set_counter(m, METRICS_PROBE_DISABLED, a.disabled);
 	metrics_set_counter(m, METRICS_PROBE_ATTACH_FAILURES, a.failures);
 	metrics_set_counter(m, METRICS_PROBE_EXEC_HOLDS, a.exec_holds);
-	/* the policy's teams (a reload may add some): their enforcement
-	 * failure series start at 0 */
-	for (i = 0; ag->policy && i < ag->policy->nteams; i++)
-		metrics_declare_team(m, ag->policy->teams[i].name);
+}
+
+/* The policy's teams (at start, and those a reload adds): their
+ * enforcement failure series start at 0. */
+static void metrics_teams(struct agent *ag)
+{
+	size_t i;
+
+	for (i = 0; ag->opts->metrics && ag->policy && i < ag->policy->nteams; i++)
+		metrics_declare_team(ag->opts->metrics, ag->policy->teams[i].name);
 }
 
 /* Who made a call, its team and its cost: what every sink is told.
@@ -744,6 +749,7 @@ static void reload(struct agent *ag)
 	policy_free(ag->reloaded);
 	ag->reloaded = np;
 	ag->policy = np;
+	metrics_teams(ag);
 	if (ag->opts->enforce && ag->opts->policy && policy_scopes(ag->opts->policy) !=
 	    policy_scopes(np))
 		log_warn("policy: it probes %s: that takes effect when tollgate restarts",
@@ -1160,8 +1166,7 @@ static char *status_reply(void *ctx, const char *req)
 	json_object_object_add(o, "policy", ag->opts->policy_path ?
 			       json_object_new_string(ag->opts->policy_path) : NULL);
 	json_object_object_add(o, "mode", json_object_new_string(
-		!ag->enf ? "meter" : ag->opts->dry_run || ag->policy->mode == PM_MONITOR ?
-		"monitor" : "enforce"));
+		!ag->enf ? "meter" : enforce_dry_run(ag->enf) ? "monitor" : "enforce"));
 	json_object_object_add(o, "ledger", ag->opts->ledger_path ?
 			       json_object_new_string(ag->opts->ledger_path) : NULL);
 	json_object_object_add(o, "metrics", ag->opts->metrics_addr ?
@@ -1205,7 +1210,7 @@ int agent_run(const struct agent_opts *opts, const struct agent_sink *sink)
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct agent *ag;
 	const char *why;
-	uint64_t last_expire = 0, now;
+	uint64_t last_expire = 0, last_served = 0, now;
 	int err = 1, n, wait_ms;
 
 	why = capture_unsupported();
@@ -1240,6 +1245,7 @@ int agent_run(const struct agent_opts *opts, const struct agent_sink *sink)
 		goto free_agent;
 	ag->mono_to_real = (int64_t)(now_ns(CLOCK_REALTIME) - now_ns(CLOCK_MONOTONIC));
 	ag->started = wall_ns();
+	metrics_teams(ag);
 	features_probe(&ag->feat, cgroup_resolver__mount(ag->cg));
 	features_log(&ag->feat);
 	if (opts->socket_path) {
@@ -1304,7 +1310,12 @@ int agent_run(const struct agent_opts *opts, const struct agent_sink *sink)
 			want_counters = 0;
 			print_counters(ag, NULL);
 		}
-		control_serve(ag->ctl, status_reply, ag);
+		/* `tollgate status` waits 100 ms at most; a busy loop does not
+		 * pay an accept(2) on every batch of events */
+		if (ag->ctl && now - last_served >= 100000000ull) {
+			control_serve(ag->ctl, status_reply, ag);
+			last_served = now;
+		}
 		if (want_reload) {
 			want_reload = 0;
 			reload(ag);

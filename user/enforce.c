@@ -453,6 +453,11 @@ void enforce_exit(struct enforcer *e, pid_t tgid)
 	proc_del(e, p);
 }
 
+int enforce_dry_run(const struct enforcer *e)
+{
+	return e->cfg.dry_run;
+}
+
 size_t enforce_held_list(const struct enforcer *e, struct enforce_held *out, size_t cap)
 {
 	const struct hold *h;
@@ -1185,8 +1190,7 @@ void enforce_hold(struct enforcer *e, const struct tg_ev_hold *ev)
 		 * looks like one has lost its memory on its way out, and its
 		 * held write never completes (a client exiting after a block
 		 * re-sends its request): its bytes are not reported. */
-		if (ev->hdr.tgid > 1 && (pid_t)ev->hdr.tgid != e->self &&
-		    proc_is_kthread((pid_t)ev->hdr.tgid) == 1) {
+		if (ev->hdr.tgid > 1 && (pid_t)ev->hdr.tgid != e->self) {
 			log_debug("enforce: process %d is exiting: its held write is dropped",
 				  (int)ev->hdr.tgid);
 			return;
