@@ -114,17 +114,24 @@ fail:
 	return NULL;
 }
 
+/* CLOCK_MONOTONIC in ms: the deadlines' clock. */
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Waits for fd to be ready for `events`, at most until deadline (ms). */
 static int wait_fd(int fd, short events, int64_t deadline)
 {
-	struct timespec ts;
 	struct pollfd p = { .fd = fd, .events = events };
 	int64_t now;
 	int n;
 
 	for (;;) {
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+		now = mono_ms();
 		if (now >= deadline)
 			return -ETIMEDOUT;
 		n = poll(&p, 1, (int)(deadline - now));
@@ -133,14 +140,6 @@ static int wait_fd(int fd, short events, int64_t deadline)
 		if (n < 0 && errno != EINTR)
 			return -errno;
 	}
-}
-
-static int64_t deadline_ms(int ms)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + ms;
 }
 
 /* Writes all of buf before the deadline (fd non-blocking). */
@@ -193,7 +192,7 @@ static void serve_one(struct control *c, int fd, char *(*reply)(void *, const ch
 {
 	struct ucred cr;
 	socklen_t crl = sizeof(cr);
-	int64_t deadline = deadline_ms(CONTROL_IO_MS);
+	int64_t deadline = mono_ms() + CONTROL_IO_MS;
 	char req[CONTROL_REQ_MAX], *doc;
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crl) || cr.uid != 0) {
@@ -261,7 +260,7 @@ void control_close(struct control *c)
 int control_ask(const char *path, const char *req, int timeout_ms, char **answer,
 		char *err, size_t errlen)
 {
-	int64_t deadline = deadline_ms(timeout_ms);
+	int64_t deadline = mono_ms() + timeout_ms;
 	struct sockaddr_un a;
 	size_t len = 0, cap = 65536;
 	char *buf = NULL, *nb;

@@ -154,7 +154,7 @@ int cmd_run(int argc, char **argv)
 			agent_cli_free(&cli);
 			return 1;
 		}
-		addr = cli.metrics_addr ? cli.metrics_addr : "127.0.0.1:9464";
+		addr = cli.metrics_addr ? cli.metrics_addr : METRICS_DEFAULT_ADDR;
 		colon = strrchr(addr, ':');
 		snprintf(maddr, sizeof(maddr), "%.*s:%d", colon ? (int)(colon - addr) : 0, addr,
 			 metrics_port(cli.o.metrics));
