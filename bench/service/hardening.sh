@@ -26,8 +26,6 @@ UNITS=$TG_SVC_UNITS
 tg_svc_start "$UNITS" || exit 1
 sctl() { tg_svc systemctl --user "$@"; }
 status() { tg_svc_status "$@"; }
-field() { tg_jeval "$1"; }
-calls() { status --json 2>/dev/null | field "[t['requests_today'] for t in d['teams'] if t['name'] == '$1'][0]" 2>/dev/null; }
 
 # The whole sandbox of the shipped unit, as a drop-in that clears it.
 NONE="CapabilityBoundingSet=~
@@ -128,31 +126,13 @@ for v in "${variants[@]}"; do
 	done
 	if [ $starts = yes ]; then
 		st=yes
-		meters=no
-		for n in 1 2 3 4 5 6 7 8 9 10; do
-			tg_in_cgroup canary "$TG_PY" "$TG_CLIENTS/py_http.py" "$TG_URL" --model "tg-canary-$n" >/dev/null 2>&1
-			[ "$(calls canary)" = "" ] && continue
-			[ "$(calls canary)" -ge 1 ] && { meters=yes; break; }
-			sleep 0.3
-		done
-		l0=$(tg_json "$(tg_curl "$TG_URL/__test/stats")" llm_requests)
-		tg_in_cgroup capped "$TG_PY" "$TG_CLIENTS/py_keepalive.py" "$TG_URL" "$TG_CA" \
-			--model tg-svc-model --calls 5 > "$TG_TMP/capped.out" 2>&1
-		l1=$(tg_json "$(tg_curl "$TG_URL/__test/stats")" llm_requests)
-		blocks=no
-		[ $((l1 - l0)) = 3 ] && [ "$(grep -c '"error": "' "$TG_TMP/capped.out")" = 2 ] && blocks=yes
+		meters=no blocks=no om=no ob=no
+		tg_svc_metering 10 && meters=yes
+		tg_svc_blocks capped root && blocks=yes
 		# another user's: its Go client in a directory only it can read
 		# metered? its python client blocked (and resumed)?
-		c0=$(calls canary) om=no ob=no
-		tg_other_go canary > /dev/null 2>&1
-		for i in $(seq 1 15); do
-			[ "$(calls canary)" -gt "$c0" ] 2>/dev/null && { om=yes; break; }
-			sleep 0.2
-		done
-		l0=$(tg_json "$(tg_curl "$TG_URL/__test/stats")" llm_requests)
-		tg_other_py others "$TG_TMP/other.out" --calls 5
-		l1=$(tg_json "$(tg_curl "$TG_URL/__test/stats")" llm_requests)
-		[ $((l1 - l0)) = 3 ] && [ "$(grep -c '"error": "' "$TG_TMP/other.out")" = 2 ] && ob=yes
+		tg_svc_other_metered && om=yes
+		tg_svc_blocks others nobody && ob=yes
 		other=$om/$ob
 		status > /dev/null 2>&1 || st=no
 		# Prometheus, from the host: the endpoint on 127.0.0.1:9464
@@ -161,9 +141,6 @@ for v in "${variants[@]}"; do
 		# kill_scope: cgroup writes cgroup.kill: the cgroup2 mount must stay writable
 		pid=$(sctl show -p MainPID --value tollgate.service)
 		cgrw=$(awk -v m="$CG" '$5 == m { split($6, o, ","); f = o[1] } END { print f }' "/proc/$pid/mountinfo")
-	else
-		tg_svc journalctl -D /run/log/journal --no-pager -o cat -n 3 -u tollgate.service 2>/dev/null |
-			sed 's/^/    | /' > "$TG_TMP/why"
 	fi
 	printf '%-58s %-7s %-7s %-7s %-10s %-7s %-8s %-10s %s\n' "$name" $starts $meters $blocks $other $st $mx "$cgrw" "${score:-?}"
 	[ $starts = no ] && tg_svc journalctl -D /run/log/journal --no-pager -o cat -n 12 2>/dev/null |

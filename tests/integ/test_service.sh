@@ -44,9 +44,6 @@ answering() {
 	done
 	return 1
 }
-calls() {	# the number of calls of team $1 today, as status says
-	status --json | field "[t['requests_today'] for t in d['teams'] if t['name'] == '$1'][0]"
-}
 KA=$TG_CLIENTS/py_keepalive.py
 ka() {	# TEAM OUT [ARGS...]
 	local team=$1 out=$2; shift 2
@@ -93,51 +90,23 @@ else
 fi
 
 # --- meter and enforce under the sandbox --------------------------------------------
-if tg_trace_wait_ready_status() {
-	local i n=0
-	for i in $(seq 1 30); do
-		n=$((n + 1))
-		tg_in_cgroup canary "$TG_PY" "$TG_CLIENTS/py_http.py" "$TG_URL" --model "tg-canary-$n" >/dev/null 2>&1
-		[ "$(calls canary 2>/dev/null)" -ge 1 ] 2>/dev/null && return 0
-		sleep 0.5
-	done
-	return 1
-}; tg_trace_wait_ready_status; then
-	pass service_meters
-else
+tg_svc_metering 30 && pass service_meters ||
 	fail service_meters "no call of team canary in status: $(status 2>&1 | tail -5)"
-fi
-stats() { tg_curl "$TG_URL/__test/stats"; }
-l0=$(tg_json "$(stats)" llm_requests)
-ka capped "$TG_TMP/capped.out" --calls 5; rc=$?
-l1=$(tg_json "$(stats)" llm_requests)
-ok=$(grep -c '"status": 200' "$TG_TMP/capped.out") err=$(grep -c '"error": "' "$TG_TMP/capped.out")
-if [ "$rc" = 0 ] && [ $((l1 - l0)) = 3 ] && [ "$ok" = 3 ] && [ "$err" = 2 ]; then
+if tg_svc_blocks capped root; then
 	pass service_blocks
 else
-	fail service_blocks "client rc $rc, provider got $((l1 - l0)), client saw $ok ok / $err errors; $(journal | grep -i block | tail -3)"
+	fail service_blocks "$TG_SVC_WHY; $(journal | grep -i block | tail -3)"
 fi
 
 # Another user's processes (nobody's): its Go client, in a directory only
 # it can read, is probed and metered (CAP_DAC_READ_SEARCH); its python
 # client is held, blocked and resumed at its team's budget (CAP_KILL).
-c0=$(calls canary)
-o=$(tg_other_go canary 2>&1); grc=$?
-c1=$c0
-for i in $(seq 1 25); do
-	c1=$(calls canary)
-	[ "$c1" -gt "$c0" ] && break
-	sleep 0.2
-done
-l0=$(tg_json "$(stats)" llm_requests)
-tg_other_py others "$TG_TMP/other.out" --calls 5; prc=$?
-l1=$(tg_json "$(stats)" llm_requests)
-ok=$(grep -c '"status": 200' "$TG_TMP/other.out") err=$(grep -c '"error": "' "$TG_TMP/other.out")
-if [ "$grc" = 0 ] && [ "$c1" = $((c0 + 1)) ] && [ "$prc" = 0 ] && [ $((l1 - l0)) = 3 ] &&
-   [ "$ok" = 3 ] && [ "$err" = 2 ]; then
+tg_svc_other_metered; go=$? gowhy=$TG_SVC_WHY
+tg_svc_blocks others nobody; py=$?
+if [ "$go" = 0 ] && [ "$py" = 0 ]; then
 	pass service_other_user
 else
-	fail service_other_user "Go client rc $grc ($(tail -1 <<<"$o")), canary calls $c0 -> $c1; python rc $prc, provider got $((l1 - l0)), $ok ok / $err errors; $(journal | grep -E "found in|cannot|other" | tail -4 | tr '\n' '|')"
+	fail service_other_user "$gowhy; python: $TG_SVC_WHY; $(journal | grep -E "found in|cannot|other" | tail -4 | tr '\n' '|')"
 fi
 
 # --- reload -----------------------------------------------------------------------
@@ -165,7 +134,7 @@ done
 	fail service_reload "teams $teams; $(journal | tail -3)"
 
 # --- Restart=on-failure, spend restored -------------------------------------------
-before=$(calls capped)
+before=$(tg_svc_calls capped)
 kill -KILL "$PID"
 npid=
 for i in $(seq 1 100); do
@@ -173,7 +142,7 @@ for i in $(seq 1 100); do
 	[ -n "$npid" ] && [ "$npid" != 0 ] && [ "$npid" != "$PID" ] && answering "$npid" && break
 	sleep 0.1
 done
-after=$(calls capped 2>/dev/null)
+after=$(tg_svc_calls capped)
 if [ -n "$npid" ] && [ "$npid" != "$PID" ] && [ "$(sctl is-active tollgate.service)" = active ] &&
    [ "$after" = "$before" ] && [ "$(sctl show -p NRestarts --value tollgate.service)" = 1 ]; then
 	pass service_restarted

@@ -21,6 +21,11 @@
 #   tg_svc_path PATH       the host's path to PATH as the manager sees it
 #   tg_svc_stop            end it and everything it started
 #   tg_svc_status [ARGS]   the installed `tollgate status` in its namespace
+#   tg_svc_calls TEAM      TEAM's calls today, as status says
+#   tg_svc_metering TRIES  canary calls until one shows in status
+#   tg_svc_blocks TEAM root|nobody   5 calls against TEAM's $1: 3 go, 2 refused?
+#   tg_svc_other_metered   nobody's Go call (team canary) shows in status?
+#                          (the last two say what happened in TG_SVC_WHY)
 #   tg_other_go TEAM       one call of the Go client run by another user
 #                          (nobody) from a directory only it can read
 #   tg_other_py TEAM OUT ARGS...  the keep-alive python client as nobody,
@@ -165,3 +170,53 @@ tg_other_py() {
 }
 
 tg_svc_status() { tg_svc "$TG_SVC_ROOT/usr/local/sbin/tollgate" status "$@"; }
+
+tg_svc_calls() {
+	tg_svc_status --json 2>/dev/null |
+		tg_jeval "[t['requests_today'] for t in d['teams'] if t['name'] == '$1'][0]" 2>/dev/null
+}
+
+tg_svc_metering() {
+	local n
+	for n in $(seq 1 "$1"); do
+		tg_in_cgroup canary "$TG_PY" "$TG_CLIENTS/py_http.py" "$TG_URL" \
+			--model "tg-canary-$n" > /dev/null 2>&1
+		[ "$(tg_svc_calls canary)" -ge 1 ] 2>/dev/null && return 0
+		sleep 0.3
+	done
+	return 1
+}
+
+# The keep-alive client's 5 calls for TEAM, as root or as nobody (with its
+# own libssl): blocked at the team's $1 (calls cost $0.45) when 3 reach the
+# provider, 2 are refused and the client exits 0.
+tg_svc_blocks() {
+	local team=$1 out=$TG_TMP/$1.out rc l0 l1 ok err
+	l0=$(tg_json "$(tg_curl "$TG_URL/__test/stats")" llm_requests)
+	if [ "$2" = nobody ]; then
+		tg_other_py "$team" "$out" --calls 5
+	else
+		tg_in_cgroup "$team" "$TG_PY" "$TG_CLIENTS/py_keepalive.py" "$TG_URL" "$TG_CA" \
+			--model tg-svc-model --calls 5 > "$out" 2>&1
+	fi
+	rc=$?
+	l1=$(tg_json "$(tg_curl "$TG_URL/__test/stats")" llm_requests)
+	ok=$(grep -c '"status": 200' "$out") err=$(grep -c '"error": "' "$out")
+	TG_SVC_WHY="client rc $rc, provider got $((l1 - l0)), client saw $ok ok / $err errors"
+	[ "$rc" = 0 ] && [ $((l1 - l0)) = 3 ] && [ "$ok" = 3 ] && [ "$err" = 2 ]
+}
+
+tg_svc_other_metered() {
+	local c0 c1 i o rc
+	c0=$(tg_svc_calls canary)
+	o=$(tg_other_go canary 2>&1)
+	rc=$?
+	c1=$c0
+	for i in $(seq 1 25); do
+		c1=$(tg_svc_calls canary)
+		[ "$c1" -gt "$c0" ] 2>/dev/null && break
+		sleep 0.2
+	done
+	TG_SVC_WHY="Go client rc $rc ($(tail -1 <<<"$o")), canary calls $c0 -> $c1"
+	[ "$rc" = 0 ] && [ "$c1" = $((c0 + 1)) ]
+}
